@@ -1,0 +1,51 @@
+// Shared by the CPU and CUDA implementations: argument checks, the per-thread error message, host dtype conversion.
+#ifndef TASFT_EMD_INTERNAL_H
+#define TASFT_EMD_INTERNAL_H
+
+#include <cstdint>
+#include <cstring>
+#include "tasft/emd.h"
+
+namespace tasft {
+
+// Formats the message into this thread's error buffer and returns `status`, so callers can `return fail(...)`.
+int fail(int status, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void clear_error();
+
+inline bool valid_dtype(int d) { return d == TASFT_FLOAT32 || d == TASFT_BFLOAT16 || d == TASFT_FLOAT16; }
+inline int64_t dtype_size(int d) { return d == TASFT_FLOAT32 ? 4 : 2; }
+
+// Checks everything that does not need to dereference a pointer. `function` names the entry point in messages.
+int check_shapes(const tasft_emd_args* a, const char* function);
+// Checks that every target lies in [0, vocab) or equals ignore_index; `targets` must be host memory.
+int check_targets(const int64_t* targets, int64_t rows, int64_t vocab, int64_t ignore_index, const char* function);
+
+// Host conversions, round-to-nearest-even like PyTorch's.
+inline float bf16_to_float(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+inline uint16_t float_to_bf16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);  // quiet NaN
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+inline float fp16_to_float(uint16_t h) {
+    _Float16 x;
+    std::memcpy(&x, &h, 2);
+    return (float)x;
+}
+inline uint16_t float_to_fp16(float f) {
+    _Float16 h = (_Float16)f;
+    uint16_t u;
+    std::memcpy(&u, &h, 2);
+    return u;
+}
+
+}  // namespace tasft
+
+#endif

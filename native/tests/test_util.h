@@ -1,0 +1,323 @@
+// A small test harness shared by the native tests: registration, checks, random cases, the golden fixture reader.
+#ifndef TASFT_TEST_UTIL_H
+#define TASFT_TEST_UTIL_H
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "emd_reference.h"
+#include "tasft/emd.h"
+
+namespace tt {
+
+// ---------- registration and checks ----------
+struct Test {
+    const char* name;
+    std::function<void()> fn;
+};
+inline std::vector<Test>& registry() {
+    static std::vector<Test> r;
+    return r;
+}
+struct Register {
+    Register(const char* n, std::function<void()> f) { registry().push_back({n, std::move(f)}); }
+};
+#define TT_CAT2(a, b) a##b
+#define TT_CAT(a, b) TT_CAT2(a, b)
+#define TEST_CASE(name)                                           \
+    static void TT_CAT(test_fn_, __LINE__)();                     \
+    static tt::Register TT_CAT(test_reg_, __LINE__)(name, TT_CAT(test_fn_, __LINE__)); \
+    static void TT_CAT(test_fn_, __LINE__)()
+
+struct Failure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+// Thrown by a test that cannot run here (no GPU): counted as skipped, not passed.
+struct Skipped : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+#define CHECK(cond, ...)                                                              \
+    do {                                                                              \
+        if (!(cond)) {                                                                \
+            char tt_buf[768];                                                         \
+            std::snprintf(tt_buf, sizeof tt_buf, __VA_ARGS__);                        \
+            throw tt::Failure(std::string(__FILE__ ":") + std::to_string(__LINE__) + \
+                              ": " #cond ": " + tt_buf);                              \
+        }                                                                             \
+    } while (0)
+
+// Runs the test named argv[1] (or every test); prints one line per test and a count. Exit code 0 = no failure.
+inline int run_main(int argc, char** argv) {
+    int passed = 0, failed = 0, skipped = 0;
+    for (auto& t : registry()) {
+        if (argc > 1 && std::strcmp(argv[1], t.name) != 0) continue;
+        try {
+            t.fn();
+            std::printf("PASS %s\n", t.name);
+            ++passed;
+        } catch (const Skipped& e) {
+            std::printf("SKIP %s: %s\n", t.name, e.what());
+            ++skipped;
+        } catch (const std::exception& e) {
+            std::printf("FAIL %s: %s\n", t.name, e.what());
+            ++failed;
+        }
+    }
+    if (argc > 1 && passed + failed + skipped == 0) {
+        std::printf("no test named %s\n", argv[1]);
+        return 2;
+    }
+    std::printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    std::fflush(stdout);
+    return failed ? 1 : 0;
+}
+
+// ---------- dtype helpers (test side, independent of the library's own) ----------
+inline uint16_t to_bf16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+inline float from_bf16(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+inline uint16_t to_fp16(float f) {
+    _Float16 h = (_Float16)f;
+    uint16_t u;
+    std::memcpy(&u, &h, 2);
+    return u;
+}
+inline float from_fp16(uint16_t u) {
+    _Float16 h;
+    std::memcpy(&h, &u, 2);
+    return (float)h;
+}
+inline size_t dsize(int dtype) { return dtype == TASFT_FLOAT32 ? 4 : 2; }
+inline const char* dname(int dtype) {
+    return dtype == TASFT_FLOAT32 ? "f32" : dtype == TASFT_BFLOAT16 ? "bf16" : "f16";
+}
+
+// Typed storage: `bytes` holds the values in `dtype`; `values` the same values read back as double.
+struct Buffer {
+    int dtype = TASFT_FLOAT32;
+    std::vector<unsigned char> bytes;
+    std::vector<double> values;
+    void store(const std::vector<float>& src, int dt) {
+        dtype = dt;
+        bytes.assign(src.size() * dsize(dt), 0);
+        values.resize(src.size());
+        for (size_t i = 0; i < src.size(); ++i) {
+            if (dt == TASFT_FLOAT32) {
+                std::memcpy(&bytes[i * 4], &src[i], 4);
+                values[i] = src[i];
+            } else {
+                uint16_t h = dt == TASFT_BFLOAT16 ? to_bf16(src[i]) : to_fp16(src[i]);
+                std::memcpy(&bytes[i * 2], &h, 2);
+                values[i] = dt == TASFT_BFLOAT16 ? from_bf16(h) : from_fp16(h);
+            }
+        }
+    }
+};
+inline double read_value(const void* base, int dtype, size_t i) {
+    if (dtype == TASFT_FLOAT32) return static_cast<const float*>(base)[i];
+    uint16_t h = static_cast<const uint16_t*>(base)[i];
+    return dtype == TASFT_BFLOAT16 ? from_bf16(h) : from_fp16(h);
+}
+
+// ---------- random cases ----------
+struct CaseSpec {
+    int64_t rows = 4, vocab = 50, dim = 8, pad = 0;  // row stride = vocab + pad
+    int logits_dtype = TASFT_FLOAT32, embedding_dtype = TASFT_FLOAT32;
+    double logit_scale = 3.0;
+    double ignore_fraction = 0.0;
+    double neg_inf_fraction = 0.0;  // fraction of logits set to -inf (never the whole row)
+    uint64_t seed = 1;
+    std::string describe() const {
+        std::ostringstream s;
+        s << "N=" << rows << " V=" << vocab << " D=" << dim << " pad=" << pad << " logits=" << dname(logits_dtype)
+          << " emb=" << dname(embedding_dtype) << " scale=" << logit_scale << " ignore=" << ignore_fraction
+          << " -inf=" << neg_inf_fraction << " seed=" << seed;
+        return s.str();
+    }
+};
+
+struct Case {
+    CaseSpec spec;
+    int64_t stride;
+    Buffer logits, embedding;  // logits padded columns hold a sentinel (NaN) that must never be read
+    std::vector<int64_t> targets;
+    int64_t ignore_index = -100;
+    ref::Result expected;
+};
+
+inline Case make_case(const CaseSpec& s) {
+    Case c;
+    c.spec = s;
+    c.stride = s.vocab + s.pad;
+    std::mt19937_64 rng(s.seed);
+    std::normal_distribution<float> normal(0.f, 1.f);
+    std::uniform_real_distribution<double> unif(0.0, 1.0);
+    std::vector<float> z(s.rows * c.stride);
+    for (int64_t n = 0; n < s.rows; ++n) {
+        int64_t keep = (int64_t)(unif(rng) * s.vocab);  // one column that always stays finite
+        for (int64_t v = 0; v < c.stride; ++v) {
+            float& x = z[n * c.stride + v];
+            if (v >= s.vocab) x = std::nanf("");  // padding: reading it would poison the row
+            else if (v != keep && unif(rng) < s.neg_inf_fraction) x = -INFINITY;
+            else x = (float)(s.logit_scale * normal(rng));
+        }
+    }
+    c.logits.store(z, s.logits_dtype);
+    std::vector<float> e(s.vocab * s.dim);
+    for (int64_t v = 0; v < s.vocab; ++v) {
+        double norm = 0;
+        for (int64_t d = 0; d < s.dim; ++d) {
+            e[v * s.dim + d] = normal(rng);
+            norm += (double)e[v * s.dim + d] * e[v * s.dim + d];
+        }
+        for (int64_t d = 0; d < s.dim; ++d) e[v * s.dim + d] = (float)(e[v * s.dim + d] / std::sqrt(norm));
+    }
+    c.embedding.store(e, s.embedding_dtype);
+    std::uniform_int_distribution<int64_t> tok(0, s.vocab - 1);
+    c.targets.resize(s.rows);
+    for (int64_t n = 0; n < s.rows; ++n) c.targets[n] = unif(rng) < s.ignore_fraction ? c.ignore_index : tok(rng);
+    c.expected = ref::emd(c.logits.values, s.rows, s.vocab, c.stride, c.embedding.values, s.dim, c.targets,
+                          c.ignore_index);
+    return c;
+}
+
+// ---------- comparison ----------
+struct Outputs {
+    std::vector<float> loss;
+    std::vector<unsigned char> grad;  // [rows, stride] in logits dtype (may alias the logits copy)
+    std::vector<float> expected;
+};
+
+// Tolerances: losses and expected embeddings are fp32 outputs, so they are held to fp32 accuracy whatever the
+// input dtype (the reference sees the same rounded inputs). Gradients are stored in the logits dtype.
+inline double grad_tolerance(int dtype) { return dtype == TASFT_FLOAT32 ? 2e-5 : dtype == TASFT_FLOAT16 ? 2e-3 : 1.6e-2; }
+
+inline void compare(const Case& c, const Outputs& out, bool check_grad, bool check_expected, double loss_rtol = 2e-5) {
+    const auto& s = c.spec;
+    for (int64_t n = 0; n < s.rows; ++n) {
+        const bool ignored = c.targets[n] == c.ignore_index;
+        double want = c.expected.loss[n], got = out.loss[n];
+        CHECK(std::fabs(got - want) <= loss_rtol * std::fabs(want) + 1e-6, "%s: loss[%lld] = %.9g, want %.9g",
+              s.describe().c_str(), (long long)n, got, want);
+        if (check_expected)
+            for (int64_t d = 0; d < s.dim; ++d) {
+                double w = ignored ? 0.0 : c.expected.expected[n * s.dim + d], g = out.expected[n * s.dim + d];
+                CHECK(std::fabs(g - w) <= 2e-5 * std::fabs(w) + 2e-6, "%s: expected_embedding[%lld,%lld] = %.9g, want %.9g",
+                      s.describe().c_str(), (long long)n, (long long)d, g, w);
+            }
+        if (check_grad) {
+            // dz_v = 2 p_v (r.e_v - r.u) subtracts two dot products that are nearly equal where p_v ~ 1, so any fp32
+            // computation (PyTorch's too) has an absolute error of about 2 p_v |r| sqrt(D) eps; allow 16 eps.
+            const double tol = grad_tolerance(s.logits_dtype);
+            const double cancel = 2.0 * c.expected.rnorm.at(n) * std::sqrt((double)s.dim) * 1e-6;
+            for (int64_t v = 0; v < c.stride; ++v) {
+                double g = read_value(out.grad.data(), s.logits_dtype, n * c.stride + v);
+                if (v >= s.vocab) {  // padding must be left untouched (still the NaN sentinel)
+                    CHECK(std::isnan(g), "%s: padding column grad[%lld,%lld] was written", s.describe().c_str(),
+                          (long long)n, (long long)v);
+                    continue;
+                }
+                double w = c.expected.grad[n * s.vocab + v];
+                const double p = c.expected.prob.empty() ? 1.0 : c.expected.prob[n * s.vocab + v];
+                // fp16 gradients below its smallest normal lose relative precision: allow one subnormal step.
+                const double floor_abs = s.logits_dtype == TASFT_FLOAT16 ? 6e-8 : 1e-12;
+                CHECK(std::fabs(g - w) <= tol * std::fabs(w) + cancel * p + floor_abs,
+                      "%s: grad[%lld,%lld] = %.9g, want %.9g (p %.3g)", s.describe().c_str(), (long long)n,
+                      (long long)v, g, w, p);
+            }
+        }
+    }
+}
+
+// ---------- the golden fixture (safetensors: 8-byte header length, JSON header, raw little-endian data) ----------
+struct Tensor {
+    std::string dtype;
+    std::vector<int64_t> shape;
+    std::vector<unsigned char> data;
+    std::vector<double> as_double() const {
+        size_t n = 1;
+        for (auto d : shape) n *= (size_t)d;
+        std::vector<double> out(n);
+        for (size_t i = 0; i < n; ++i) {
+            if (dtype == "F64") std::memcpy(&out[i], &data[i * 8], 8);
+            else if (dtype == "F32") { float f; std::memcpy(&f, &data[i * 4], 4); out[i] = f; }
+            else if (dtype == "I64") { int64_t v; std::memcpy(&v, &data[i * 8], 8); out[i] = (double)v; }
+            else throw Failure("unsupported fixture dtype " + dtype);
+        }
+        return out;
+    }
+};
+
+// Minimal reader for the flat headers the fixtures use: {"name": {"dtype": "F32", "shape": [..], "data_offsets": [a, b]}, ...}
+inline std::map<std::string, Tensor> read_safetensors(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw Failure("cannot open " + path);
+    uint64_t hlen = 0;
+    f.read(reinterpret_cast<char*>(&hlen), 8);
+    std::string h(hlen, ' ');
+    f.read(&h[0], (std::streamsize)hlen);
+    std::vector<unsigned char> body((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    std::map<std::string, Tensor> out;
+    size_t pos = 0;
+    auto next_string = [&](size_t& p) {
+        size_t a = h.find('"', p), b = h.find('"', a + 1);
+        p = b + 1;
+        return h.substr(a + 1, b - a - 1);
+    };
+    auto numbers_after = [&](const std::string& key, size_t from, size_t to) {
+        std::vector<int64_t> v;
+        size_t k = h.find("\"" + key + "\"", from);
+        if (k == std::string::npos || k > to) throw Failure("fixture header lacks " + key);
+        size_t a = h.find('[', k), b = h.find(']', a);
+        std::string inner = h.substr(a + 1, b - a - 1);
+        std::stringstream ss(inner);
+        std::string item;
+        while (std::getline(ss, item, ','))
+            if (item.find_first_of("0123456789") != std::string::npos) v.push_back(std::stoll(item));
+        return v;
+    };
+    while (true) {
+        size_t q = h.find('"', pos);
+        if (q == std::string::npos) break;
+        std::string name = next_string(pos);
+        size_t open = h.find('{', pos), close = h.find('}', open);
+        if (name != "__metadata__") {
+            Tensor t;
+            size_t dt = h.find("\"dtype\"", open);
+            size_t p2 = h.find(':', dt) + 1;
+            t.dtype = next_string(p2);
+            t.shape = numbers_after("shape", open, close);
+            auto off = numbers_after("data_offsets", open, close);
+            t.data.assign(body.begin() + off[0], body.begin() + off[1]);
+            out[name] = std::move(t);
+        }
+        pos = close + 1;
+    }
+    return out;
+}
+
+}  // namespace tt
+
+#endif
