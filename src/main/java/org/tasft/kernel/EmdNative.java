@@ -1,0 +1,124 @@
+package org.tasft.kernel;
+
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.annotation.Cast;
+import org.bytedeco.javacpp.annotation.Const;
+import org.bytedeco.javacpp.annotation.Name;
+import org.bytedeco.javacpp.annotation.Platform;
+
+/**
+ * Hand-written JavaCPP mapping of {@code native/include/tasft/emd.h}, one Java member per C declaration.
+ *
+ * <p>The javacpp Maven plugin turns this class into {@code libjniEmdNative.so}, linked against {@code libtasft.so};
+ * both are packaged under {@code org/tasft/kernel/<platform>/}, where {@link Loader#load()} finds them on the class
+ * path. Raw pointers only: callers hand in tensor addresses, and {@link EmdKernel} is the checked API on top
+ * (which also makes sure LibTorch, and its libgomp, is loaded before this library).
+ */
+@Platform(include = "tasft/emd.h", link = "tasft")
+public final class EmdNative {
+    static {
+        Loader.load();
+    }
+
+    private EmdNative() {
+    }
+
+    // tasft_dtype
+    public static final int TASFT_FLOAT32 = 0;
+    public static final int TASFT_BFLOAT16 = 1;
+    public static final int TASFT_FLOAT16 = 2;
+
+    // tasft_status
+    public static final int TASFT_OK = 0;
+    public static final int TASFT_INVALID_ARGUMENT = 1;
+    public static final int TASFT_UNSUPPORTED = 2;
+    public static final int TASFT_CUDA_ERROR = 3;
+    public static final int TASFT_OUT_OF_MEMORY = 4;
+
+    /** {@code tasft_emd_args}; each field has a getter and a chaining setter of the same name. */
+    @Name("tasft_emd_args")
+    public static final class EmdArgs extends Pointer {
+        static {
+            Loader.load();
+        }
+
+        /** A new, zero-initialized struct in native memory, freed when this object is closed or collected. */
+        public EmdArgs() {
+            super((Pointer) null);
+            allocate();
+        }
+
+        public EmdArgs(Pointer p) {
+            super(p);
+        }
+
+        private native void allocate();
+
+        public native @Const Pointer logits();
+        public native EmdArgs logits(@Const Pointer setter);
+
+        public native int logits_dtype();
+        public native EmdArgs logits_dtype(int setter);
+
+        public native @Cast("int64_t") long rows();
+        public native EmdArgs rows(long setter);
+
+        public native @Cast("int64_t") long vocab();
+        public native EmdArgs vocab(long setter);
+
+        public native @Cast("int64_t") long logits_row_stride();
+        public native EmdArgs logits_row_stride(long setter);
+
+        public native @Const Pointer unit_embedding();
+        public native EmdArgs unit_embedding(@Const Pointer setter);
+
+        public native int embedding_dtype();
+        public native EmdArgs embedding_dtype(int setter);
+
+        public native @Cast("int64_t") long dim();
+        public native EmdArgs dim(long setter);
+
+        public native @Cast("const int64_t*") LongPointer targets();
+        public native EmdArgs targets(@Cast("const int64_t*") LongPointer setter);
+
+        public native @Cast("int64_t") long ignore_index();
+        public native EmdArgs ignore_index(long setter);
+
+        public native float grad_scale();
+        public native EmdArgs grad_scale(float setter);
+
+        public native FloatPointer loss_rows();
+        public native EmdArgs loss_rows(FloatPointer setter);
+
+        public native Pointer grad_logits();
+        public native EmdArgs grad_logits(Pointer setter);
+
+        public native FloatPointer expected_embedding();
+        public native EmdArgs expected_embedding(FloatPointer setter);
+
+        public native Pointer cuda_stream();
+        public native EmdArgs cuda_stream(Pointer setter);
+    }
+
+    public static native int tasft_emd_cpu(@Const EmdArgs args);
+
+    public static native int tasft_emd_cuda(@Const EmdArgs args);
+
+    public static native int tasft_emd_cuda_async(@Const EmdArgs args);
+
+    public static native @Cast("const char*") String tasft_last_error();
+
+    public static native int tasft_cuda_available();
+
+    public static native int tasft_normalize_rows_cpu(@Const Pointer in, Pointer out, int dtype,
+            @Cast("int64_t") long rows, @Cast("int64_t") long dim);
+
+    public static native void tasft_cpu_set_num_threads(int n);
+
+    public static native int tasft_cpu_get_num_threads();
+
+    public static native @Cast("const char*") String tasft_version();
+}
