@@ -33,8 +33,10 @@ public final class PeakMemory {
         work.copy_(in.logits);
         System.gc();
         Files.writeString(Path.of("/proc/self/clear_refs"), "5");  // resets VmHWM to the current VmRSS
-        long before = status("VmRSS");
+        long before = status("VmHWM");
         keep = run(method, in, work, leaf);
+        // The peak cannot fall below the reset value, so the growth is >= 0; 0 means no page beyond what the
+        // process already held (a workspace served from the allocator's free lists).
         long peak = status("VmHWM");
         long logitsBytes = (long) rows * vocab * 4;
         System.out.printf(Locale.ROOT,
