@@ -346,9 +346,12 @@ TEST_CASE("bad_arguments") {
     CHECK(untouched[0] == 42.0f && untouched[1] == 42.0f, "a rejected call wrote loss_rows");
     // a success clears the message
     CHECK(tasft_emd_cpu(&ok) == TASFT_OK && tasft_last_error()[0] == '\0', "message not cleared");
-    // the CUDA entry point on host memory without a GPU: an error, not a crash
-    int st = tasft_emd_cuda(&ok);
-    if (!tasft_cuda_available()) CHECK(st != TASFT_OK && tasft_last_error()[0] != '\0', "cuda without device: %d", st);
+    // Without a GPU the CUDA entry point answers with an error and a message, not a crash. (With one, these host
+    // pointers must not be handed to it: the CUDA tests cover that entry point.)
+    if (!tasft_cuda_available()) {
+        int st = tasft_emd_cuda(&ok);
+        CHECK(st != TASFT_OK && tasft_last_error()[0] != '\0', "cuda without device: %d", st);
+    }
 }
 
 TEST_CASE("empty_rows") {

@@ -37,7 +37,9 @@ public final class PeakMemory {
         keep = run(method, in, work, leaf);
         // The peak cannot fall below the reset value, so the growth is >= 0; 0 means no page beyond what the
         // process already held (a workspace served from the allocator's free lists).
-        long peak = status("VmHWM");
+        // The kernel's resident-set counters are per-thread caches synced lazily, so a few hundred KiB of
+        // jitter either way is accounting noise; below zero reads as zero.
+        long peak = Math.max(before, status("VmHWM"));
         long logitsBytes = (long) rows * vocab * 4;
         System.out.printf(Locale.ROOT,
                 "{\"method\": \"%s\", \"rows\": %d, \"vocab\": %d, \"dim\": %d, \"extra_peak_bytes\": %d, "

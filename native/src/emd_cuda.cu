@@ -1,0 +1,314 @@
+// tasft_emd_cuda / tasft_emd_cuda_async: the fused EMD-bound kernel on a CUDA device.
+//
+// This is the plain, correct version: later fast kernels are checked against it, so every step follows the math in
+// tasft/emd.h as directly as it can. One thread block works on one row at a time (a grid-stride loop over rows):
+//   1. block reductions give m = max_v z_v and s = sum_v exp(z_v - m); p_v = exp(z_v - m) / s
+//   2. u = sum_v p_v e_v: threads own dimensions d; p for a chunk of the vocabulary is staged in shared memory;
+//      u lives in a per-block global workspace (dim is unbounded, so it does not go in shared memory)
+//   3. r = u - e_y next to u in the workspace; loss = ||r||^2 by a block reduction
+//   4. grad_v = grad_scale * 2 p_v (r . e_v - r . u): a warp takes 32 consecutive v; for each of them the lanes
+//      split the dot product over d (coalesced rows of e); lane j keeps the result for v0 + j, re-reads z_v, and
+//      writes grad_v. So each logit is read and then overwritten by the same thread: in-place gradients are safe.
+//      r . u is computed by the same warp dot product as r . e_v, so when p is one-hot (u == e_v bit for bit) the
+//      difference, and the gradient, is exactly 0 as in the math.
+// All arithmetic is fp32; inputs are fp32, bf16 or fp16 (logits and embedding independently); the gradient is
+// stored in the logits dtype.
+#include <cuda_runtime.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cinttypes>
+#include <cmath>
+#include <vector>
+
+#include "emd_internal.h"
+
+namespace tasft {
+namespace {
+
+constexpr int kBlock = 256;  // threads per block (a multiple of 32)
+constexpr int kWarps = kBlock / 32;
+
+// ---------- dtype conversions (device) ----------
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
+
+template <typename T> __device__ __forceinline__ T from_float(float x);
+template <> __device__ __forceinline__ float from_float<float>(float x) { return x; }
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+template <> __device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
+
+// ---------- reductions ----------
+struct SumOp {
+    __device__ float operator()(float a, float b) const { return a + b; }
+    static constexpr float identity = 0.0f;
+};
+struct MaxOp {
+    // fmaxf drops a NaN operand; a NaN logit still poisons the row through the sum of exponentials.
+    __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+    static constexpr float identity = -INFINITY;
+};
+
+template <typename Op>
+__device__ __forceinline__ float warp_reduce(float x, Op op) {
+    for (int off = 16; off > 0; off >>= 1) x = op(x, __shfl_xor_sync(0xffffffffu, x, off));
+    return x;
+}
+
+// Every thread of the block must call it (it synchronises). `red` is shared memory of kWarps + 1 floats; the last
+// __syncthreads makes sure everyone has read the result before `red` is used again.
+template <typename Op>
+__device__ float block_reduce(float x, Op op, float* red) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    x = warp_reduce(x, op);
+    if (lane == 0) red[warp] = x;
+    __syncthreads();
+    if (warp == 0) {
+        float y = lane < kWarps ? red[lane] : Op::identity;
+        y = warp_reduce(y, op);
+        if (lane == 0) red[kWarps] = y;
+    }
+    __syncthreads();
+    const float result = red[kWarps];
+    __syncthreads();
+    return result;
+}
+
+// r . x over dim with the lanes of one warp splitting d; every lane gets the result. The summation order depends only
+// on dim, so r . u and r . e_v are rounded alike.
+template <typename T>
+__device__ __forceinline__ float warp_dot(const float* r, const T* x, int64_t dim, int lane) {
+    float acc = 0.0f;
+    for (int64_t d = lane; d < dim; d += 32) acc += r[d] * to_float(x[d]);
+    return warp_reduce(acc, SumOp());
+}
+
+struct KernelArgs {
+    const void* logits;
+    void* grad_logits;  // may equal logits
+    const void* embedding;
+    const int64_t* targets;
+    float* loss_rows;
+    float* expected_embedding;
+    float* workspace;  // [gridDim.x, 2, dim]: u and r of the block's current row
+    int64_t rows, vocab, stride, dim, ignore_index;
+    float grad_scale;
+};
+
+// No __restrict__ on logits / grad_logits: they may alias, and the loads must not go through the read-only cache.
+template <typename TL, typename TE>
+__global__ void __launch_bounds__(kBlock) emd_kernel(KernelArgs a) {
+    __shared__ float red[kWarps + 1];
+    __shared__ float p_chunk[kBlock];
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int64_t vocab = a.vocab, dim = a.dim;
+    const TE* emb = static_cast<const TE*>(a.embedding);
+    float* u = a.workspace + (int64_t)blockIdx.x * 2 * dim;  // this block's part of the workspace
+    float* r = u + dim;
+
+    for (int64_t n = blockIdx.x; n < a.rows; n += gridDim.x) {
+        const TL* z = static_cast<const TL*>(a.logits) + n * a.stride;
+        TL* g = a.grad_logits ? static_cast<TL*>(a.grad_logits) + n * a.stride : nullptr;
+        float* ee = a.expected_embedding ? a.expected_embedding + n * dim : nullptr;
+        const int64_t y = a.targets[n];  // the same value in every thread: all branches on it are block-uniform
+
+        if (y == a.ignore_index) {
+            if (tid == 0) a.loss_rows[n] = 0.0f;
+            if (g)
+                for (int64_t v = tid; v < vocab; v += kBlock) g[v] = from_float<TL>(0.0f);
+            if (ee)
+                for (int64_t d = tid; d < dim; d += kBlock) ee[d] = 0.0f;
+            continue;
+        }
+        // Only tasft_emd_cuda_async can get here with a bad target: the row then gets NaN (e_y is never read).
+        const bool valid_target = y >= 0 && y < vocab;
+
+        // ---- 1. max and sum of exponentials. Two passes, so a partial max of -inf is never subtracted from
+        // itself: with at least one finite logit m is finite and masked (-inf) logits give exp(-inf) = 0.
+        // (A row of only -inf logits has no softmax; it yields NaN, as the math does.)
+        float m = -INFINITY;
+        for (int64_t v = tid; v < vocab; v += kBlock) m = fmaxf(m, to_float(z[v]));
+        m = block_reduce(m, MaxOp(), red);
+        float s = 0.0f;
+        for (int64_t v = tid; v < vocab; v += kBlock) s += expf(to_float(z[v]) - m);
+        s = block_reduce(s, SumOp(), red);
+        const float inv_s = 1.0f / s;
+
+        // ---- 2. u = sum_v p_v e_v. Thread tid owns d = tid, tid + kBlock, ...: it alone accumulates u[d].
+        for (int64_t d = tid; d < dim; d += kBlock) u[d] = 0.0f;
+        for (int64_t v0 = 0; v0 < vocab; v0 += kBlock) {
+            const int64_t v = v0 + tid;
+            p_chunk[tid] = v < vocab ? expf(to_float(z[v]) - m) * inv_s : 0.0f;
+            __syncthreads();  // the chunk of p is complete
+            const int count = (int)(vocab - v0 < kBlock ? vocab - v0 : kBlock);
+            const TE* e_chunk = emb + v0 * dim;
+            for (int64_t d = tid; d < dim; d += kBlock) {
+                float acc = 0.0f;
+                for (int j = 0; j < count; ++j) acc += p_chunk[j] * to_float(e_chunk[(int64_t)j * dim + d]);
+                u[d] += acc;
+            }
+            __syncthreads();  // everyone is done with p_chunk before the next chunk overwrites it
+        }
+        if (ee)
+            for (int64_t d = tid; d < dim; d += kBlock) ee[d] = u[d];
+
+        // ---- 3. r = u - e_y, loss = ||r||^2. Same d ownership as step 2.
+        float loss_part = 0.0f;
+        const TE* e_y = emb + (valid_target ? y : 0) * dim;
+        for (int64_t d = tid; d < dim; d += kBlock) {
+            const float rd = u[d] - (valid_target ? to_float(e_y[d]) : NAN);
+            loss_part += rd * rd;
+            r[d] = rd;
+        }
+        const float loss = block_reduce(loss_part, SumOp(), red);  // its __syncthreads also publish r to the block
+        if (tid == 0) a.loss_rows[n] = loss;
+
+        // ---- 4. the gradient. Warp `warp` takes v0 = 32 * (warp + k * kWarps); lane j ends up owning v0 + j.
+        if (g) {
+            const float ru = warp_dot(r, u, dim, lane);  // every warp computes the same value
+            const float twice_scale = 2.0f * a.grad_scale;
+            for (int64_t v0 = (int64_t)warp * 32; v0 < vocab; v0 += (int64_t)kWarps * 32) {
+                const int count = (int)(vocab - v0 < 32 ? vocab - v0 : 32);
+                float mine = 0.0f;  // r . e_{v0 + lane}
+                for (int j = 0; j < count; ++j) {
+                    const float s_j = warp_dot(r, emb + (v0 + j) * dim, dim, lane);
+                    if (lane == j) mine = s_j;
+                }
+                if (lane < count) {
+                    const int64_t v = v0 + lane;
+                    const float p = expf(to_float(z[v]) - m) * inv_s;  // read by the thread that overwrites it
+                    g[v] = from_float<TL>(twice_scale * p * (mine - ru));
+                }
+            }
+        }
+        __syncthreads();  // the workspace row is reused by the block's next row
+    }
+}
+
+// ---------- host side ----------
+
+int cuda_fail(cudaError_t err, const char* fn, const char* what) {
+    cudaGetLastError();  // do not leave a (non-sticky) error behind for the caller's next check
+    return fail(TASFT_CUDA_ERROR, "%s: %s failed: %s (%s)", fn, what, cudaGetErrorString(err), cudaGetErrorName(err));
+}
+
+// Fails with TASFT_CUDA_ERROR when no driver or no device is usable.
+int check_device(const char* fn) {
+    int count = 0;
+    const cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        return fail(TASFT_CUDA_ERROR, "%s: no usable CUDA device (cudaGetDeviceCount: %s)", fn, cudaGetErrorString(err));
+    }
+    if (count <= 0) return fail(TASFT_CUDA_ERROR, "%s: no CUDA device found", fn);
+    return TASFT_OK;
+}
+
+template <typename TL, typename TE>
+int launch(const tasft_emd_args* a, cudaStream_t stream, const char* fn) {
+    // Enough blocks to fill the device; each loops over rows, so the workspace is [grid, 2, dim], not [rows, 2, dim].
+    int device = 0, sms = 0, per_sm = 0;
+    cudaError_t err = cudaGetDevice(&device);
+    if (err != cudaSuccess) return cuda_fail(err, fn, "cudaGetDevice");
+    err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+    if (err != cudaSuccess) return cuda_fail(err, fn, "cudaDeviceGetAttribute");
+    err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, emd_kernel<TL, TE>, kBlock, 0);
+    if (err != cudaSuccess) return cuda_fail(err, fn, "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+    const int64_t max_grid = (int64_t)(sms > 0 ? sms : 1) * (per_sm > 0 ? per_sm : 1);
+    const int64_t grid = a->rows < max_grid ? a->rows : max_grid;
+
+    float* workspace = nullptr;
+    const size_t ws_bytes = (size_t)grid * 2 * (size_t)a->dim * sizeof(float);
+    err = cudaMallocAsync(reinterpret_cast<void**>(&workspace), ws_bytes, stream);
+    if (err == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        return fail(TASFT_OUT_OF_MEMORY, "%s: cannot allocate the %zu-byte workspace on the device (cudaMallocAsync: %s)",
+                    fn, ws_bytes, cudaGetErrorString(err));
+    }
+    if (err != cudaSuccess) return cuda_fail(err, fn, "cudaMallocAsync of the workspace");
+
+    KernelArgs k;
+    k.logits = a->logits;
+    k.grad_logits = a->grad_logits;
+    k.embedding = a->unit_embedding;
+    k.targets = a->targets;
+    k.loss_rows = a->loss_rows;
+    k.expected_embedding = a->expected_embedding;
+    k.workspace = workspace;
+    k.rows = a->rows;
+    k.vocab = a->vocab;
+    k.stride = a->logits_row_stride;
+    k.dim = a->dim;
+    k.ignore_index = a->ignore_index;
+    k.grad_scale = a->grad_scale;
+    emd_kernel<TL, TE><<<(unsigned)grid, kBlock, 0, stream>>>(k);
+    const cudaError_t launch_err = cudaGetLastError();
+    // Freed in stream order: the memory returns to the pool once the kernel is done with it.
+    const cudaError_t free_err = cudaFreeAsync(workspace, stream);
+    if (launch_err != cudaSuccess) return cuda_fail(launch_err, fn, "launching the kernel");
+    if (free_err != cudaSuccess) return cuda_fail(free_err, fn, "cudaFreeAsync of the workspace");
+    return TASFT_OK;
+}
+
+template <typename TL>
+int dispatch_embedding(const tasft_emd_args* a, cudaStream_t stream, const char* fn) {
+    switch (a->embedding_dtype) {
+        case TASFT_FLOAT32: return launch<TL, float>(a, stream, fn);
+        case TASFT_BFLOAT16: return launch<TL, __nv_bfloat16>(a, stream, fn);
+        case TASFT_FLOAT16: return launch<TL, __half>(a, stream, fn);
+    }
+    return fail(TASFT_INVALID_ARGUMENT, "%s: bad embedding_dtype %d", fn, a->embedding_dtype);  // check_shapes caught it
+}
+
+int dispatch(const tasft_emd_args* a, cudaStream_t stream, const char* fn) {
+    switch (a->logits_dtype) {
+        case TASFT_FLOAT32: return dispatch_embedding<float>(a, stream, fn);
+        case TASFT_BFLOAT16: return dispatch_embedding<__nv_bfloat16>(a, stream, fn);
+        case TASFT_FLOAT16: return dispatch_embedding<__half>(a, stream, fn);
+    }
+    return fail(TASFT_INVALID_ARGUMENT, "%s: bad logits_dtype %d", fn, a->logits_dtype);
+}
+
+// Both entry points: checks, then (when asked) the host-side target check, then the launch.
+int run(const tasft_emd_args* a, bool check_targets_on_host, const char* fn) {
+    clear_error();
+    int st = check_shapes(a, fn);
+    if (st != TASFT_OK) return st;
+    if (a->rows == 0) return TASFT_OK;  // nothing to do; the pointers may be NULL
+    st = check_device(fn);
+    if (st != TASFT_OK) return st;
+    cudaStream_t stream = static_cast<cudaStream_t>(a->cuda_stream);
+
+    if (check_targets_on_host) {
+        // Copy the targets back and wait for them: an out-of-range target becomes an error naming the row.
+        std::vector<int64_t> host_targets((size_t)a->rows);
+        cudaError_t err = cudaMemcpyAsync(host_targets.data(), a->targets, (size_t)a->rows * sizeof(int64_t),
+                                          cudaMemcpyDeviceToHost, stream);
+        if (err != cudaSuccess) return cuda_fail(err, fn, "copying the targets to the host");
+        err = cudaStreamSynchronize(stream);
+        if (err != cudaSuccess) return cuda_fail(err, fn, "cudaStreamSynchronize before the target check");
+        st = check_targets(host_targets.data(), a->rows, a->vocab, a->ignore_index, fn);
+        if (st != TASFT_OK) return st;
+    }
+    return dispatch(a, stream, fn);
+}
+
+}  // namespace
+}  // namespace tasft
+
+extern "C" int tasft_emd_cuda(const tasft_emd_args* args) { return tasft::run(args, true, "tasft_emd_cuda"); }
+
+extern "C" int tasft_emd_cuda_async(const tasft_emd_args* args) {
+    return tasft::run(args, false, "tasft_emd_cuda_async");
+}
+
+extern "C" int tasft_cuda_available(void) {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+        cudaGetLastError();  // clear the error so it does not surface in a later, unrelated check
+        return 0;
+    }
+    return count > 0 ? 1 : 0;
+}
