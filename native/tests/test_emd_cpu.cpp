@@ -8,19 +8,11 @@ namespace {
 
 enum class Grad { None, NewBuffer, InPlace };
 
-tasft_emd_args base_args(const tt::Case& c) {
-    tasft_emd_args a{};
+tasft_emd_args base_args(const tt::Case& c) {  // the case's host buffers as inputs; outputs are the caller's
+    tasft_emd_args a = tt::shape_args(c);
     a.logits = c.logits.bytes.data();
-    a.logits_dtype = c.logits.dtype;
-    a.rows = c.spec.rows;
-    a.vocab = c.spec.vocab;
-    a.logits_row_stride = c.stride;
     a.unit_embedding = c.embedding.bytes.data();
-    a.embedding_dtype = c.embedding.dtype;
-    a.dim = c.spec.dim;
     a.targets = c.targets.data();
-    a.ignore_index = c.ignore_index;
-    a.grad_scale = 1.0f;
     return a;
 }
 

@@ -72,19 +72,6 @@ struct RunOptions {
     const std::vector<int64_t>* targets = nullptr;  // overrides c.targets (bad-target tests)
 };
 
-tasft_emd_args base_args(const tt::Case& c) {
-    tasft_emd_args a{};
-    a.logits_dtype = c.logits.dtype;
-    a.rows = c.spec.rows;
-    a.vocab = c.spec.vocab;
-    a.logits_row_stride = c.stride;
-    a.embedding_dtype = c.embedding.dtype;
-    a.dim = c.spec.dim;
-    a.ignore_index = c.ignore_index;
-    a.grad_scale = 1.0f;
-    return a;
-}
-
 // Copies the case to the device, runs the entry point, waits for it and copies every output back.
 tt::Outputs run_cuda(const tt::Case& c, const RunOptions& o = RunOptions()) {
     const std::vector<int64_t>& targets = o.targets ? *o.targets : c.targets;
@@ -101,7 +88,7 @@ tt::Outputs run_cuda(const tt::Case& c, const RunOptions& o = RunOptions()) {
     // The copies and memsets above ran on the legacy default stream, which a non-blocking stream does not wait for.
     CUDA_OK(cudaDeviceSynchronize());
 
-    tasft_emd_args a = base_args(c);
+    tasft_emd_args a = tt::shape_args(c);
     a.logits = logits.get();
     a.unit_embedding = emb.get();
     a.targets = tgt.get<int64_t>();
@@ -402,7 +389,7 @@ TEST_CASE("bad_arguments") {
     DeviceBuffer emb(c.embedding.bytes.data(), c.embedding.bytes.size());
     DeviceBuffer tgt(c.targets.data(), c.targets.size() * sizeof(int64_t));
     DeviceBuffer loss(3 * sizeof(float));
-    tasft_emd_args ok = base_args(c);
+    tasft_emd_args ok = tt::shape_args(c);
     ok.logits = logits.get();
     ok.unit_embedding = emb.get();
     ok.targets = tgt.get<int64_t>();
@@ -554,7 +541,7 @@ TEST_CASE("matches_cpu") {
         cpu.loss.assign(s.rows, -1.0f);
         cpu.expected.assign(s.rows * s.dim, -1.0f);
         cpu.grad = c.logits.bytes;
-        tasft_emd_args a = base_args(c);
+        tasft_emd_args a = tt::shape_args(c);
         a.logits = c.logits.bytes.data();
         a.unit_embedding = c.embedding.bytes.data();
         a.targets = c.targets.data();

@@ -203,6 +203,21 @@ inline Case make_case(const CaseSpec& s) {
     return c;
 }
 
+// The case's sizes, dtypes and ignore index as kernel arguments; no buffer pointers (host or device is the
+// caller's business), grad_scale 1.
+inline tasft_emd_args shape_args(const Case& c) {
+    tasft_emd_args a{};
+    a.logits_dtype = c.logits.dtype;
+    a.rows = c.spec.rows;
+    a.vocab = c.spec.vocab;
+    a.logits_row_stride = c.stride;
+    a.embedding_dtype = c.embedding.dtype;
+    a.dim = c.spec.dim;
+    a.ignore_index = c.ignore_index;
+    a.grad_scale = 1.0f;
+    return a;
+}
+
 // ---------- comparison ----------
 struct Outputs {
     std::vector<float> loss;
