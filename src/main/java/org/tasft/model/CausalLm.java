@@ -1,0 +1,51 @@
+package org.tasft.model;
+
+import java.util.LinkedHashMap;
+
+import org.bytedeco.pytorch.Module;
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * A decoder-only language model built from a Hugging Face config (Llama family, Mistral, Qwen2, GPT-2) on LibTorch
+ * modules, computing exactly what transformers computes for the same checkpoint.
+ */
+public interface CausalLm {
+    /** The parsed config.json it was built from. */
+    ModelConfig config();
+
+    /**
+     * Logits for every position.
+     *
+     * @param inputIds      int64 [batch, seq]
+     * @param attentionMask int64 [batch, past + seq] with 1 for real tokens and 0 for padding (left padding in
+     *                      batched generation), or null when every token is real. Position ids are derived from it
+     *                      as transformers does (cumulative sum of the mask minus one).
+     * @param cache         the key/value cache to read the past from and append this call's keys and values to, or
+     *                      null for a full forward without a cache
+     * @return float32 [batch, seq, vocab]
+     */
+    Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache cache);
+
+    /** {@code forward(inputIds, null, null)}. */
+    default Tensor forward(Tensor inputIds) {
+        return forward(inputIds, null, null);
+    }
+
+    /** An empty cache for this model. */
+    KvCache newCache();
+
+    /**
+     * The parameters under their Hugging Face names, in the order transformers saves them. A tied LM head appears
+     * once, under the input embedding's name, as transformers saves it.
+     */
+    LinkedHashMap<String, Tensor> stateDict();
+
+    /** The input token-embedding matrix [vocab, hidden] (the TA-SFT embedding is its rows made unit-norm). */
+    Tensor inputEmbeddingWeight();
+
+    /** The LM head's weight [vocab, hidden] (the same tensor as the input embedding when tied). */
+    Tensor lmHeadWeight();
+
+    /** The root LibTorch module: parameters() for optimizers, train()/eval(), to(device). */
+    Module module();
+}
