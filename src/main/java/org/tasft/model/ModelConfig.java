@@ -1,0 +1,578 @@
+package org.tasft.model;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.OptionalInt;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+/**
+ * A Hugging Face {@code config.json} of a supported decoder model, read the way transformers 5 reads it: the same
+ * defaults for absent keys (those of {@code LlamaConfig}, {@code MistralConfig}, {@code Qwen2Config},
+ * {@code GPT2Config}), GPT-2's own key names mapped onto the common ones, and rotary settings taken from
+ * {@code rope_parameters} (transformers 5) or the legacy {@code rope_theta} + {@code rope_scaling}.
+ *
+ * <p>The original text and tree are kept ({@link #text()}, {@link #json()}) so that a saved model folder carries the
+ * config exactly as it came.
+ */
+public final class ModelConfig {
+    /** The model families this project implements. */
+    public enum Architecture {
+        LLAMA("llama", "LlamaForCausalLM"),
+        MISTRAL("mistral", "MistralForCausalLM"),
+        QWEN2("qwen2", "Qwen2ForCausalLM"),
+        GPT2("gpt2", "GPT2LMHeadModel");
+
+        /** The config's {@code model_type}. */
+        public final String modelType;
+        /** The transformers class of the causal LM, as in the config's {@code architectures}. */
+        public final String causalLmClass;
+
+        Architecture(String modelType, String causalLmClass) {
+            this.modelType = modelType;
+            this.causalLmClass = causalLmClass;
+        }
+
+        static String supported() {
+            StringBuilder b = new StringBuilder();
+            for (Architecture a : values()) {
+                b.append(b.length() == 0 ? "" : ", ").append(a.modelType).append(" (").append(a.causalLmClass)
+                        .append(')');
+            }
+            return b.toString();
+        }
+    }
+
+    /** How rotary frequencies are scaled ({@code rope_type} in transformers). */
+    public enum RopeType {
+        DEFAULT("default"), LINEAR("linear"), DYNAMIC("dynamic"), LLAMA3("llama3");
+
+        public final String hfName;
+
+        RopeType(String hfName) {
+            this.hfName = hfName;
+        }
+    }
+
+    /** Attention pattern of one layer ({@code layer_types} in transformers). */
+    public enum LayerType {
+        FULL_ATTENTION, SLIDING_ATTENTION
+    }
+
+    /**
+     * Rotary embedding settings.
+     *
+     * @param theta                         the base ({@code rope_theta})
+     * @param type                          the scaling kind
+     * @param factor                        scaling factor (linear, dynamic, llama3); 1 for default
+     * @param lowFreqFactor                 llama3 only
+     * @param highFreqFactor                llama3 only
+     * @param originalMaxPositionEmbeddings llama3: the pre-training context; dynamic: the length beyond which the base
+     *                                      grows (transformers uses {@code max_position_embeddings} unless the rope
+     *                                      parameters give {@code original_max_position_embeddings})
+     */
+    public record Rope(double theta, RopeType type, double factor, double lowFreqFactor, double highFreqFactor,
+                       int originalMaxPositionEmbeddings) {
+    }
+
+    private static final ObjectMapper MAPPER = new ObjectMapper();
+
+    private final String text;
+    private final JsonNode json;
+    private final String source;
+    private final Architecture architecture;
+    private final int vocabSize;
+    private final int hiddenSize;
+    private final int intermediateSize;
+    private final int numLayers;
+    private final int numHeads;
+    private final int numKvHeads;
+    private final int headDim;
+    private final double normEps;
+    private final Rope rope;
+    private final int maxPositionEmbeddings;
+    private final boolean tieWordEmbeddings;
+    private final boolean attentionBias;
+    private final boolean mlpBias;
+    private final Integer slidingWindow;
+    private final List<LayerType> layerTypes;
+    private final String hiddenAct;
+    private final Integer bosTokenId;
+    private final List<Integer> eosTokenIds;
+    private final Integer padTokenId;
+
+    /** Reads and checks a {@code config.json}; errors name the file and the key. */
+    public static ModelConfig read(Path configJson) {
+        String text;
+        try {
+            text = Files.readString(configJson, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read model config " + configJson, e);
+        }
+        return parse(text, configJson.toString());
+    }
+
+    /** Parses the text of a {@code config.json}. */
+    public static ModelConfig parse(String json) {
+        return parse(json, "<config.json text>");
+    }
+
+    /** Parses the text of a {@code config.json}; {@code source} (a file name) is what error messages cite. */
+    public static ModelConfig parse(String json, String source) {
+        JsonNode tree;
+        try {
+            tree = MAPPER.readTree(json);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(source + ": not valid JSON: " + e.getOriginalMessage(), e);
+        }
+        if (tree == null || !tree.isObject()) {
+            throw new IllegalArgumentException(source + ": a model config must be a JSON object");
+        }
+        return new ModelConfig(json, tree, source);
+    }
+
+    private ModelConfig(String text, JsonNode json, String source) {
+        this.text = text;
+        this.json = json;
+        this.source = source;
+        Reader r = new Reader(json, source);
+        this.architecture = architectureOf(json, source);
+        if (architecture == Architecture.GPT2) {
+            vocabSize = r.requiredInt("vocab_size");
+            hiddenSize = r.requiredInt("n_embd");
+            numLayers = r.requiredInt("n_layer");
+            numHeads = r.requiredInt("n_head");
+            numKvHeads = numHeads;
+            if (hiddenSize % numHeads != 0) {
+                throw r.error("n_embd", "n_embd = " + hiddenSize + " is not a multiple of n_head = " + numHeads);
+            }
+            headDim = hiddenSize / numHeads;
+            intermediateSize = r.optInt("n_inner", 4 * hiddenSize);
+            normEps = r.optDouble("layer_norm_epsilon", 1e-5);
+            maxPositionEmbeddings = r.optInt("n_positions", 1024);
+            tieWordEmbeddings = r.optBool("tie_word_embeddings", true);
+            attentionBias = true;
+            mlpBias = true;
+            hiddenAct = r.optString("activation_function", "gelu_new");
+            rope = null;
+            slidingWindow = null;
+            bosTokenId = r.optInteger("bos_token_id", 50256);
+            eosTokenIds = r.intList("eos_token_id", List.of(50256));
+            padTokenId = r.optInteger("pad_token_id", null);
+            checkGpt2Unsupported(r);
+        } else {
+            vocabSize = r.requiredInt("vocab_size");
+            hiddenSize = r.requiredInt("hidden_size");
+            intermediateSize = r.requiredInt("intermediate_size");
+            numLayers = r.requiredInt("num_hidden_layers");
+            numHeads = r.requiredInt("num_attention_heads");
+            numKvHeads = r.optInt("num_key_value_heads", numHeads);
+            if (numKvHeads <= 0 || numHeads % numKvHeads != 0) {
+                throw r.error("num_key_value_heads", "num_key_value_heads = " + numKvHeads
+                        + " does not divide num_attention_heads = " + numHeads);
+            }
+            if (r.has("head_dim")) {
+                headDim = r.requiredInt("head_dim");
+            } else {
+                if (hiddenSize % numHeads != 0) {
+                    throw r.error("num_attention_heads", "hidden_size = " + hiddenSize
+                            + " is not a multiple of num_attention_heads = " + numHeads + " and there is no head_dim");
+                }
+                headDim = hiddenSize / numHeads;
+            }
+            if (headDim % 2 != 0) {
+                throw r.error("head_dim", "rotary embeddings need an even head_dim, not " + headDim);
+            }
+            normEps = r.optDouble("rms_norm_eps", 1e-6);
+            hiddenAct = r.optString("hidden_act", "silu");
+            tieWordEmbeddings = r.optBool("tie_word_embeddings", false);
+            switch (architecture) {
+                case LLAMA -> {
+                    maxPositionEmbeddings = r.optInt("max_position_embeddings", 2048);
+                    attentionBias = r.optBool("attention_bias", false);
+                    mlpBias = r.optBool("mlp_bias", false);
+                    slidingWindow = null;
+                    bosTokenId = r.optInteger("bos_token_id", 1);
+                    eosTokenIds = r.intList("eos_token_id", List.of(2));
+                }
+                case MISTRAL -> {
+                    maxPositionEmbeddings = r.optInt("max_position_embeddings", 4096 * 32);
+                    attentionBias = false;
+                    mlpBias = false;
+                    slidingWindow = r.optInteger("sliding_window", 4096);
+                    bosTokenId = r.optInteger("bos_token_id", 1);
+                    eosTokenIds = r.intList("eos_token_id", List.of(2));
+                }
+                case QWEN2 -> {
+                    maxPositionEmbeddings = r.optInt("max_position_embeddings", 32768);
+                    attentionBias = true; // q, k and v projections carry a bias, o_proj none
+                    mlpBias = false;
+                    slidingWindow = r.optBool("use_sliding_window", false) ? r.optInteger("sliding_window", 4096)
+                            : null;
+                    bosTokenId = r.optInteger("bos_token_id", null);
+                    eosTokenIds = r.intList("eos_token_id", List.of());
+                }
+                default -> throw new AssertionError(architecture);
+            }
+            padTokenId = r.optInteger("pad_token_id", null);
+            if (slidingWindow != null && slidingWindow <= 0) {
+                throw r.error("sliding_window", "sliding_window must be positive, not " + slidingWindow);
+            }
+            rope = ropeOf(r, maxPositionEmbeddings);
+        }
+        layerTypes = layerTypesOf(r);
+        if (vocabSize <= 0 || hiddenSize <= 0 || numLayers <= 0 || numHeads <= 0 || intermediateSize <= 0
+                || headDim <= 0) {
+            throw new IllegalArgumentException(source + ": sizes must be positive (vocab " + vocabSize + ", hidden "
+                    + hiddenSize + ", layers " + numLayers + ", heads " + numHeads + ", intermediate "
+                    + intermediateSize + ", head_dim " + headDim + ")");
+        }
+    }
+
+    private static Architecture architectureOf(JsonNode json, String source) {
+        JsonNode type = json.get("model_type");
+        if (type != null && type.isTextual()) {
+            for (Architecture a : Architecture.values()) {
+                if (a.modelType.equals(type.asText())) {
+                    return a;
+                }
+            }
+        }
+        JsonNode archs = json.get("architectures");
+        if (archs != null && archs.isArray()) {
+            for (JsonNode n : archs) {
+                for (Architecture a : Architecture.values()) {
+                    if (a.causalLmClass.equals(n.asText())) {
+                        return a;
+                    }
+                }
+            }
+        }
+        throw new IllegalArgumentException(source + ": unsupported model (model_type " + json.get("model_type")
+                + ", architectures " + json.get("architectures") + "); supported: " + Architecture.supported());
+    }
+
+    private static void checkGpt2Unsupported(Reader r) {
+        if (r.optBool("scale_attn_by_inverse_layer_idx", false)) {
+            throw r.error("scale_attn_by_inverse_layer_idx", "scale_attn_by_inverse_layer_idx = true is not supported");
+        }
+        if (!r.optBool("scale_attn_weights", true)) {
+            throw r.error("scale_attn_weights", "scale_attn_weights = false is not supported");
+        }
+        if (r.optBool("add_cross_attention", false)) {
+            throw r.error("add_cross_attention", "cross attention is not supported");
+        }
+    }
+
+    private Rope ropeOf(Reader r, int maxPositions) {
+        JsonNode params = json.get("rope_parameters");
+        String where = "rope_parameters";
+        double theta;
+        JsonNode scaling;
+        if (params != null && params.isObject() && !params.has("full_attention")) {
+            scaling = params;
+            theta = params.has("rope_theta") ? params.get("rope_theta").asDouble() : r.optDouble("rope_theta", 10000.0);
+        } else if (params != null && !params.isNull()) {
+            throw r.error("rope_parameters", "rope_parameters must be one object of rotary settings (per-layer-type "
+                    + "rope parameters are not supported): " + params);
+        } else {
+            where = "rope_scaling";
+            theta = r.optDouble("rope_theta", 10000.0);
+            scaling = json.get("rope_scaling");
+        }
+        if (scaling == null || scaling.isNull()) {
+            return new Rope(theta, RopeType.DEFAULT, 1.0, 0, 0, maxPositions);
+        }
+        if (!scaling.isObject()) {
+            throw r.error(where, where + " must be an object, not " + scaling);
+        }
+        JsonNode typeNode = scaling.has("rope_type") ? scaling.get("rope_type") : scaling.get("type");
+        String typeName = typeNode == null || typeNode.isNull() ? "default" : typeNode.asText();
+        RopeType type = null;
+        for (RopeType t : RopeType.values()) {
+            if (t.hfName.equals(typeName)) {
+                type = t;
+            }
+        }
+        if (type == null) {
+            throw r.error(where, "rope type '" + typeName + "' is not supported; supported: default, linear, "
+                    + "dynamic, llama3");
+        }
+        if (type == RopeType.DEFAULT) {
+            return new Rope(theta, type, 1.0, 0, 0, maxPositions);
+        }
+        double factor = ropeNumber(r, scaling, where, "factor");
+        if (factor < 1.0 && type != RopeType.LINEAR) {
+            throw r.error(where, where + ".factor must be at least 1 for " + typeName + ", not " + factor);
+        }
+        if (factor <= 0) {
+            throw r.error(where, where + ".factor must be positive, not " + factor);
+        }
+        if (type == RopeType.LLAMA3) {
+            double low = ropeNumber(r, scaling, where, "low_freq_factor");
+            double high = ropeNumber(r, scaling, where, "high_freq_factor");
+            int original = (int) ropeNumber(r, scaling, where, "original_max_position_embeddings");
+            if (!(high > low)) {
+                throw r.error(where, where + ": high_freq_factor (" + high + ") must exceed low_freq_factor (" + low
+                        + ")");
+            }
+            return new Rope(theta, type, factor, low, high, original);
+        }
+        int original = scaling.has("original_max_position_embeddings")
+                ? scaling.get("original_max_position_embeddings").asInt() : maxPositions;
+        return new Rope(theta, type, factor, 0, 0, original);
+    }
+
+    private static double ropeNumber(Reader r, JsonNode scaling, String where, String key) {
+        JsonNode n = scaling.get(key);
+        if (n == null || !n.isNumber()) {
+            throw r.error(where, "missing or non-numeric " + where + "." + key);
+        }
+        return n.asDouble();
+    }
+
+    private List<LayerType> layerTypesOf(Reader r) {
+        List<LayerType> types = new ArrayList<>();
+        JsonNode given = json.get("layer_types");
+        if (architecture != Architecture.GPT2 && given != null && given.isArray() && architecture != Architecture.MISTRAL) {
+            if (given.size() != numLayers) {
+                throw r.error("layer_types", "layer_types has " + given.size() + " entries for " + numLayers
+                        + " layers");
+            }
+            for (JsonNode n : given) {
+                switch (n.asText()) {
+                    case "full_attention" -> types.add(LayerType.FULL_ATTENTION);
+                    case "sliding_attention" -> types.add(LayerType.SLIDING_ATTENTION);
+                    default -> throw r.error("layer_types", "unsupported layer type " + n);
+                }
+            }
+            if (types.contains(LayerType.SLIDING_ATTENTION) && slidingWindow == null) {
+                throw r.error("layer_types", "sliding_attention layers but no sliding_window");
+            }
+            return Collections.unmodifiableList(types);
+        }
+        // Qwen2 slides only from layer max_window_layers on; Mistral slides in every layer where the window is set.
+        int firstSliding = architecture == Architecture.QWEN2 ? r.optInt("max_window_layers", 28) : 0;
+        for (int i = 0; i < numLayers; i++) {
+            types.add(slidingWindow != null && i >= firstSliding ? LayerType.SLIDING_ATTENTION
+                    : LayerType.FULL_ATTENTION);
+        }
+        return Collections.unmodifiableList(types);
+    }
+
+    /** Reads keys of one JSON object with error messages that name the file and the key. */
+    private static final class Reader {
+        private final JsonNode json;
+        private final String source;
+
+        Reader(JsonNode json, String source) {
+            this.json = json;
+            this.source = source;
+        }
+
+        IllegalArgumentException error(String key, String message) {
+            return new IllegalArgumentException(source + ": " + key + ": " + message);
+        }
+
+        boolean has(String key) {
+            JsonNode n = json.get(key);
+            return n != null && !n.isNull();
+        }
+
+        int requiredInt(String key) {
+            if (!has(key)) {
+                throw error(key, "missing required key '" + key + "'");
+            }
+            return intValue(key, json.get(key));
+        }
+
+        int optInt(String key, int fallback) {
+            return has(key) ? intValue(key, json.get(key)) : fallback;
+        }
+
+        Integer optInteger(String key, Integer fallback) {
+            return has(key) ? Integer.valueOf(intValue(key, json.get(key))) : fallback;
+        }
+
+        double optDouble(String key, double fallback) {
+            if (!has(key)) {
+                return fallback;
+            }
+            JsonNode n = json.get(key);
+            if (!n.isNumber()) {
+                throw error(key, "'" + key + "' must be a number, not " + n);
+            }
+            return n.asDouble();
+        }
+
+        boolean optBool(String key, boolean fallback) {
+            if (!has(key)) {
+                return fallback;
+            }
+            JsonNode n = json.get(key);
+            if (!n.isBoolean()) {
+                throw error(key, "'" + key + "' must be true or false, not " + n);
+            }
+            return n.asBoolean();
+        }
+
+        String optString(String key, String fallback) {
+            if (!has(key)) {
+                return fallback;
+            }
+            JsonNode n = json.get(key);
+            if (!n.isTextual()) {
+                throw error(key, "'" + key + "' must be a string, not " + n);
+            }
+            return n.asText();
+        }
+
+        /** An int or a list of ints (eos_token_id may be either). */
+        List<Integer> intList(String key, List<Integer> fallback) {
+            if (!has(key)) {
+                return fallback;
+            }
+            JsonNode n = json.get(key);
+            if (n.isArray()) {
+                List<Integer> out = new ArrayList<>();
+                for (JsonNode e : n) {
+                    out.add(intValue(key, e));
+                }
+                return Collections.unmodifiableList(out);
+            }
+            return List.of(intValue(key, n));
+        }
+
+        private int intValue(String key, JsonNode n) {
+            if (!n.isIntegralNumber() && !(n.isNumber() && n.asDouble() == Math.rint(n.asDouble()))) {
+                throw error(key, "'" + key + "' must be an integer, not " + n);
+            }
+            return n.asInt();
+        }
+    }
+
+    /** The original config.json text, byte for byte as read (to save a model folder back unchanged). */
+    public String text() {
+        return text;
+    }
+
+    /** A copy of the original JSON tree, including keys this class does not interpret. */
+    public JsonNode json() {
+        return json.deepCopy();
+    }
+
+    /** Where the config came from (a file path), as error messages cite it. */
+    public String source() {
+        return source;
+    }
+
+    public Architecture architecture() {
+        return architecture;
+    }
+
+    public int vocabSize() {
+        return vocabSize;
+    }
+
+    public int hiddenSize() {
+        return hiddenSize;
+    }
+
+    /** MLP width: {@code intermediate_size}, GPT-2's {@code n_inner} or 4 x hidden. */
+    public int intermediateSize() {
+        return intermediateSize;
+    }
+
+    public int numLayers() {
+        return numLayers;
+    }
+
+    public int numHeads() {
+        return numHeads;
+    }
+
+    /** Key/value heads (grouped-query attention); equal to {@link #numHeads()} for GPT-2. */
+    public int numKvHeads() {
+        return numKvHeads;
+    }
+
+    public int headDim() {
+        return headDim;
+    }
+
+    /** RMSNorm eps ({@code rms_norm_eps}) or GPT-2's LayerNorm eps ({@code layer_norm_epsilon}). */
+    public double normEps() {
+        return normEps;
+    }
+
+    /** Rotary settings; null for GPT-2 (learned positions). */
+    public Rope rope() {
+        return rope;
+    }
+
+    public double ropeTheta() {
+        return rope == null ? Double.NaN : rope.theta();
+    }
+
+    public int maxPositionEmbeddings() {
+        return maxPositionEmbeddings;
+    }
+
+    public boolean tieWordEmbeddings() {
+        return tieWordEmbeddings;
+    }
+
+    /** Bias on the q/k/v (and, for Llama's attention_bias, o) projections. Qwen2: q/k/v only; GPT-2: all. */
+    public boolean attentionBias() {
+        return attentionBias;
+    }
+
+    public boolean mlpBias() {
+        return mlpBias;
+    }
+
+    /** Sliding attention window (keys a query sees, itself included), or empty when attention is full. */
+    public OptionalInt slidingWindow() {
+        return slidingWindow == null ? OptionalInt.empty() : OptionalInt.of(slidingWindow);
+    }
+
+    /** Per-layer attention pattern (sliding layers use {@link #slidingWindow()}). */
+    public List<LayerType> layerTypes() {
+        return layerTypes;
+    }
+
+    /** The activation name as the config gives it ({@code hidden_act} or GPT-2's {@code activation_function}). */
+    public String hiddenAct() {
+        return hiddenAct;
+    }
+
+    public OptionalInt bosTokenId() {
+        return bosTokenId == null ? OptionalInt.empty() : OptionalInt.of(bosTokenId);
+    }
+
+    /** End-of-sequence ids ({@code eos_token_id} may be one int or a list); possibly empty. */
+    public List<Integer> eosTokenIds() {
+        return eosTokenIds;
+    }
+
+    public OptionalInt padTokenId() {
+        return padTokenId == null ? OptionalInt.empty() : OptionalInt.of(padTokenId);
+    }
+
+    @Override
+    public String toString() {
+        return String.format(Locale.ROOT, "%s(vocab=%d, hidden=%d, intermediate=%d, layers=%d, heads=%d, kvHeads=%d, "
+                        + "headDim=%d, eps=%g, rope=%s, maxPos=%d, tied=%b, act=%s, slidingWindow=%s) from %s",
+                architecture, vocabSize, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim,
+                normEps, rope, maxPositionEmbeddings, tieWordEmbeddings, hiddenAct, slidingWindow, source);
+    }
+}
