@@ -1,0 +1,279 @@
+package org.tasft.generate;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Module;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Tensor;
+import org.tasft.model.CausalLm;
+import org.tasft.model.KvCache;
+import org.tasft.model.ModelConfig;
+
+/**
+ * Autoregressive generation for a batch of prompts of any lengths.
+ *
+ * <p>Prompts are left-padded to a common length with an attention mask of 0 on the padding, so that every
+ * sequence's next token is at the same column; the model derives position ids from the mask, so a padded prompt
+ * sees the same positions as alone. With the KV cache (the default) the prompts run through the model once and each
+ * later step feeds one token per sequence; without it every step runs the whole sequence again. A sequence that has
+ * produced a stop token is finished: it is fed padding (masked in) until the whole batch is done, and its further
+ * tokens are thrown away.
+ *
+ * <p>Sampling is reproducible from {@link GenerationOptions#seed(long)} alone: a {@link SplittableRandom} seeded
+ * with it is split once per sequence, in batch order, and each sequence draws one {@code nextDouble()} per sampled
+ * token from its own stream, so a sequence's draws do not depend on when the others stop. Token choice runs in Java
+ * on a float64 softmax of the last position's float32 logits, which keeps it independent of LibTorch's random state
+ * and of the device.
+ *
+ * <p>The model is put in eval mode (no dropout) for the call and back in its previous mode afterwards.
+ */
+public final class Generator {
+    /** Why a sequence ended. */
+    public enum StopReason {
+        /** It produced one of the stop tokens (not included in the tokens). */
+        STOP_TOKEN,
+        /** It reached the maximum number of new tokens. */
+        MAX_NEW_TOKENS
+    }
+
+    /**
+     * One sequence's result.
+     *
+     * @param tokens    the new tokens, without the prompt and without the stop token
+     * @param reason    why it ended
+     * @param stopToken the stop token produced, or -1
+     */
+    public record Generation(long[] tokens, StopReason reason, long stopToken) {
+        @Override
+        public String toString() {
+            return Arrays.toString(tokens) + " (" + reason + (stopToken >= 0 ? " " + stopToken : "") + ")";
+        }
+    }
+
+    private final CausalLm model;
+
+    public Generator(CausalLm model) {
+        this.model = model;
+    }
+
+    /** Continues one prompt. */
+    public Generation generate(long[] prompt, GenerationOptions options) {
+        return generate(List.of(prompt), options).get(0);
+    }
+
+    /** Continues every prompt (token ids, at least one each); the results are in the prompts' order. */
+    public List<Generation> generate(List<long[]> prompts, GenerationOptions options) {
+        ModelConfig config = model.config();
+        long[] stop = options.stopTokens() != null ? options.stopTokens()
+                : config.eosTokenIds().stream().mapToLong(Integer::longValue).toArray();
+        int batch = prompts.size();
+        int promptLength = 0;
+        for (int i = 0; i < batch; i++) {
+            long[] p = prompts.get(i);
+            if (p.length == 0) {
+                throw new IllegalArgumentException("prompt " + i + " is empty");
+            }
+            for (long id : p) {
+                if (id < 0 || id >= config.vocabSize()) {
+                    throw new IllegalArgumentException("prompt " + i + ": token id " + id
+                            + " is outside the model's vocabulary [0, " + config.vocabSize() + ")");
+                }
+            }
+            promptLength = Math.max(promptLength, p.length);
+        }
+        int total = promptLength + options.maxNewTokens();
+        if (total > config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("prompt length " + promptLength + " + " + options.maxNewTokens()
+                    + " new tokens exceeds the model's max_position_embeddings " + config.maxPositionEmbeddings());
+        }
+        if (batch == 0 || options.maxNewTokens() == 0) {
+            List<Generation> empty = new ArrayList<>();
+            for (int i = 0; i < batch; i++) {
+                empty.add(new Generation(new long[0], StopReason.MAX_NEW_TOKENS, -1));
+            }
+            return empty;
+        }
+        // Padding's value never matters (it is masked), but it must be a valid embedding row.
+        long pad = config.padTokenId().isPresent() ? config.padTokenId().getAsInt() : stop.length > 0 ? stop[0] : 0;
+
+        // All tokens so far, left-padded: row b holds prompt b in columns [promptLength - len_b, promptLength).
+        long[][] tokens = new long[batch][total];
+        long[][] mask = new long[batch][total];
+        for (int b = 0; b < batch; b++) {
+            long[] p = prompts.get(b);
+            int start = promptLength - p.length;
+            Arrays.fill(tokens[b], 0, start, pad);
+            System.arraycopy(p, 0, tokens[b], start, p.length);
+            Arrays.fill(mask[b], start, total, 1L);
+        }
+
+        SplittableRandom root = new SplittableRandom(options.seed());
+        SplittableRandom[] random = new SplittableRandom[batch];
+        for (int b = 0; b < batch; b++) {
+            random[b] = root.split();
+        }
+        int[] generated = new int[batch];
+        StopReason[] reason = new StopReason[batch];
+        long[] stopToken = new long[batch];
+        Arrays.fill(stopToken, -1);
+        int unfinished = batch;
+
+        Module module = model.module();
+        boolean wasTraining = module.is_training();
+        Device device = model.inputEmbeddingWeight().device();
+        module.eval();
+        try (NoGradGuard noGrad = new NoGradGuard()) {
+            KvCache cache = options.useCache() ? model.newCache() : null;
+            int length = promptLength;
+            while (true) {
+                float[] logits = lastLogits(tokens, mask, length, cache, device);
+                int vocab = logits.length / batch;
+                for (int b = 0; b < batch; b++) {
+                    long next;
+                    if (reason[b] != null) {
+                        next = pad;
+                    } else {
+                        next = options.greedy() ? argmax(logits, b * vocab, vocab)
+                                : sample(logits, b * vocab, vocab, options.temperature(), options.topP(), random[b]);
+                        if (contains(stop, next)) {
+                            reason[b] = StopReason.STOP_TOKEN;
+                            stopToken[b] = next;
+                            unfinished--;
+                        } else {
+                            generated[b]++;
+                            if (generated[b] == options.maxNewTokens()) {
+                                reason[b] = StopReason.MAX_NEW_TOKENS;
+                                unfinished--;
+                            }
+                        }
+                    }
+                    tokens[b][length] = next;
+                }
+                length++;
+                if (unfinished == 0) {
+                    break;
+                }
+            }
+        } finally {
+            module.train(wasTraining);
+        }
+
+        List<Generation> result = new ArrayList<>(batch);
+        for (int b = 0; b < batch; b++) {
+            result.add(new Generation(Arrays.copyOfRange(tokens[b], promptLength, promptLength + generated[b]),
+                    reason[b], stopToken[b]));
+        }
+        return result;
+    }
+
+    /**
+     * The float32 logits of column {@code length - 1}, [batch * vocab]: with a cache, feeds only the columns the
+     * cache has not seen yet; without, the whole prefix.
+     */
+    private float[] lastLogits(long[][] tokens, long[][] mask, int length, KvCache cache, Device device) {
+        int batch = tokens.length;
+        int from = cache == null ? 0 : Math.toIntExact(cache.length());
+        int width = length - from;
+        long[] ids = new long[batch * width];
+        long[] attention = new long[batch * length];
+        for (int b = 0; b < batch; b++) {
+            System.arraycopy(tokens[b], from, ids, b * width, width);
+            System.arraycopy(mask[b], 0, attention, b * length, length);
+        }
+        Tensor input = HostTensors.longs(ids, batch, width, device);
+        Tensor attentionMask = HostTensors.longs(attention, batch, length, device);
+        Tensor logits = model.forward(input, attentionMask, cache);
+        try {
+            return HostTensors.floats(logits.select(1, width - 1));
+        } finally {
+            // The logits are [batch, width, vocab]: free them now rather than when the garbage collector runs.
+            logits.close();
+            input.close();
+            attentionMask.close();
+        }
+    }
+
+    private static boolean contains(long[] ids, long id) {
+        for (long x : ids) {
+            if (x == id) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The first index of the largest value (NaN never wins). */
+    static int argmax(float[] logits, int offset, int vocab) {
+        int best = 0;
+        float max = Float.NEGATIVE_INFINITY;
+        for (int v = 0; v < vocab; v++) {
+            float z = logits[offset + v];
+            if (z > max) {
+                max = z;
+                best = v;
+            }
+        }
+        return best;
+    }
+
+    /**
+     * One draw from the nucleus of {@code softmax(z / temperature)}: tokens in decreasing probability (ties by
+     * increasing id) until their mass first reaches {@code topP}, renormalised.
+     */
+    static int sample(float[] logits, int offset, int vocab, double temperature, double topP,
+            SplittableRandom random) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int v = 0; v < vocab; v++) {
+            max = Math.max(max, logits[offset + v]);
+        }
+        if (max == Double.NEGATIVE_INFINITY) {
+            throw new IllegalStateException("every logit is -inf or NaN");
+        }
+        double[] p = new double[vocab];
+        double sum = 0;
+        for (int v = 0; v < vocab; v++) {
+            double z = logits[offset + v];
+            p[v] = Double.isNaN(z) ? 0 : Math.exp((z - max) / temperature);
+            sum += p[v];
+        }
+        double u = random.nextDouble();
+        if (topP >= 1) {
+            double target = u * sum;
+            double acc = 0;
+            int last = 0;
+            for (int v = 0; v < vocab; v++) {
+                if (p[v] > 0) {
+                    acc += p[v];
+                    last = v;
+                    if (acc > target) {
+                        return v;
+                    }
+                }
+            }
+            return last; // rounding left u * sum just above the total
+        }
+        Integer[] order = new Integer[vocab];
+        for (int v = 0; v < vocab; v++) {
+            order[v] = v;
+        }
+        Arrays.sort(order, (a, b) -> p[a] != p[b] ? Double.compare(p[b], p[a]) : Integer.compare(a, b));
+        int kept = 0;
+        double mass = 0;
+        while (kept < vocab && (kept == 0 || mass < topP * sum)) {
+            mass += p[order[kept++]];
+        }
+        double target = u * mass;
+        double acc = 0;
+        for (int i = 0; i < kept; i++) {
+            acc += p[order[i]];
+            if (acc > target) {
+                return order[i];
+            }
+        }
+        return order[kept - 1];
+    }
+}
