@@ -100,7 +100,7 @@ public final class GenerationOptions {
     }
 
     /** The stop tokens set with {@link #stopTokens(long...)}, or null for the model's EOS ids. */
-    public long[] stopTokens() {
+    public long[] stopTokenIds() {
         return stopTokens == null ? null : stopTokens.clone();
     }
 

@@ -68,7 +68,7 @@ public final class Generator {
     /** Continues every prompt (token ids, at least one each); the results are in the prompts' order. */
     public List<Generation> generate(List<long[]> prompts, GenerationOptions options) {
         ModelConfig config = model.config();
-        long[] stop = options.stopTokens() != null ? options.stopTokens()
+        long[] stop = options.stopTokenIds() != null ? options.stopTokenIds()
                 : config.eosTokenIds().stream().mapToLong(Integer::longValue).toArray();
         int batch = prompts.size();
         int promptLength = 0;
