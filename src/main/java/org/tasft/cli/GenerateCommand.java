@@ -1,0 +1,145 @@
+package org.tasft.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Callable;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.tasft.generate.GenerationOptions;
+import org.tasft.generate.Generator;
+import org.tasft.model.CausalLm;
+import org.tasft.tokenizer.PromptTemplate;
+import org.tasft.tokenizer.Tokenizer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code tasft generate}: completions of one or more prompts, batched. */
+@Command(name = "generate",
+        description = {"Print the model's completion of each prompt. Several --prompt values run as one batch.",
+            "Greedy by default; --temperature > 0 samples (reproducibly for a given --seed)."},
+        footer = {"", "Examples:",
+            "  tasft generate --model DIR --prompt \"Give three tips for staying healthy.\"",
+            "  tasft generate --model DIR --template raw --prompt \"Once upon a time\" \\",
+            "      --temperature 0.7 --top-p 0.9 --seed 1"})
+final class GenerateCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    HelpOption help;
+
+    @Option(names = "--model", required = true, paramLabel = "DIR",
+            description = "Hugging Face model folder (config.json, *.safetensors, tokenizer.json).")
+    Path model;
+
+    @Option(names = "--prompt", required = true, paramLabel = "TEXT",
+            description = "An instruction (or, with --template raw, the prompt itself); repeat for a batch.")
+    List<String> prompts;
+
+    @Option(names = "--template", paramLabel = "alpaca|raw|FILE", defaultValue = "alpaca",
+            description = "How a prompt becomes the model's input: alpaca (the default, as Safety-Tuned-Llamas "
+                    + "trains), raw (as is), or a file with an {instruction} placeholder.")
+    String template;
+
+    @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "64",
+            description = "Most tokens to generate per prompt (default: ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+
+    @Option(names = "--temperature", paramLabel = "T", defaultValue = "0",
+            description = "0 = greedy (the default); > 0 samples from softmax(logits / T).")
+    double temperature;
+
+    @Option(names = "--top-p", paramLabel = "P", defaultValue = "1",
+            description = "Nucleus sampling: draw from the most likely tokens holding mass P (default: "
+                    + "${DEFAULT-VALUE}).")
+    double topP;
+
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "0",
+            description = "Seed of sampling (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--no-cache", description = "Recompute the whole sequence at every step (slow; for checks).")
+    boolean noCache;
+
+    @Option(names = "--no-special-tokens",
+            description = "Do not let the tokenizer add its special tokens (e.g. Llama's BOS) to the prompt.")
+    boolean noSpecialTokens;
+
+    @Option(names = "--json", description = "Print a JSON array of {prompt, completion, ids, stop} objects.")
+    boolean json;
+
+    @Override
+    public Integer call() {
+        GenerationOptions options;
+        PromptTemplate promptTemplate;
+        try {
+            options = GenerationOptions.defaults().maxNewTokens(maxNewTokens).temperature(temperature).topP(topP)
+                    .seed(seed).useCache(!noCache);
+            promptTemplate = PromptTemplate.named(template);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage(), e);
+        }
+        ModelFolder folder = new ModelFolder(model);
+        try (Tokenizer tokenizer = folder.tokenizer("generate")) {
+            List<String> texts = new ArrayList<>();
+            List<long[]> encoded = new ArrayList<>();
+            for (String prompt : prompts) {
+                String text = promptTemplate.format(prompt);
+                long[] ids = tokenizer.encode(text, !noSpecialTokens);
+                if (ids.length == 0) {
+                    throw new UsageException("--prompt \"" + prompt + "\" gives no tokens");
+                }
+                texts.add(text);
+                encoded.add(ids);
+            }
+            CausalLm lm = folder.loadModel();
+            // Stop at every EOS the model config or the tokenizer's files name.
+            Set<Long> stop = new LinkedHashSet<>();
+            lm.config().eosTokenIds().forEach(id -> stop.add(id.longValue()));
+            stop.addAll(tokenizer.eosIds());
+            options = options.stopTokens(stop.stream().mapToLong(Long::longValue).toArray());
+
+            List<Generator.Generation> generations = new Generator(lm).generate(encoded, options);
+            PrintWriter out = spec.commandLine().getOut();
+            if (json) {
+                printJson(out, prompts, generations, tokenizer);
+            } else {
+                for (int i = 0; i < generations.size(); i++) {
+                    if (generations.size() > 1) {
+                        out.println("--- completion " + (i + 1) + " of " + generations.size() + " ---");
+                    }
+                    out.println(tokenizer.decode(generations.get(i).tokens(), true));
+                }
+            }
+            out.flush();
+            return 0;
+        }
+    }
+
+    private static void printJson(PrintWriter out, List<String> prompts, List<Generator.Generation> generations,
+            Tokenizer tokenizer) {
+        ObjectMapper mapper = new ObjectMapper();
+        ArrayNode root = mapper.createArrayNode();
+        for (int i = 0; i < generations.size(); i++) {
+            Generator.Generation g = generations.get(i);
+            ObjectNode o = root.addObject();
+            o.put("prompt", prompts.get(i));
+            o.put("completion", tokenizer.decode(g.tokens(), true));
+            ArrayNode ids = o.putArray("ids");
+            for (long id : g.tokens()) {
+                ids.add(id);
+            }
+            o.put("stop", g.reason() == Generator.StopReason.STOP_TOKEN ? "eos" : "length");
+        }
+        out.println(root.toString());
+    }
+}

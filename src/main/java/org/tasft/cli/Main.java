@@ -1,0 +1,131 @@
+package org.tasft.cli;
+
+import java.io.OutputStreamWriter;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.Callable;
+
+import org.tasft.checkpoint.CheckpointException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.ScopeType;
+import picocli.CommandLine.Spec;
+
+/**
+ * The {@code tasft} command line: one subcommand per job ({@code score}, {@code generate}; {@code train},
+ * {@code eval}, {@code harvest} and {@code experiment} join the {@code subcommands} list as they are written).
+ *
+ * <p>Exit codes: 0 success, 2 bad arguments (picocli's parse errors, {@link UsageException}, and the
+ * {@link IllegalArgumentException}s the library throws for inputs it refuses), 1 any other failure. Errors are one line on stderr ({@code tasft score: error: ...}); {@code --debug} adds the stack trace.
+ */
+@Command(name = "tasft",
+        description = "Data-efficient safety fine-tuning (TA-SFT) of language models on the JVM.",
+        subcommands = {ScoreCommand.class, GenerateCommand.class, CommandLine.HelpCommand.class},
+        synopsisSubcommandLabel = "COMMAND",
+        footer = {"", "Run 'tasft COMMAND --help' for a command's options."})
+public final class Main implements Callable<Integer> {
+    /** Exit code of a bad argument. */
+    public static final int USAGE = CommandLine.ExitCode.USAGE;
+    /** Exit code of a failure while running. */
+    public static final int FAILURE = CommandLine.ExitCode.SOFTWARE;
+
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    HelpOption help;
+
+    @Option(names = "--debug", scope = ScopeType.INHERIT,
+            description = "Print the stack trace of an error.")
+    boolean debug;
+
+    @Override
+    public Integer call() {
+        throw new ParameterException(spec.commandLine(), "no command given (try 'tasft --help')");
+    }
+
+    public static void main(String[] args) {
+        PrintWriter out = new PrintWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8), true);
+        PrintWriter err = new PrintWriter(new OutputStreamWriter(System.err, StandardCharsets.UTF_8), true);
+        int code = execute(out, err, args);
+        out.flush();
+        err.flush();
+        System.exit(code);
+    }
+
+    /** Runs the command line with the given streams and returns the exit code (what tests call). */
+    public static int execute(PrintWriter out, PrintWriter err, String... args) {
+        boolean debug = debugRequested(args);
+        CommandLine cli = new CommandLine(new Main());
+        cli.setOut(out);
+        cli.setErr(err);
+        cli.setParameterExceptionHandler((e, arguments) -> {
+            report(e.getCommandLine(), err, e, false, debug);
+            return USAGE;
+        });
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            boolean badArgument = isBadArgument(e);
+            // An unexpected exception's type says what went wrong where its message may not.
+            report(commandLine, err, e, !badArgument && !(e instanceof CheckpointException), debug);
+            return badArgument ? USAGE : FAILURE;
+        });
+        int code = cli.execute(args);
+        out.flush();
+        err.flush();
+        return code;
+    }
+
+    private static boolean isBadArgument(Throwable e) {
+        return e instanceof UsageException || e instanceof IllegalArgumentException
+                || e instanceof ParameterException;
+    }
+
+    private static boolean debugRequested(String[] args) {
+        for (String a : args) {
+            if (a.equals("--")) {
+                return false;
+            }
+            if (a.equals("--debug")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static void report(CommandLine commandLine, PrintWriter err, Exception e, boolean withType,
+            boolean debug) {
+        String type = withType ? e.getClass().getSimpleName() + ": " : "";
+        err.println(commandName(commandLine) + ": error: " + type + oneLine(e));
+        if (debug) {
+            e.printStackTrace(err);
+        }
+        err.flush();
+    }
+
+    private static String commandName(CommandLine commandLine) {
+        StringBuilder name = new StringBuilder(commandLine.getCommandName());
+        for (CommandLine c = commandLine.getParent(); c != null; c = c.getParent()) {
+            name.insert(0, c.getCommandName() + " ");
+        }
+        return name.toString();
+    }
+
+    /** The message's first line; the exception's type where the message says nothing. */
+    static String oneLine(Throwable e) {
+        String message = e.getMessage();
+        if (message == null || message.isBlank()) {
+            Throwable cause = e.getCause();
+            return cause != null && cause != e ? oneLine(cause) : e.getClass().getSimpleName();
+        }
+        message = message.strip();
+        if (message.startsWith("Error: ")) { // picocli's argument-group messages
+            message = message.substring("Error: ".length());
+        }
+        int newline = message.indexOf('\n');
+        return newline < 0 ? message : message.substring(0, newline).strip() + " ...";
+    }
+}

@@ -1,0 +1,48 @@
+package org.tasft.cli;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.function.Function;
+
+import org.tasft.model.CausalLm;
+import org.tasft.tokenizer.Tokenizer;
+
+/** A Hugging Face model folder named on the command line: config.json, weights, maybe tokenizer.json. */
+final class ModelFolder {
+    /** How a model folder becomes a model; tests may swap in another. */
+    static volatile Function<Path, CausalLm> loader = dir -> {
+        throw new UnsupportedOperationException("loading a model needs org.tasft.model.Models (branch model)");
+    };
+
+    private final Path dir;
+
+    ModelFolder(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new UsageException("--model " + dir + ": no such folder");
+        }
+        if (!Files.isRegularFile(dir.resolve("config.json"))) {
+            throw new UsageException("--model " + dir + ": no config.json (expected a Hugging Face model folder)");
+        }
+        this.dir = dir;
+    }
+
+    Path dir() {
+        return dir;
+    }
+
+    boolean hasTokenizer() {
+        return Files.isRegularFile(dir.resolve(Tokenizer.FILE_NAME));
+    }
+
+    /** The folder's tokenizer; a usage error naming the file when there is none. */
+    Tokenizer tokenizer(String why) {
+        if (!hasTokenizer()) {
+            throw new UsageException(why + " needs " + dir.resolve(Tokenizer.FILE_NAME) + ", which does not exist");
+        }
+        return Tokenizer.load(dir);
+    }
+
+    CausalLm loadModel() {
+        return loader.apply(dir);
+    }
+}

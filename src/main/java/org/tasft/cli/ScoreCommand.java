@@ -1,0 +1,161 @@
+package org.tasft.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.tasft.generate.Scorer;
+import org.tasft.model.CausalLm;
+import org.tasft.tokenizer.Tokenizer;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code tasft score}: the log-probability a model gives each token of a sequence, and the mean NLL. */
+@Command(name = "score",
+        description = {"Print log p(token t | tokens before t) for every position t >= 1 and the mean negative "
+                + "log-likelihood of a token sequence."},
+        footer = {"", "Examples:",
+            "  tasft score --model DIR --ids 5,17,42,99",
+            "  tasft score --model DIR --text \"Paris is in France.\" --json"})
+final class ScoreCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    HelpOption help;
+
+    @Option(names = "--model", required = true, paramLabel = "DIR",
+            description = "Hugging Face model folder (config.json, *.safetensors; tokenizer.json for --text).")
+    Path model;
+
+    static final class Input {
+        @Option(names = "--ids", paramLabel = "ID,ID,...", description = "Token ids, comma-separated.")
+        String ids;
+
+        @Option(names = "--text", paramLabel = "TEXT", description = "Text, tokenized with DIR/tokenizer.json.")
+        String text;
+    }
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Input input;
+
+    @Option(names = "--no-special-tokens",
+            description = "With --text: do not let the tokenizer add its special tokens (e.g. Llama's BOS).")
+    boolean noSpecialTokens;
+
+    @Option(names = "--json", description = "Print one JSON object {\"ids\", \"logprobs\", \"mean_nll\"}.")
+    boolean json;
+
+    @Override
+    public Integer call() {
+        ModelFolder folder = new ModelFolder(model);
+        Tokenizer tokenizer = null;
+        try {
+            long[] ids;
+            if (input.text != null) {
+                tokenizer = folder.tokenizer("--text");
+                ids = tokenizer.encode(input.text, !noSpecialTokens);
+            } else {
+                ids = parseIds(input.ids);
+                if (!json && folder.hasTokenizer()) {
+                    tokenizer = folder.tokenizer("the token column");
+                }
+            }
+            if (ids.length < 2) {
+                throw new UsageException("scoring needs at least 2 tokens, got " + ids.length);
+            }
+            CausalLm lm = folder.loadModel();
+            int vocab = lm.config().vocabSize();
+            for (long id : ids) {
+                if (id < 0 || id >= vocab) {
+                    throw new UsageException("token id " + id + " is outside the model's vocabulary [0, " + vocab
+                            + ")");
+                }
+            }
+            Scorer.Score score = new Scorer(lm).score(ids);
+            PrintWriter out = spec.commandLine().getOut();
+            if (json) {
+                printJson(out, score);
+            } else {
+                printTable(out, score, tokenizer);
+            }
+            out.flush();
+            return 0;
+        } finally {
+            if (tokenizer != null) {
+                tokenizer.close();
+            }
+        }
+    }
+
+    static long[] parseIds(String text) {
+        String[] parts = text.split(",", -1);
+        long[] ids = new long[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            try {
+                ids[i] = Long.parseLong(parts[i].strip());
+            } catch (NumberFormatException e) {
+                throw new UsageException("--ids: '" + parts[i] + "' is not a token id (expected e.g. --ids 5,17,42)");
+            }
+        }
+        return ids;
+    }
+
+    private static void printJson(PrintWriter out, Scorer.Score score) {
+        ObjectMapper mapper = new ObjectMapper();
+        ObjectNode root = mapper.createObjectNode();
+        ArrayNode ids = root.putArray("ids");
+        for (long id : score.ids()) {
+            ids.add(id);
+        }
+        ArrayNode logprobs = root.putArray("logprobs");
+        for (double lp : score.logprobs()) {
+            logprobs.add(lp);
+        }
+        root.put("mean_nll", score.meanNll());
+        out.println(root.toString());
+    }
+
+    private static void printTable(PrintWriter out, Scorer.Score score, Tokenizer tokenizer) {
+        out.printf("%8s  %8s  %-24s  %12s%n", "position", "id", "token", "logprob");
+        long[] ids = score.ids();
+        for (int t = 0; t < ids.length; t++) {
+            boolean known = tokenizer != null && ids[t] < tokenizer.vocabSize();
+            String token = known ? quote(tokenizer.decode(new long[] {ids[t]})) : "";
+            String logprob = t == 0 ? "-" : String.format("%.6f", score.logprobs()[t - 1]);
+            out.printf("%8d  %8d  %-24s  %12s%n", t, ids[t], token, logprob);
+        }
+        out.printf("mean NLL: %.6f over %d tokens (perplexity %.4f)%n", score.meanNll(), ids.length - 1,
+                Math.exp(score.meanNll()));
+    }
+
+    /** The token's text in quotes, with control characters escaped so that each token stays on its line. */
+    static String quote(String text) {
+        StringBuilder s = new StringBuilder("\"");
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            switch (c) {
+                case '\n' -> s.append("\\n");
+                case '\r' -> s.append("\\r");
+                case '\t' -> s.append("\\t");
+                case '"' -> s.append("\\\"");
+                case '\\' -> s.append("\\\\");
+                default -> {
+                    if (c < 0x20 || c == 0x7f) {
+                        s.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        s.append(c);
+                    }
+                }
+            }
+        }
+        return s.append('"').toString();
+    }
+}
