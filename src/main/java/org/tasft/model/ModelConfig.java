@@ -109,6 +109,7 @@ public final class ModelConfig {
     private final Integer bosTokenId;
     private final List<Integer> eosTokenIds;
     private final Integer padTokenId;
+    private final double initializerRange;
 
     /** Reads and checks a {@code config.json}; errors name the file and the key. */
     public static ModelConfig read(Path configJson) {
@@ -230,6 +231,7 @@ public final class ModelConfig {
             rope = ropeOf(r, maxPositionEmbeddings);
         }
         layerTypes = layerTypesOf(r);
+        initializerRange = r.optDouble("initializer_range", 0.02);
         if (vocabSize <= 0 || hiddenSize <= 0 || numLayers <= 0 || numHeads <= 0 || intermediateSize <= 0
                 || headDim <= 0) {
             throw new IllegalArgumentException(source + ": sizes must be positive (vocab " + vocabSize + ", hidden "
@@ -566,6 +568,11 @@ public final class ModelConfig {
 
     public OptionalInt padTokenId() {
         return padTokenId == null ? OptionalInt.empty() : OptionalInt.of(padTokenId);
+    }
+
+    /** Standard deviation of the random initialization ({@code initializer_range}, default 0.02). */
+    public double initializerRange() {
+        return initializerRange;
     }
 
     @Override

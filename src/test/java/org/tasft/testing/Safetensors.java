@@ -83,6 +83,11 @@ public final class Safetensors {
         };
     }
 
+    /** The tensor names, sorted. */
+    public java.util.SortedSet<String> names() {
+        return new java.util.TreeSet<>(tensors.keySet());
+    }
+
     public Tensor get(String name) {
         Tensor t = tensors.get(name);
         if (t == null) {

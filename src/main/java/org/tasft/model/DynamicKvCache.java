@@ -1,0 +1,92 @@
+package org.tasft.model;
+
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * transformers' {@code DynamicCache}: per layer, the keys and values [batch, kvHeads, length, headDim] of every position
+ * seen so far (after the rotary embedding, before heads are repeated for grouped-query attention), grown by
+ * concatenation along the sequence. Sliding-window layers keep everything too; the attention mask limits what they
+ * see, so the logits are those of transformers.
+ */
+public final class DynamicKvCache implements KvCache {
+    private final Tensor[] keys;
+    private final Tensor[] values;
+    private long length;
+
+    DynamicKvCache(int layers) {
+        this.keys = new Tensor[layers];
+        this.values = new Tensor[layers];
+    }
+
+    @Override
+    public long length() {
+        return length;
+    }
+
+    @Override
+    public void clear() {
+        for (int i = 0; i < keys.length; i++) {
+            keys[i] = null;
+            values[i] = null;
+        }
+        length = 0;
+    }
+
+    /** Number of layers the cache holds. */
+    public int layers() {
+        return keys.length;
+    }
+
+    /** The cached keys of a layer [batch, kvHeads, length, headDim], or null while empty. */
+    public Tensor keys(int layer) {
+        return keys[layer];
+    }
+
+    /** The cached values of a layer [batch, kvHeads, length, headDim], or null while empty. */
+    public Tensor values(int layer) {
+        return values[layer];
+    }
+
+    /** Batch size of the cached sequences, or -1 while empty. */
+    public long batchSize() {
+        return keys[0] == null ? -1 : keys[0].size(0);
+    }
+
+    /**
+     * Keeps only the given sequences of the batch (int64 indices on the cache's device), e.g. to drop finished
+     * sequences during generation; the attention mask passed next must be selected the same way.
+     */
+    public void selectBatch(Tensor batchIndices) {
+        for (int i = 0; i < keys.length; i++) {
+            if (keys[i] != null) {
+                keys[i] = keys[i].index_select(0, batchIndices);
+                values[i] = values[i].index_select(0, batchIndices);
+            }
+        }
+    }
+
+    /** Appends one layer's new keys and values and returns everything cached for that layer. */
+    Tensor[] append(int layer, Tensor k, Tensor v) {
+        if (keys[layer] == null) {
+            keys[layer] = k;
+            values[layer] = v;
+        } else {
+            keys[layer] = torch.cat(new TensorVector(keys[layer], k), 2);
+            values[layer] = torch.cat(new TensorVector(values[layer], v), 2);
+        }
+        return new Tensor[] {keys[layer], values[layer]};
+    }
+
+    /** Called once per forward, after every layer appended {@code seq} positions. */
+    void advance(long seq) {
+        length += seq;
+    }
+
+    void checkLayers(int layers) {
+        if (layers != keys.length) {
+            throw new IllegalArgumentException("this cache holds " + keys.length + " layers, the model has " + layers);
+        }
+    }
+}

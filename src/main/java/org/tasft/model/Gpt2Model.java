@@ -1,0 +1,178 @@
+package org.tasft.model;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.function.UnaryOperator;
+
+import org.bytedeco.pytorch.Module;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * GPT-2 as transformers 5 implements it ({@code GPT2LMHeadModel}): token + learned position embeddings, pre-norm
+ * blocks of LayerNorm + multi-head attention (fused q/k/v projection {@code c_attn}) and LayerNorm + MLP
+ * ({@code c_fc}, gelu_new, {@code c_proj}), a final LayerNorm and the LM head tied to the token embedding.
+ * Projections are {@code Conv1D}s whose weights are stored [in, out], as in the checkpoint.
+ *
+ * <p>Parameter names: {@code transformer.wte.weight}, {@code transformer.wpe.weight},
+ * {@code transformer.h.{i}.ln_1.{weight,bias}}, {@code .attn.c_attn.{weight,bias}}, {@code .attn.c_proj.*},
+ * {@code .ln_2.*}, {@code .mlp.c_fc.*}, {@code .mlp.c_proj.*}, {@code transformer.ln_f.{weight,bias}}; the head has no
+ * name of its own when tied (the GPT-2 default), {@code lm_head.weight} otherwise.
+ */
+public final class Gpt2Model implements CausalLm {
+    private final ModelConfig config;
+    private final Module root = new Module();
+    private final Embedding wte;
+    private final Embedding wpe;
+    private final List<Block> blocks = new ArrayList<>();
+    private final LayerNorm lnF;
+    private final Tensor lmHead;
+
+    Gpt2Model(ModelConfig config) {
+        if (config.architecture() != ModelConfig.Architecture.GPT2) {
+            throw new IllegalArgumentException(config.source() + ": " + config.architecture()
+                    + " configs build a LlamaModel");
+        }
+        this.config = config;
+        UnaryOperator<Tensor> act = Activations.byName(config.hiddenAct(), config.source());
+        Module transformer = root.register_module("transformer", new Module());
+        wte = transformer.register_module("wte", new Embedding(config.vocabSize(), config.hiddenSize(), -1));
+        wpe = transformer.register_module("wpe",
+                new Embedding(config.maxPositionEmbeddings(), config.hiddenSize(), -1));
+        Module h = transformer.register_module("h", new Module());
+        for (int i = 0; i < config.numLayers(); i++) {
+            blocks.add(h.register_module(Integer.toString(i), new Block(config, i, act)));
+        }
+        lnF = transformer.register_module("ln_f", new LayerNorm(config.hiddenSize(), config.normEps()));
+        if (config.tieWordEmbeddings()) {
+            lmHead = wte.weight;
+        } else {
+            lmHead = root.register_module("lm_head", new Linear(config.hiddenSize(), config.vocabSize(), false)).weight;
+        }
+    }
+
+    @Override
+    public ModelConfig config() {
+        return config;
+    }
+
+    @Override
+    public Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache cache) {
+        DynamicKvCache kv = cache == null ? null : LlamaModel.asDynamic(cache);
+        long past = kv == null ? 0 : kv.length();
+        CausalAttention.checkMask(inputIds, attentionMask, past);
+        long seq = inputIds.size(1);
+        if (past + seq > config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("GPT-2 has learned positions for " + config.maxPositionEmbeddings()
+                    + " tokens (n_positions); asked for " + (past + seq));
+        }
+        Tensor positions = CausalAttention.positionIds(inputIds, attentionMask, past);
+        Tensor allowed = CausalAttention.allowed(attentionMask, past, seq, 0, inputIds.device());
+        Tensor h = wte.forward(inputIds).add(wpe.forward(positions));
+        for (Block block : blocks) {
+            h = block.forward(h, allowed, kv);
+        }
+        if (kv != null) {
+            kv.advance(seq);
+        }
+        h = lnF.forward(h);
+        return torch.linear(h, lmHead).to(torch.ScalarType.Float);
+    }
+
+    @Override
+    public KvCache newCache() {
+        return new DynamicKvCache(blocks.size());
+    }
+
+    @Override
+    public LinkedHashMap<String, Tensor> stateDict() {
+        return Models.namedParameters(root);
+    }
+
+    @Override
+    public Tensor inputEmbeddingWeight() {
+        return wte.weight;
+    }
+
+    @Override
+    public Tensor lmHeadWeight() {
+        return lmHead;
+    }
+
+    @Override
+    public Module module() {
+        return root;
+    }
+
+    private static final class Block extends Module {
+        final LayerNorm ln1;
+        final Attention attn;
+        final LayerNorm ln2;
+        final Mlp mlp;
+
+        Block(ModelConfig config, int index, UnaryOperator<Tensor> act) {
+            ln1 = register_module("ln_1", new LayerNorm(config.hiddenSize(), config.normEps()));
+            attn = register_module("attn", new Attention(config, index));
+            ln2 = register_module("ln_2", new LayerNorm(config.hiddenSize(), config.normEps()));
+            mlp = register_module("mlp", new Mlp(config, act));
+        }
+
+        Tensor forward(Tensor h, Tensor allowed, DynamicKvCache cache) {
+            h = attn.forward(ln1.forward(h), allowed, cache).add(h);
+            return mlp.forward(ln2.forward(h)).add(h);
+        }
+    }
+
+    private static final class Attention extends Module {
+        final int layer;
+        final int heads;
+        final int headDim;
+        final long hidden;
+        final double divisor;
+        final Conv1d cAttn;
+        final Conv1d cProj;
+
+        Attention(ModelConfig config, int layer) {
+            this.layer = layer;
+            this.heads = config.numHeads();
+            this.headDim = config.headDim();
+            this.hidden = config.hiddenSize();
+            this.divisor = Math.sqrt(headDim);
+            cAttn = register_module("c_attn", new Conv1d(hidden, 3 * hidden));
+            cProj = register_module("c_proj", new Conv1d(hidden, hidden));
+        }
+
+        Tensor forward(Tensor h, Tensor allowed, DynamicKvCache cache) {
+            long b = h.size(0);
+            long s = h.size(1);
+            TensorVector qkv = cAttn.forward(h).split(hidden, 2);
+            Tensor q = qkv.get(0).view(b, s, -1, headDim).transpose(1, 2);
+            Tensor k = qkv.get(1).view(b, s, -1, headDim).transpose(1, 2);
+            Tensor v = qkv.get(2).view(b, s, -1, headDim).transpose(1, 2);
+            if (cache != null) {
+                Tensor[] kvAll = cache.append(layer, k, v);
+                k = kvAll[0];
+                v = kvAll[1];
+            }
+            return cProj.forward(CausalAttention.attend(q, k, v, allowed, divisor, true));
+        }
+    }
+
+    private static final class Mlp extends Module {
+        final Conv1d cFc;
+        final Conv1d cProj;
+        final UnaryOperator<Tensor> act;
+
+        Mlp(ModelConfig config, UnaryOperator<Tensor> act) {
+            this.act = act;
+            cFc = register_module("c_fc", new Conv1d(config.hiddenSize(), config.intermediateSize()));
+            cProj = register_module("c_proj", new Conv1d(config.intermediateSize(), config.hiddenSize()));
+        }
+
+        Tensor forward(Tensor x) {
+            return cProj.forward(act.apply(cFc.forward(x)));
+        }
+    }
+}

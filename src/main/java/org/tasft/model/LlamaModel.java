@@ -1,0 +1,226 @@
+package org.tasft.model;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.function.UnaryOperator;
+
+import org.bytedeco.pytorch.Module;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * The Llama family as transformers 5 implements it ({@code LlamaForCausalLM}, {@code MistralForCausalLM},
+ * {@code Qwen2ForCausalLM}): token embedding, decoder layers of pre-norm RMSNorm + grouped-query attention with
+ * rotary embeddings + pre-norm RMSNorm + gated MLP, a final RMSNorm and the LM head (tied to the embedding or not).
+ *
+ * <p>The differences are config switches: Qwen2 has biases on the q/k/v projections; Mistral (and Qwen2 with
+ * {@code use_sliding_window}) let sliding-attention layers see only the last {@code sliding_window} positions;
+ * Llama's {@code attention_bias} / {@code mlp_bias} add biases to all attention / MLP projections.
+ *
+ * <p>Module tree and parameter names follow transformers exactly: {@code model.embed_tokens.weight},
+ * {@code model.layers.{i}.self_attn.{q,k,v,o}_proj.weight(/bias)}, {@code model.layers.{i}.mlp.{gate,up,down}_proj
+ * .weight}, {@code model.layers.{i}.input_layernorm.weight}, {@code model.layers.{i}.post_attention_layernorm.weight},
+ * {@code model.norm.weight}, {@code lm_head.weight} (absent when tied).
+ */
+public final class LlamaModel implements CausalLm {
+    private final ModelConfig config;
+    private final Module root = new Module();
+    private final Embedding embedTokens;
+    private final List<DecoderLayer> layers = new ArrayList<>();
+    private final RmsNorm norm;
+    private final RotaryEmbedding rotary;
+    private final Tensor lmHead;
+
+    /** A model with uninitialized weights (to be loaded, see {@link Models}) or random ones (see {@link #initialize}). */
+    LlamaModel(ModelConfig config) {
+        if (config.architecture() == ModelConfig.Architecture.GPT2) {
+            throw new IllegalArgumentException(config.source() + ": GPT-2 configs build a Gpt2Model");
+        }
+        this.config = config;
+        UnaryOperator<Tensor> act = Activations.byName(config.hiddenAct(), config.source());
+        Module model = root.register_module("model", new Module());
+        int pad = config.padTokenId().orElse(-1);
+        embedTokens = model.register_module("embed_tokens",
+                new Embedding(config.vocabSize(), config.hiddenSize(), pad >= 0 && pad < config.vocabSize() ? pad : -1));
+        Module layerList = model.register_module("layers", new Module());
+        for (int i = 0; i < config.numLayers(); i++) {
+            layers.add(layerList.register_module(Integer.toString(i), new DecoderLayer(config, i, act)));
+        }
+        norm = model.register_module("norm", new RmsNorm(config.hiddenSize(), config.normEps()));
+        rotary = model.register_module("rotary_emb", new RotaryEmbedding(config));
+        if (config.tieWordEmbeddings()) {
+            lmHead = embedTokens.weight;
+        } else {
+            lmHead = root.register_module("lm_head", new Linear(config.hiddenSize(), config.vocabSize(), false)).weight;
+        }
+    }
+
+    @Override
+    public ModelConfig config() {
+        return config;
+    }
+
+    @Override
+    public Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache cache) {
+        DynamicKvCache kv = cache == null ? null : asDynamic(cache);
+        long past = kv == null ? 0 : kv.length();
+        CausalAttention.checkMask(inputIds, attentionMask, past);
+        long seq = inputIds.size(1);
+        Tensor positions = CausalAttention.positionIds(inputIds, attentionMask, past);
+        Tensor[] cosSin = rotary.cosSin(positions);
+        Tensor full = null;
+        Tensor sliding = null;
+        Tensor h = embedTokens.forward(inputIds);
+        for (DecoderLayer layer : layers) {
+            Tensor allowed;
+            if (layer.slidingWindow > 0) {
+                if (sliding == null) {
+                    sliding = CausalAttention.allowed(attentionMask, past, seq, layer.slidingWindow, inputIds.device());
+                }
+                allowed = sliding;
+            } else {
+                if (full == null) {
+                    full = CausalAttention.allowed(attentionMask, past, seq, 0, inputIds.device());
+                }
+                allowed = full;
+            }
+            h = layer.forward(h, cosSin[0], cosSin[1], allowed, kv);
+        }
+        if (kv != null) {
+            kv.advance(seq);
+        }
+        h = norm.forward(h);
+        return torch.linear(h, lmHead).to(torch.ScalarType.Float);
+    }
+
+    static DynamicKvCache asDynamic(KvCache cache) {
+        if (!(cache instanceof DynamicKvCache kv)) {
+            throw new IllegalArgumentException("not a cache of this model: " + cache.getClass().getName());
+        }
+        return kv;
+    }
+
+    @Override
+    public KvCache newCache() {
+        return new DynamicKvCache(layers.size());
+    }
+
+    @Override
+    public LinkedHashMap<String, Tensor> stateDict() {
+        return Models.namedParameters(root);
+    }
+
+    @Override
+    public Tensor inputEmbeddingWeight() {
+        return embedTokens.weight;
+    }
+
+    @Override
+    public Tensor lmHeadWeight() {
+        return lmHead;
+    }
+
+    @Override
+    public Module module() {
+        return root;
+    }
+
+    /** The rotary embedding's current inverse frequencies [headDim / 2] (dynamic scaling changes them). */
+    public Tensor rotaryInverseFrequencies() {
+        return rotary.currentInverseFrequencies();
+    }
+
+    /** One decoder layer: {@code h + attn(norm(h))}, then {@code h + mlp(norm(h))}. */
+    private static final class DecoderLayer extends Module {
+        final int index;
+        final int slidingWindow;
+        final Attention selfAttn;
+        final Mlp mlp;
+        final RmsNorm inputLayernorm;
+        final RmsNorm postAttentionLayernorm;
+
+        DecoderLayer(ModelConfig config, int index, UnaryOperator<Tensor> act) {
+            this.index = index;
+            this.slidingWindow = config.layerTypes().get(index) == ModelConfig.LayerType.SLIDING_ATTENTION
+                    ? config.slidingWindow().getAsInt() : 0;
+            selfAttn = register_module("self_attn", new Attention(config, index));
+            mlp = register_module("mlp", new Mlp(config, act));
+            inputLayernorm = register_module("input_layernorm", new RmsNorm(config.hiddenSize(), config.normEps()));
+            postAttentionLayernorm = register_module("post_attention_layernorm",
+                    new RmsNorm(config.hiddenSize(), config.normEps()));
+        }
+
+        Tensor forward(Tensor h, Tensor cos, Tensor sin, Tensor allowed, DynamicKvCache cache) {
+            Tensor residual = h;
+            h = selfAttn.forward(inputLayernorm.forward(h), cos, sin, allowed, cache);
+            h = residual.add(h);
+            residual = h;
+            h = mlp.forward(postAttentionLayernorm.forward(h));
+            return residual.add(h);
+        }
+    }
+
+    private static final class Attention extends Module {
+        final int layer;
+        final int heads;
+        final int kvHeads;
+        final int headDim;
+        final double scaling;
+        final Linear qProj;
+        final Linear kProj;
+        final Linear vProj;
+        final Linear oProj;
+
+        Attention(ModelConfig config, int layer) {
+            this.layer = layer;
+            this.heads = config.numHeads();
+            this.kvHeads = config.numKvHeads();
+            this.headDim = config.headDim();
+            this.scaling = Math.pow(headDim, -0.5);
+            boolean qkvBias = config.attentionBias();
+            // Qwen2: bias on q, k, v only; Llama's attention_bias: on all four
+            boolean oBias = config.attentionBias() && config.architecture() == ModelConfig.Architecture.LLAMA;
+            long hidden = config.hiddenSize();
+            qProj = register_module("q_proj", new Linear(hidden, (long) heads * headDim, qkvBias));
+            kProj = register_module("k_proj", new Linear(hidden, (long) kvHeads * headDim, qkvBias));
+            vProj = register_module("v_proj", new Linear(hidden, (long) kvHeads * headDim, qkvBias));
+            oProj = register_module("o_proj", new Linear((long) heads * headDim, hidden, oBias));
+        }
+
+        Tensor forward(Tensor h, Tensor cos, Tensor sin, Tensor allowed, DynamicKvCache cache) {
+            long b = h.size(0);
+            long s = h.size(1);
+            Tensor q = qProj.forward(h).view(b, s, -1, headDim).transpose(1, 2);
+            Tensor k = kProj.forward(h).view(b, s, -1, headDim).transpose(1, 2);
+            Tensor v = vProj.forward(h).view(b, s, -1, headDim).transpose(1, 2);
+            q = RotaryEmbedding.apply(q, cos, sin);
+            k = RotaryEmbedding.apply(k, cos, sin);
+            if (cache != null) {
+                Tensor[] kvAll = cache.append(layer, k, v);
+                k = kvAll[0];
+                v = kvAll[1];
+            }
+            return oProj.forward(CausalAttention.attend(q, k, v, allowed, scaling, false));
+        }
+    }
+
+    private static final class Mlp extends Module {
+        final Linear gateProj;
+        final Linear upProj;
+        final Linear downProj;
+        final UnaryOperator<Tensor> act;
+
+        Mlp(ModelConfig config, UnaryOperator<Tensor> act) {
+            this.act = act;
+            boolean bias = config.mlpBias();
+            gateProj = register_module("gate_proj", new Linear(config.hiddenSize(), config.intermediateSize(), bias));
+            upProj = register_module("up_proj", new Linear(config.hiddenSize(), config.intermediateSize(), bias));
+            downProj = register_module("down_proj", new Linear(config.intermediateSize(), config.hiddenSize(), bias));
+        }
+
+        Tensor forward(Tensor x) {
+            return downProj.forward(act.apply(gateProj.forward(x)).mul(upProj.forward(x)));
+        }
+    }
+}

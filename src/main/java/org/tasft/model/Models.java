@@ -1,0 +1,222 @@
+package org.tasft.model;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+
+import org.bytedeco.pytorch.GeneratorOptional;
+import org.bytedeco.pytorch.Module;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.StringTensorDict;
+import org.bytedeco.pytorch.StringTensorDictItem;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.tasft.checkpoint.CheckpointException;
+import org.tasft.checkpoint.TensorInfo;
+import org.tasft.checkpoint.TensorSource;
+
+/**
+ * Builds {@link CausalLm}s: from a config alone (random weights, as transformers initializes them) or from a config and
+ * the named tensors of a checkpoint, checked name by name and shape by shape.
+ */
+public final class Models {
+    private Models() {
+    }
+
+    /** The model class for the config's architecture, with random weights (see {@link #initialize}). */
+    public static CausalLm create(ModelConfig config) {
+        CausalLm model = uninitialized(config);
+        initialize(model);
+        return model;
+    }
+
+    /** {@link #create(ModelConfig)} after {@code torch.manual_seed(seed)}: the same seed gives the same weights. */
+    public static CausalLm create(ModelConfig config, long seed) {
+        torch.manual_seed(seed);
+        return create(config);
+    }
+
+    /**
+     * Reads {@code config.json} from a Hugging Face model folder and its weights through {@code opener} (at
+     * integration: {@code Checkpoints::open}), which is closed afterwards.
+     */
+    public static CausalLm load(Path modelDir, Function<Path, TensorSource> opener) {
+        ModelConfig config = ModelConfig.read(modelDir.resolve("config.json"));
+        try (TensorSource source = opener.apply(modelDir)) {
+            return fromTensors(config, source);
+        }
+    }
+
+    /**
+     * The model with the weights of a checkpoint. Each tensor is shape-checked from its header before it is read,
+     * copied into the model's parameter (converted to its dtype) and released.
+     */
+    public static CausalLm fromTensors(ModelConfig config, TensorSource source) {
+        return fromTensors(config, source.names(), name -> source.info(name).shape(), source::load, true);
+    }
+
+    /**
+     * The model with the weights {@code loader} gives for {@code names} (the checkpoint's tensor names). The loader's
+     * tensors stay the caller's: they are copied, not closed.
+     */
+    public static CausalLm fromTensors(ModelConfig config, Function<String, Tensor> loader, Set<String> names) {
+        return fromTensors(config, names, null, loader, false);
+    }
+
+    private static CausalLm fromTensors(ModelConfig config, Set<String> names, Function<String, long[]> shapes,
+            Function<String, Tensor> loader, boolean owned) {
+        CausalLm model = uninitialized(config);
+        LinkedHashMap<String, Tensor> params = model.stateDict();
+        Map<String, String> sourceOf = new LinkedHashMap<>();
+        List<String> missing = new ArrayList<>();
+        for (String name : params.keySet()) {
+            String found = resolve(name, names, config);
+            if (found == null) {
+                missing.add(name);
+            } else {
+                sourceOf.put(name, found);
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new CheckpointException(config.source() + ": the checkpoint lacks " + missing.size() + " of the "
+                    + params.size() + " tensors of this " + config.architecture() + " model: " + firstFew(missing));
+        }
+        Set<String> used = new LinkedHashSet<>(sourceOf.values());
+        List<String> unexpected = new ArrayList<>();
+        for (String name : names) {
+            if (!used.contains(name) && !ignorable(name, config)) {
+                unexpected.add(name);
+            }
+        }
+        if (!unexpected.isEmpty()) {
+            throw new CheckpointException(config.source() + ": the checkpoint has " + unexpected.size()
+                    + " tensors this " + config.architecture() + " model does not: " + firstFew(unexpected));
+        }
+        try (NoGradGuard g = new NoGradGuard()) {
+            for (Map.Entry<String, Tensor> e : params.entrySet()) {
+                String name = sourceOf.get(e.getKey());
+                Tensor param = e.getValue();
+                long[] expected = shapeOf(param);
+                if (shapes != null) {
+                    checkShape(config, name, shapes.apply(name), expected);
+                }
+                Tensor t = loader.apply(name);
+                if (t == null) {
+                    throw new CheckpointException(config.source() + ": no tensor " + name + " in the checkpoint");
+                }
+                checkShape(config, name, shapeOf(t), expected);
+                param.copy_(t);
+                if (owned) {
+                    t.close();
+                }
+            }
+        }
+        return model;
+    }
+
+    /** The checkpoint name holding a parameter: the same name, or the same without the base-model prefix. */
+    private static String resolve(String name, Set<String> names, ModelConfig config) {
+        if (names.contains(name)) {
+            return name;
+        }
+        String prefix = config.architecture() == ModelConfig.Architecture.GPT2 ? "transformer." : "model.";
+        // checkpoints saved from the base model (GPT2Model, LlamaModel) have no prefix, e.g. the original gpt2 files
+        if (name.startsWith(prefix) && names.contains(name.substring(prefix.length()))) {
+            return name.substring(prefix.length());
+        }
+        // a tied head saved under the head's name only
+        if (config.tieWordEmbeddings() && name.equals(embeddingName(config)) && names.contains("lm_head.weight")) {
+            return "lm_head.weight";
+        }
+        return null;
+    }
+
+    /** The token embedding's parameter name. */
+    static String embeddingName(ModelConfig config) {
+        return config.architecture() == ModelConfig.Architecture.GPT2 ? "transformer.wte.weight"
+                : "model.embed_tokens.weight";
+    }
+
+    /**
+     * Buffers transformers never loads: rotary inv_freq, GPT-2's causal-mask buffers, and the head's copy of a tied
+     * embedding.
+     */
+    private static boolean ignorable(String name, ModelConfig config) {
+        if (name.endsWith("rotary_emb.inv_freq")) {
+            return true;
+        }
+        if (config.architecture() == ModelConfig.Architecture.GPT2
+                && (name.endsWith(".attn.bias") || name.endsWith(".attn.masked_bias"))) {
+            return true;
+        }
+        return config.tieWordEmbeddings() && name.equals("lm_head.weight");
+    }
+
+    private static void checkShape(ModelConfig config, String name, long[] actual, long[] expected) {
+        if (!Arrays.equals(actual, expected)) {
+            throw new CheckpointException(config.source() + ": tensor " + name + " has shape "
+                    + Arrays.toString(actual) + " in the checkpoint, the model expects " + Arrays.toString(expected));
+        }
+    }
+
+    private static long[] shapeOf(Tensor t) {
+        long[] s = new long[(int) t.dim()];
+        for (int i = 0; i < s.length; i++) {
+            s[i] = t.size(i);
+        }
+        return s;
+    }
+
+    private static String firstFew(List<String> names) {
+        return names.size() <= 8 ? names.toString()
+                : names.subList(0, 8) + " and " + (names.size() - 8) + " more";
+    }
+
+    private static CausalLm uninitialized(ModelConfig config) {
+        return config.architecture() == ModelConfig.Architecture.GPT2 ? new Gpt2Model(config) : new LlamaModel(config);
+    }
+
+    /**
+     * Random weights as transformers' {@code _init_weights}: projection and embedding weights from N(0,
+     * initializer_range), biases 0, norm weights 1 (LayerNorm biases 0), the padding row of the token embedding 0.
+     */
+    public static void initialize(CausalLm model) {
+        ModelConfig config = model.config();
+        double std = config.initializerRange();
+        try (NoGradGuard g = new NoGradGuard()) {
+            for (Map.Entry<String, Tensor> e : model.stateDict().entrySet()) {
+                String name = e.getKey();
+                Tensor t = e.getValue();
+                if (name.endsWith("norm.weight") || name.matches(".*\\.ln_(1|2|f)\\.weight")) {
+                    t.fill_(new Scalar(1.0));
+                } else if (name.endsWith(".bias")) {
+                    t.zero_();
+                } else {
+                    t.normal_(0.0, std, new GeneratorOptional());
+                }
+            }
+            int pad = config.padTokenId().orElse(-1);
+            if (config.architecture() != ModelConfig.Architecture.GPT2 && pad >= 0 && pad < config.vocabSize()) {
+                model.inputEmbeddingWeight().select(0, pad).zero_();
+            }
+        }
+    }
+
+    /** A module's parameters under their dotted names, in registration order (transformers' state-dict order). */
+    static LinkedHashMap<String, Tensor> namedParameters(Module root) {
+        LinkedHashMap<String, Tensor> out = new LinkedHashMap<>();
+        StringTensorDict dict = root.named_parameters(true);
+        for (long i = 0; i < dict.size(); i++) {
+            StringTensorDictItem item = dict.get(i);
+            out.put(item.key().getString(), new Tensor(item.value()));
+        }
+        return out;
+    }
+}
