@@ -154,10 +154,14 @@ class GeneratorTest {
         assertTrue(e.getMessage().contains("max_position_embeddings"), e.getMessage());
     }
 
-    @Test
-    void theModelIsBackInItsModeAfterwards() {
-        ToyLm lm = new ToyLm(1);
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("models")
+    void theModelIsBackInItsModeAfterwardsEvenAfterAGarbageCollection(String name) throws InterruptedException {
+        CausalLm lm = model(name);
         Generator g = new Generator(lm);
+        // Switching modes calls into every submodule: each must still be reachable from Java after a collection.
+        System.gc();
+        Thread.sleep(50);
         lm.module().train(true);
         g.generate(prompts(), greedy(2));
         assertTrue(lm.module().is_training());
