@@ -11,10 +11,8 @@ import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
-import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -46,7 +44,6 @@ public final class ModelFolderWriter {
 
     static final String TMP_MARK = ".tmp-";
     static final String OLD_MARK = ".old-";
-    private static final SecureRandom RANDOM = new SecureRandom();
 
     /** The points where a test can simulate a crash (by throwing an Error, which skips all clean-up). */
     enum Step {
@@ -158,7 +155,7 @@ public final class ModelFolderWriter {
         }
 
         String name = absolute.getFileName().toString();
-        Path tmp = parent.resolve("." + name + TMP_MARK + randomSuffix());
+        Path tmp = parent.resolve("." + name + TMP_MARK + SafetensorsWriter.randomSuffix());
         Path old = null;
         boolean moved = false;
         try {
@@ -175,7 +172,7 @@ public final class ModelFolderWriter {
             listener.reached(Step.TEMP_WRITTEN);
 
             if (Files.exists(absolute, LinkOption.NOFOLLOW_LINKS)) {
-                old = parent.resolve("." + name + OLD_MARK + randomSuffix());
+                old = parent.resolve("." + name + OLD_MARK + SafetensorsWriter.randomSuffix());
                 Files.move(absolute, old, StandardCopyOption.ATOMIC_MOVE);
                 listener.reached(Step.TARGET_MOVED_ASIDE);
             }
@@ -275,12 +272,6 @@ public final class ModelFolderWriter {
         } catch (IOException e) {
             return 0;
         }
-    }
-
-    private static String randomSuffix() {
-        byte[] b = new byte[6];
-        RANDOM.nextBytes(b);
-        return HexFormat.of().formatHex(b);
     }
 
     /** fsync of a file or a folder (a folder's entry list is what makes a rename durable). */

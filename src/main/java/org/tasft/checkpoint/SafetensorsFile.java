@@ -162,6 +162,11 @@ public final class SafetensorsFile implements TensorSource {
         }
         long elementsPerChunk = Math.max(1, chunkBytes / e.dtype.bytes);
         try (PointerScope scope = new PointerScope()) {
+            // touching a mapping past the end of a file that shrank kills the process (SIGBUS) in native code
+            if (channel.size() < e.end) {
+                throw new CheckpointException(file + ": tensor " + name + ": the file was truncated after it was"
+                        + " opened: expected at least " + e.end + " bytes, actual " + channel.size());
+            }
             Tensor flat = out.view(numel);
             TensorOptions sourceType = new TensorOptions(e.dtype.scalarType);
             for (long done = 0; done < numel; ) {
@@ -177,6 +182,9 @@ public final class SafetensorsFile implements TensorSource {
                 }
                 done += n;
             }
+        } catch (CheckpointException ex) {
+            out.close();
+            throw ex;
         } catch (IOException | RuntimeException ex) {
             out.close();
             if (closed) {

@@ -8,9 +8,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -50,6 +53,7 @@ public final class SafetensorsWriter {
     private static final Pattern SHARD_NAME = Pattern.compile("model-\\d{5}-of-\\d{5}\\.safetensors");
     /** The largest piece of a tensor handed to one write call (a ByteBuffer holds at most 2^31 - 1 bytes). */
     static long writeChunkBytes = 1L << 30;
+    private static final SecureRandom RANDOM = new SecureRandom();
 
     private SafetensorsWriter() {
     }
@@ -60,7 +64,8 @@ public final class SafetensorsWriter {
     }
 
     /**
-     * Writes one safetensors file (replacing the file if it exists; a failure deletes the partial file).
+     * Writes one safetensors file. It is written under a temporary name in the same folder and renamed over
+     * {@code file}: a failure leaves an existing file as it was, and readers that have it open keep their data.
      *
      * @param tensors  the tensors, written in the map's iteration order (use a LinkedHashMap)
      * @param metadata the header's {@code __metadata__}, may be null; {@code "format": "pt"} is added unless present
@@ -170,17 +175,10 @@ public final class SafetensorsWriter {
         }
     }
 
-    /** Writes a small file whole; with {@code sync}, forces it to the disk before returning. */
+    /** Writes a small file whole (atomically, as the safetensors files); with {@code sync}, forces it to disk. */
     static void writeBytes(Path file, byte[] bytes, boolean sync) {
-        try (FileChannel out = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            ByteBuffer b = ByteBuffer.wrap(bytes);
-            while (b.hasRemaining()) {
-                out.write(b);
-            }
-            if (sync) {
-                out.force(true);
-            }
+        try {
+            replace(file, sync, out -> writeAll(out, ByteBuffer.wrap(bytes)));
         } catch (IOException e) {
             throw new CheckpointException(file + ": cannot write: " + e, e);
         }
@@ -222,34 +220,60 @@ public final class SafetensorsWriter {
     private static void writeFile(Path file, List<Planned> tensors, Map<String, String> metadata,
             SafetensorsDtype type, boolean sync) {
         byte[] header = header(tensors, metadata, type);
-        String current = null;
-        boolean done = false;
-        try (FileChannel out = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            ByteBuffer length = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
-            writeAll(out, length);
-            writeAll(out, ByteBuffer.wrap(header));
-            for (Planned p : tensors) {
-                current = p.name;
-                writeTensor(out, p, type);
-            }
-            current = null;
-            if (sync) {
-                out.force(true);
-            }
-            done = true;
+        String[] current = {null};
+        try {
+            replace(file, sync, out -> {
+                ByteBuffer length = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
+                writeAll(out, length);
+                writeAll(out, ByteBuffer.wrap(header));
+                for (Planned p : tensors) {
+                    current[0] = p.name;
+                    writeTensor(out, p, type);
+                }
+                current[0] = null;
+            });
         } catch (IOException | RuntimeException e) {
-            throw new CheckpointException(file + ": cannot write" + (current == null ? "" : " tensor " + current)
+            throw new CheckpointException(file + ": cannot write" + (current[0] == null ? "" : " tensor " + current[0])
                     + ": " + e.getMessage(), e);
+        }
+    }
+
+    private interface ChannelWriter {
+        void write(FileChannel out) throws IOException;
+    }
+
+    /**
+     * Writes a new file next to {@code file} and renames it over {@code file}: readers that have the old file open
+     * (and mapped) keep reading the old data instead of crashing on a truncated mapping, and a failure leaves the
+     * old file as it was.
+     */
+    private static void replace(Path file, boolean sync, ChannelWriter body) throws IOException {
+        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp-" + randomSuffix());
+        boolean done = false;
+        try {
+            try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                body.write(out);
+                if (sync) {
+                    out.force(true);
+                }
+            }
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            done = true;
         } finally {
             if (!done) {
                 try {
-                    Files.deleteIfExists(file);
+                    Files.deleteIfExists(tmp);
                 } catch (IOException ignored) {
-                    // the caller sees the write error; a partial file it cannot delete is the lesser problem
+                    // the caller sees the write error; a stray temporary file is the lesser problem
                 }
             }
         }
+    }
+
+    static String randomSuffix() {
+        byte[] b = new byte[6];
+        RANDOM.nextBytes(b);
+        return HexFormat.of().formatHex(b);
     }
 
     private static byte[] header(List<Planned> tensors, Map<String, String> metadata, SafetensorsDtype type) {

@@ -23,6 +23,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.DeviceOptional;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -205,6 +207,43 @@ class SafetensorsRoundTripTest {
         assertThrows(IllegalArgumentException.class,
                 () -> SafetensorsWriter.writeSharded(dir, Map.of("x", randn(1, 2)), 0, null, ScalarType.Float));
         assertFalse(Files.exists(file));
+    }
+
+    @Test
+    void overwritingAFileDoesNotDisturbItsReadersAndAFailedWriteKeepsIt() throws IOException {
+        Path file = dir.resolve("w.safetensors");
+        Tensor first = randn(1, 8, 8);
+        SafetensorsWriter.write(file, Map.of("w", first));
+        try (SafetensorsFile reader = SafetensorsFile.open(file)) {
+            SafetensorsWriter.write(file, Map.of("w", randn(2, 8, 8), "extra", randn(3, 100)));
+            // the new file replaced the name, the open reader still sees the old data
+            assertSameValues(first, reader.load("w"), "old reader");
+        }
+        byte[] before = Files.readAllBytes(file);
+        LinkedHashMap<String, Tensor> failing = new LinkedHashMap<>();
+        failing.put("ok", randn(4, 3));
+        failing.put("meta", torch.empty(new long[] {3}, new TensorOptions(ScalarType.Float)
+                .device(new DeviceOptional(new Device("meta"))), new MemoryFormatOptional()));
+        CheckpointException e = assertThrows(CheckpointException.class, () -> SafetensorsWriter.write(file, failing));
+        assertTrue(e.getMessage().contains(file + ": cannot write tensor meta"), e.getMessage());
+        assertArrayEquals(before, Files.readAllBytes(file), "the existing file is untouched");
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of(file), files.toList(), "no temporary file left");
+        }
+    }
+
+    @Test
+    void aFileTruncatedWhileOpenIsReportedNotMapped() throws IOException {
+        Path file = dir.resolve("t.safetensors");
+        SafetensorsWriter.write(file, Map.of("w", randn(1, 8, 8)));
+        try (SafetensorsFile reader = SafetensorsFile.open(file);
+                java.nio.channels.FileChannel c = java.nio.channels.FileChannel.open(file,
+                        java.nio.file.StandardOpenOption.WRITE)) {
+            c.truncate(c.size() - 4);
+            CheckpointException e = assertThrows(CheckpointException.class, () -> reader.load("w"));
+            assertTrue(e.getMessage().contains("tensor w: the file was truncated after it was opened"),
+                    e.getMessage());
+        }
     }
 
     @Test
