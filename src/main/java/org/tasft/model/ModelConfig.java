@@ -231,6 +231,10 @@ public final class ModelConfig {
             rope = ropeOf(r, maxPositionEmbeddings);
         }
         layerTypes = layerTypesOf(r);
+        if (!Activations.SUPPORTED.contains(hiddenAct)) {
+            String key = architecture == Architecture.GPT2 ? "activation_function" : "hidden_act";
+            throw r.error(key, "activation '" + hiddenAct + "' is not supported; supported: " + Activations.SUPPORTED);
+        }
         initializerRange = r.optDouble("initializer_range", 0.02);
         if (vocabSize <= 0 || hiddenSize <= 0 || numLayers <= 0 || numHeads <= 0 || intermediateSize <= 0
                 || headDim <= 0) {
@@ -275,27 +279,39 @@ public final class ModelConfig {
         }
     }
 
+    /**
+     * transformers 5's {@code convert_rope_params_to_dict} + {@code standardize_rope_params}: a legacy
+     * {@code rope_scaling} object wins over {@code rope_parameters}; {@code rope_theta} comes from that object, else
+     * the top level, else 10000; {@code type} is the legacy name of {@code rope_type}; llama3's
+     * {@code original_max_position_embeddings} defaults to the top-level key of that name, else
+     * {@code max_position_embeddings}; dynamic scaling always grows from {@code max_position_embeddings}.
+     */
     private Rope ropeOf(Reader r, int maxPositions) {
+        JsonNode legacy = json.get("rope_scaling");
         JsonNode params = json.get("rope_parameters");
-        String where = "rope_parameters";
-        double theta;
+        String where;
         JsonNode scaling;
-        if (params != null && params.isObject() && !params.has("full_attention")) {
-            scaling = params;
-            theta = params.has("rope_theta") ? params.get("rope_theta").asDouble() : r.optDouble("rope_theta", 10000.0);
-        } else if (params != null && !params.isNull()) {
-            throw r.error("rope_parameters", "rope_parameters must be one object of rotary settings (per-layer-type "
-                    + "rope parameters are not supported): " + params);
-        } else {
+        if (legacy != null && !legacy.isNull() && !(legacy.isObject() && legacy.isEmpty())) {
             where = "rope_scaling";
-            theta = r.optDouble("rope_theta", 10000.0);
-            scaling = json.get("rope_scaling");
-        }
-        if (scaling == null || scaling.isNull()) {
-            return new Rope(theta, RopeType.DEFAULT, 1.0, 0, 0, maxPositions);
+            scaling = legacy;
+        } else if (params != null && !params.isNull()) {
+            where = "rope_parameters";
+            scaling = params;
+        } else {
+            return new Rope(r.optDouble("rope_theta", 10000.0), RopeType.DEFAULT, 1.0, 0, 0, maxPositions);
         }
         if (!scaling.isObject()) {
             throw r.error(where, where + " must be an object, not " + scaling);
+        }
+        if (scaling.has("full_attention") || scaling.has("sliding_attention")) {
+            throw r.error(where, "per-layer-type rotary settings are not supported: " + scaling);
+        }
+        double theta = scaling.has("rope_theta") && !scaling.get("rope_theta").isNull()
+                ? ropeNumber(r, scaling, where, "rope_theta") : r.optDouble("rope_theta", 10000.0);
+        JsonNode partial = scaling.has("partial_rotary_factor") ? scaling.get("partial_rotary_factor")
+                : json.get("partial_rotary_factor");
+        if (partial != null && !partial.isNull() && partial.asDouble() != 1.0) {
+            throw r.error(where, "partial_rotary_factor " + partial + " is not supported");
         }
         JsonNode typeNode = scaling.has("rope_type") ? scaling.get("rope_type") : scaling.get("type");
         String typeName = typeNode == null || typeNode.isNull() ? "default" : typeNode.asText();
@@ -309,29 +325,29 @@ public final class ModelConfig {
             throw r.error(where, "rope type '" + typeName + "' is not supported; supported: default, linear, "
                     + "dynamic, llama3");
         }
+        if (!(theta > 0)) {
+            throw r.error(where, "rope_theta must be positive, not " + theta);
+        }
         if (type == RopeType.DEFAULT) {
             return new Rope(theta, type, 1.0, 0, 0, maxPositions);
         }
         double factor = ropeNumber(r, scaling, where, "factor");
-        if (factor < 1.0 && type != RopeType.LINEAR) {
-            throw r.error(where, where + ".factor must be at least 1 for " + typeName + ", not " + factor);
-        }
-        if (factor <= 0) {
+        if (!(factor > 0)) {
             throw r.error(where, where + ".factor must be positive, not " + factor);
         }
         if (type == RopeType.LLAMA3) {
             double low = ropeNumber(r, scaling, where, "low_freq_factor");
             double high = ropeNumber(r, scaling, where, "high_freq_factor");
-            int original = (int) ropeNumber(r, scaling, where, "original_max_position_embeddings");
+            int original = scaling.has("original_max_position_embeddings")
+                    ? (int) ropeNumber(r, scaling, where, "original_max_position_embeddings")
+                    : r.optInt("original_max_position_embeddings", maxPositions);
             if (!(high > low)) {
                 throw r.error(where, where + ": high_freq_factor (" + high + ") must exceed low_freq_factor (" + low
                         + ")");
             }
             return new Rope(theta, type, factor, low, high, original);
         }
-        int original = scaling.has("original_max_position_embeddings")
-                ? scaling.get("original_max_position_embeddings").asInt() : maxPositions;
-        return new Rope(theta, type, factor, 0, 0, original);
+        return new Rope(theta, type, factor, 0, 0, maxPositions);
     }
 
     private static double ropeNumber(Reader r, JsonNode scaling, String where, String key) {
@@ -342,10 +358,15 @@ public final class ModelConfig {
         return n.asDouble();
     }
 
+    /**
+     * Which layers slide. Mistral: all of them when sliding_window is set. Qwen2 (only with use_sliding_window): the
+     * config's {@code layer_types} when given (transformers 5 writes it), else layers from {@code max_window_layers}
+     * on. A sliding layer with no window attends fully, as in transformers.
+     */
     private List<LayerType> layerTypesOf(Reader r) {
         List<LayerType> types = new ArrayList<>();
         JsonNode given = json.get("layer_types");
-        if (architecture != Architecture.GPT2 && given != null && given.isArray() && architecture != Architecture.MISTRAL) {
+        if (architecture == Architecture.QWEN2 && given != null && given.isArray()) {
             if (given.size() != numLayers) {
                 throw r.error("layer_types", "layer_types has " + given.size() + " entries for " + numLayers
                         + " layers");
@@ -353,16 +374,13 @@ public final class ModelConfig {
             for (JsonNode n : given) {
                 switch (n.asText()) {
                     case "full_attention" -> types.add(LayerType.FULL_ATTENTION);
-                    case "sliding_attention" -> types.add(LayerType.SLIDING_ATTENTION);
+                    case "sliding_attention" -> types.add(slidingWindow == null ? LayerType.FULL_ATTENTION
+                            : LayerType.SLIDING_ATTENTION);
                     default -> throw r.error("layer_types", "unsupported layer type " + n);
                 }
             }
-            if (types.contains(LayerType.SLIDING_ATTENTION) && slidingWindow == null) {
-                throw r.error("layer_types", "sliding_attention layers but no sliding_window");
-            }
             return Collections.unmodifiableList(types);
         }
-        // Qwen2 slides only from layer max_window_layers on; Mistral slides in every layer where the window is set.
         int firstSliding = architecture == Architecture.QWEN2 ? r.optInt("max_window_layers", 28) : 0;
         for (int i = 0; i < numLayers; i++) {
             types.add(slidingWindow != null && i >= firstSliding ? LayerType.SLIDING_ATTENTION
@@ -401,8 +419,12 @@ public final class ModelConfig {
             return has(key) ? intValue(key, json.get(key)) : fallback;
         }
 
+        /** Absent: the fallback (transformers' default); an explicit null: null (e.g. no sliding window). */
         Integer optInteger(String key, Integer fallback) {
-            return has(key) ? Integer.valueOf(intValue(key, json.get(key))) : fallback;
+            if (!json.has(key)) {
+                return fallback;
+            }
+            return has(key) ? Integer.valueOf(intValue(key, json.get(key))) : null;
         }
 
         double optDouble(String key, double fallback) {
@@ -440,8 +462,11 @@ public final class ModelConfig {
 
         /** An int or a list of ints (eos_token_id may be either). */
         List<Integer> intList(String key, List<Integer> fallback) {
-            if (!has(key)) {
+            if (!json.has(key)) {
                 return fallback;
+            }
+            if (!has(key)) {
+                return List.of();
             }
             JsonNode n = json.get(key);
             if (n.isArray()) {
