@@ -29,6 +29,11 @@ public final class Gpt2Model implements CausalLm {
     private final List<Block> blocks = new ArrayList<>();
     private final LayerNorm lnF;
     private final Tensor lmHead;
+    /**
+     * Every Java-made module of the tree without a field of its own: LibTorch calls back into the Java object of a
+     * registered module (train/eval, for one), which throws a NullPointerException once the collector took it.
+     */
+    private final List<Module> reachable = new ArrayList<>();
 
     Gpt2Model(ModelConfig config) {
         if (config.architecture() != ModelConfig.Architecture.GPT2) {
@@ -38,10 +43,12 @@ public final class Gpt2Model implements CausalLm {
         this.config = config;
         UnaryOperator<Tensor> act = Activations.byName(config.hiddenAct(), config.source());
         Module transformer = root.register_module("transformer", new Module());
+        reachable.add(transformer);
         wte = transformer.register_module("wte", new Embedding(config.vocabSize(), config.hiddenSize(), -1));
         wpe = transformer.register_module("wpe",
                 new Embedding(config.maxPositionEmbeddings(), config.hiddenSize(), -1));
         Module h = transformer.register_module("h", new Module());
+        reachable.add(h);
         for (int i = 0; i < config.numLayers(); i++) {
             blocks.add(h.register_module(Integer.toString(i), new Block(config, i, act)));
         }
@@ -49,7 +56,9 @@ public final class Gpt2Model implements CausalLm {
         if (config.tieWordEmbeddings()) {
             lmHead = wte.weight;
         } else {
-            lmHead = root.register_module("lm_head", new Linear(config.hiddenSize(), config.vocabSize(), false)).weight;
+            Linear head = root.register_module("lm_head", new Linear(config.hiddenSize(), config.vocabSize(), false));
+            reachable.add(head);
+            lmHead = head.weight;
         }
     }
 

@@ -31,6 +31,11 @@ public final class LlamaModel implements CausalLm {
     private final RmsNorm norm;
     private final RotaryEmbedding rotary;
     private final Tensor lmHead;
+    /**
+     * Every Java-made module of the tree without a field of its own: LibTorch calls back into the Java object of a
+     * registered module (train/eval, for one), which throws a NullPointerException once the collector took it.
+     */
+    private final List<Module> reachable = new ArrayList<>();
 
     /** A model with uninitialized weights (to be loaded, see {@link Models}) or random ones (see {@link #initialize}). */
     LlamaModel(ModelConfig config) {
@@ -40,10 +45,12 @@ public final class LlamaModel implements CausalLm {
         this.config = config;
         UnaryOperator<Tensor> act = Activations.byName(config.hiddenAct(), config.source());
         Module model = root.register_module("model", new Module());
+        reachable.add(model);
         int pad = config.padTokenId().orElse(-1);
         embedTokens = model.register_module("embed_tokens",
                 new Embedding(config.vocabSize(), config.hiddenSize(), pad >= 0 && pad < config.vocabSize() ? pad : -1));
         Module layerList = model.register_module("layers", new Module());
+        reachable.add(layerList);
         for (int i = 0; i < config.numLayers(); i++) {
             layers.add(layerList.register_module(Integer.toString(i), new DecoderLayer(config, i, act)));
         }
@@ -52,7 +59,9 @@ public final class LlamaModel implements CausalLm {
         if (config.tieWordEmbeddings()) {
             lmHead = embedTokens.weight;
         } else {
-            lmHead = root.register_module("lm_head", new Linear(config.hiddenSize(), config.vocabSize(), false)).weight;
+            Linear head = root.register_module("lm_head", new Linear(config.hiddenSize(), config.vocabSize(), false));
+            reachable.add(head);
+            lmHead = head.weight;
         }
     }
 

@@ -190,6 +190,14 @@ class MainTest {
     }
 
     @Test
+    void aBrokenCheckpointIsARuntimeFailure() throws IOException {
+        Path weights = model.resolve("model.safetensors");
+        byte[] bytes = Files.readAllBytes(weights);
+        Files.write(weights, java.util.Arrays.copyOf(bytes, bytes.length / 2));
+        assertOneLineError(run("score", "--model", model.toString(), "--ids", "1,2"), 1, "model.safetensors");
+    }
+
+    @Test
     void helpIsUsageAndExitCode0() {
         Run r = run("--help");
         assertEquals(0, r.code());
