@@ -11,13 +11,23 @@ import org.bytedeco.pytorch.global.torch;
  * see, so the logits are those of transformers.
  */
 public final class DynamicKvCache implements KvCache {
+    private final CausalLm owner;
     private final Tensor[] keys;
     private final Tensor[] values;
     private long length;
 
-    DynamicKvCache(int layers) {
+    DynamicKvCache(CausalLm owner, int layers) {
+        this.owner = owner;
         this.keys = new Tensor[layers];
         this.values = new Tensor[layers];
+    }
+
+    /** The cache itself, after checking that {@code model} made it (another model's keys would be garbage here). */
+    static DynamicKvCache of(KvCache cache, CausalLm model) {
+        if (!(cache instanceof DynamicKvCache kv) || kv.owner != model) {
+            throw new IllegalArgumentException("this cache was not made by this model's newCache()");
+        }
+        return kv;
     }
 
     @Override
@@ -82,11 +92,5 @@ public final class DynamicKvCache implements KvCache {
     /** Called once per forward, after every layer appended {@code seq} positions. */
     void advance(long seq) {
         length += seq;
-    }
-
-    void checkLayers(int layers) {
-        if (layers != keys.length) {
-            throw new IllegalArgumentException("this cache holds " + keys.length + " layers, the model has " + layers);
-        }
     }
 }

@@ -69,7 +69,7 @@ public final class Gpt2Model implements CausalLm {
 
     @Override
     public Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache cache) {
-        DynamicKvCache kv = cache == null ? null : LlamaModel.asDynamic(cache);
+        DynamicKvCache kv = cache == null ? null : DynamicKvCache.of(cache, this);
         long past = kv == null ? 0 : kv.length();
         CausalAttention.checkMask(inputIds, attentionMask, past);
         long seq = inputIds.size(1);
@@ -92,7 +92,7 @@ public final class Gpt2Model implements CausalLm {
 
     @Override
     public KvCache newCache() {
-        return new DynamicKvCache(blocks.size());
+        return new DynamicKvCache(this, blocks.size());
     }
 
     @Override

@@ -72,7 +72,7 @@ public final class LlamaModel implements CausalLm {
 
     @Override
     public Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache cache) {
-        DynamicKvCache kv = cache == null ? null : asDynamic(cache);
+        DynamicKvCache kv = cache == null ? null : DynamicKvCache.of(cache, this);
         long past = kv == null ? 0 : kv.length();
         CausalAttention.checkMask(inputIds, attentionMask, past);
         long seq = inputIds.size(1);
@@ -103,16 +103,9 @@ public final class LlamaModel implements CausalLm {
         return torch.linear(h, lmHead).to(torch.ScalarType.Float);
     }
 
-    static DynamicKvCache asDynamic(KvCache cache) {
-        if (!(cache instanceof DynamicKvCache kv)) {
-            throw new IllegalArgumentException("not a cache of this model: " + cache.getClass().getName());
-        }
-        return kv;
-    }
-
     @Override
     public KvCache newCache() {
-        return new DynamicKvCache(layers.size());
+        return new DynamicKvCache(this, layers.size());
     }
 
     @Override
