@@ -61,12 +61,12 @@ final class CausalAttention {
         Tensor kv = torch.arange(new Scalar(0L), new Scalar(past + seq), longs).view(1, past + seq);
         Tensor allowed = kv.le(q);
         if (slidingWindow > 0) {
-            allowed = allowed.logical_and(kv.gt(q.sub(new Scalar((long) slidingWindow))));
+            allowed = allowed.bitwise_and(kv.gt(q.sub(new Scalar((long) slidingWindow))));
         }
         allowed = allowed.view(1, 1, seq, past + seq);
         if (attentionMask != null) {
             Tensor real = attentionMask.ne(new Scalar(0L)).view(attentionMask.size(0), 1, 1, past + seq);
-            allowed = allowed.logical_and(real);
+            allowed = allowed.bitwise_and(real);
         }
         return allowed;
     }
@@ -86,7 +86,7 @@ final class CausalAttention {
         }
         Tensor scores = torch.matmul(q, k.transpose(2, 3));
         scores = divide ? scores.div(new Scalar(scale)) : scores.mul(new Scalar(scale));
-        scores = scores.masked_fill(allowed.logical_not(), new Scalar(lowest(scores.scalar_type().intern())));
+        scores = scores.masked_fill(allowed.bitwise_not(), new Scalar(lowest(scores.scalar_type().intern())));
         Tensor probs = scores.softmax(-1, new ScalarTypeOptional(ScalarType.Float)).to(q.scalar_type().intern());
         Tensor out = torch.matmul(probs, v).transpose(1, 2).contiguous();
         return out.reshape(out.size(0), out.size(1), -1);

@@ -24,11 +24,16 @@ import org.bytedeco.pytorch.global.torch;
 public final class Gpt2Model implements CausalLm {
     private final ModelConfig config;
     private final Module root = new Module();
+    /** The plain container modules ("transformer", "transformer.h"), held so they stay reachable (see {@link Part}). */
+    private final Module transformerModule;
+    private final Module blocksModule;
     private final Embedding wte;
     private final Embedding wpe;
     private final List<Block> blocks = new ArrayList<>();
     private final LayerNorm lnF;
     private final Tensor lmHead;
+    /** the untied head (null when tied), held so its module stays reachable */
+    private final Linear headPart;
 
     Gpt2Model(ModelConfig config) {
         if (config.architecture() != ModelConfig.Architecture.GPT2) {
@@ -37,19 +42,21 @@ public final class Gpt2Model implements CausalLm {
         }
         this.config = config;
         UnaryOperator<Tensor> act = Activations.byName(config.hiddenAct(), config.source());
-        Module transformer = root.register_module("transformer", new Module());
-        wte = transformer.register_module("wte", new Embedding(config.vocabSize(), config.hiddenSize(), -1));
-        wpe = transformer.register_module("wpe",
+        Module transformer = transformerModule = root.register_module("transformer", new Module());
+        wte = Part.attach(transformer, "wte", new Embedding(config.vocabSize(), config.hiddenSize(), -1));
+        wpe = Part.attach(transformer, "wpe",
                 new Embedding(config.maxPositionEmbeddings(), config.hiddenSize(), -1));
-        Module h = transformer.register_module("h", new Module());
+        Module h = blocksModule = transformer.register_module("h", new Module());
         for (int i = 0; i < config.numLayers(); i++) {
-            blocks.add(h.register_module(Integer.toString(i), new Block(config, i, act)));
+            blocks.add(Part.attach(h, Integer.toString(i), new Block(config, i, act)));
         }
-        lnF = transformer.register_module("ln_f", new LayerNorm(config.hiddenSize(), config.normEps()));
+        lnF = Part.attach(transformer, "ln_f", new LayerNorm(config.hiddenSize(), config.normEps()));
         if (config.tieWordEmbeddings()) {
+            headPart = null;
             lmHead = wte.weight;
         } else {
-            lmHead = root.register_module("lm_head", new Linear(config.hiddenSize(), config.vocabSize(), false)).weight;
+            headPart = Part.attach(root, "lm_head", new Linear(config.hiddenSize(), config.vocabSize(), false));
+            lmHead = headPart.weight;
         }
     }
 
@@ -106,17 +113,17 @@ public final class Gpt2Model implements CausalLm {
         return root;
     }
 
-    private static final class Block extends Module {
+    private static final class Block extends Part {
         final LayerNorm ln1;
         final Attention attn;
         final LayerNorm ln2;
         final Mlp mlp;
 
         Block(ModelConfig config, int index, UnaryOperator<Tensor> act) {
-            ln1 = register_module("ln_1", new LayerNorm(config.hiddenSize(), config.normEps()));
-            attn = register_module("attn", new Attention(config, index));
-            ln2 = register_module("ln_2", new LayerNorm(config.hiddenSize(), config.normEps()));
-            mlp = register_module("mlp", new Mlp(config, act));
+            ln1 = child("ln_1", new LayerNorm(config.hiddenSize(), config.normEps()));
+            attn = child("attn", new Attention(config, index));
+            ln2 = child("ln_2", new LayerNorm(config.hiddenSize(), config.normEps()));
+            mlp = child("mlp", new Mlp(config, act));
         }
 
         Tensor forward(Tensor h, Tensor allowed, DynamicKvCache cache) {
@@ -125,7 +132,7 @@ public final class Gpt2Model implements CausalLm {
         }
     }
 
-    private static final class Attention extends Module {
+    private static final class Attention extends Part {
         final int layer;
         final int heads;
         final int headDim;
@@ -140,8 +147,8 @@ public final class Gpt2Model implements CausalLm {
             this.headDim = config.headDim();
             this.hidden = config.hiddenSize();
             this.divisor = Math.sqrt(headDim);
-            cAttn = register_module("c_attn", new Conv1d(hidden, 3 * hidden));
-            cProj = register_module("c_proj", new Conv1d(hidden, hidden));
+            cAttn = child("c_attn", new Conv1d(hidden, 3 * hidden));
+            cProj = child("c_proj", new Conv1d(hidden, hidden));
         }
 
         Tensor forward(Tensor h, Tensor allowed, DynamicKvCache cache) {
@@ -160,15 +167,15 @@ public final class Gpt2Model implements CausalLm {
         }
     }
 
-    private static final class Mlp extends Module {
+    private static final class Mlp extends Part {
         final Conv1d cFc;
         final Conv1d cProj;
         final UnaryOperator<Tensor> act;
 
         Mlp(ModelConfig config, UnaryOperator<Tensor> act) {
             this.act = act;
-            cFc = register_module("c_fc", new Conv1d(config.hiddenSize(), config.intermediateSize()));
-            cProj = register_module("c_proj", new Conv1d(config.intermediateSize(), config.hiddenSize()));
+            cFc = child("c_fc", new Conv1d(config.hiddenSize(), config.intermediateSize()));
+            cProj = child("c_proj", new Conv1d(config.intermediateSize(), config.hiddenSize()));
         }
 
         Tensor forward(Tensor x) {
