@@ -75,9 +75,10 @@ final class CausalAttention {
      * Eager attention. q [b, heads, s, d]; k, v [b, kvHeads, t, d] (repeated here for grouped-query attention);
      * allowed bool broadcastable to [b, heads, s, t]. Returns [b, s, heads * d].
      *
-     * @param divide true: scores / sqrt(d) (GPT-2), false: scores * scale (Llama family, {@code head_dim ** -0.5})
+     * @param divide  true: scores / sqrt(d) (GPT-2), false: scores * scale (Llama family, {@code head_dim ** -0.5})
+     * @param dropout probability of dropping an attention weight (training mode only; 0 for none)
      */
-    static Tensor attend(Tensor q, Tensor k, Tensor v, Tensor allowed, double scale, boolean divide) {
+    static Tensor attend(Tensor q, Tensor k, Tensor v, Tensor allowed, double scale, boolean divide, double dropout) {
         long heads = q.size(1);
         long kvHeads = k.size(1);
         if (kvHeads != heads) {
@@ -88,8 +89,14 @@ final class CausalAttention {
         scores = divide ? scores.div(new Scalar(scale)) : scores.mul(new Scalar(scale));
         scores = scores.masked_fill(allowed.bitwise_not(), new Scalar(lowest(scores.scalar_type().intern())));
         Tensor probs = scores.softmax(-1, new ScalarTypeOptional(ScalarType.Float)).to(q.scalar_type().intern());
+        probs = dropout(probs, dropout);
         Tensor out = torch.matmul(probs, v).transpose(1, 2).contiguous();
         return out.reshape(out.size(0), out.size(1), -1);
+    }
+
+    /** {@code nn.functional.dropout(x, p, training=True)} where p > 0, else x itself. */
+    static Tensor dropout(Tensor x, double p) {
+        return p > 0 ? torch.dropout(x, p, true) : x;
     }
 
     /** {@code x[:, :, None].expand(b, kv, n, t, d).reshape(b, kv * n, t, d)}: each kv head serves n query heads. */

@@ -77,9 +77,14 @@ public final class Gpt2Model implements CausalLm {
         }
         Tensor positions = CausalAttention.positionIds(inputIds, attentionMask, past);
         Tensor allowed = CausalAttention.allowed(attentionMask, past, seq, 0, inputIds.device());
+        boolean training = root.is_training();
+        Dropouts p = training ? new Dropouts(config.attentionDropout(), config.residualDropout()) : Dropouts.NONE;
         Tensor h = wte.forward(inputIds).add(wpe.forward(positions));
+        if (training) {
+            h = CausalAttention.dropout(h, config.embeddingDropout());
+        }
         for (Block block : blocks) {
-            h = block.forward(h, allowed, kv);
+            h = block.forward(h, allowed, kv, p);
         }
         if (kv != null) {
             kv.advance(seq);
@@ -113,6 +118,11 @@ public final class Gpt2Model implements CausalLm {
         return root;
     }
 
+    /** Dropout probabilities of one forward: GPT-2's attn_pdrop and resid_pdrop in training mode, else none. */
+    private record Dropouts(double attention, double residual) {
+        static final Dropouts NONE = new Dropouts(0, 0);
+    }
+
     private static final class Block extends Part {
         final LayerNorm ln1;
         final Attention attn;
@@ -126,9 +136,9 @@ public final class Gpt2Model implements CausalLm {
             mlp = child("mlp", new Mlp(config, act));
         }
 
-        Tensor forward(Tensor h, Tensor allowed, DynamicKvCache cache) {
-            h = attn.forward(ln1.forward(h), allowed, cache).add(h);
-            return mlp.forward(ln2.forward(h)).add(h);
+        Tensor forward(Tensor h, Tensor allowed, DynamicKvCache cache, Dropouts p) {
+            h = attn.forward(ln1.forward(h), allowed, cache, p).add(h);
+            return CausalAttention.dropout(mlp.forward(ln2.forward(h)), p.residual()).add(h);
         }
     }
 
@@ -151,7 +161,7 @@ public final class Gpt2Model implements CausalLm {
             cProj = child("c_proj", new Conv1d(hidden, hidden));
         }
 
-        Tensor forward(Tensor h, Tensor allowed, DynamicKvCache cache) {
+        Tensor forward(Tensor h, Tensor allowed, DynamicKvCache cache, Dropouts p) {
             long b = h.size(0);
             long s = h.size(1);
             TensorVector qkv = cAttn.forward(h).split(hidden, 2);
@@ -163,7 +173,8 @@ public final class Gpt2Model implements CausalLm {
                 k = kvAll[0];
                 v = kvAll[1];
             }
-            return cProj.forward(CausalAttention.attend(q, k, v, allowed, divisor, true));
+            Tensor out = cProj.forward(CausalAttention.attend(q, k, v, allowed, divisor, true, p.attention()));
+            return CausalAttention.dropout(out, p.residual());
         }
     }
 

@@ -75,6 +75,7 @@ public final class LlamaModel implements CausalLm {
         CausalAttention.checkMask(inputIds, attentionMask, past);
         long seq = inputIds.size(1);
         Tensor positions = CausalAttention.positionIds(inputIds, attentionMask, past);
+        double dropout = root.is_training() ? config.attentionDropout() : 0.0;
         Tensor h = embedTokens.forward(inputIds);
         Tensor[] cosSin = rotary.cosSin(positions, h.scalar_type().intern());
         Tensor full = null;
@@ -92,7 +93,7 @@ public final class LlamaModel implements CausalLm {
                 }
                 allowed = full;
             }
-            h = layer.forward(h, cosSin[0], cosSin[1], allowed, kv);
+            h = layer.forward(h, cosSin[0], cosSin[1], allowed, kv, dropout);
         }
         if (kv != null) {
             kv.advance(seq);
@@ -151,9 +152,9 @@ public final class LlamaModel implements CausalLm {
                     new RmsNorm(config.hiddenSize(), config.normEps()));
         }
 
-        Tensor forward(Tensor h, Tensor cos, Tensor sin, Tensor allowed, DynamicKvCache cache) {
+        Tensor forward(Tensor h, Tensor cos, Tensor sin, Tensor allowed, DynamicKvCache cache, double dropout) {
             Tensor residual = h;
-            h = selfAttn.forward(inputLayernorm.forward(h), cos, sin, allowed, cache);
+            h = selfAttn.forward(inputLayernorm.forward(h), cos, sin, allowed, cache, dropout);
             h = residual.add(h);
             residual = h;
             h = mlp.forward(postAttentionLayernorm.forward(h));
@@ -188,7 +189,7 @@ public final class LlamaModel implements CausalLm {
             oProj = child("o_proj", new Linear((long) heads * headDim, hidden, oBias));
         }
 
-        Tensor forward(Tensor h, Tensor cos, Tensor sin, Tensor allowed, DynamicKvCache cache) {
+        Tensor forward(Tensor h, Tensor cos, Tensor sin, Tensor allowed, DynamicKvCache cache, double dropout) {
             long b = h.size(0);
             long s = h.size(1);
             Tensor q = qProj.forward(h).view(b, s, -1, headDim).transpose(1, 2);
@@ -201,7 +202,7 @@ public final class LlamaModel implements CausalLm {
                 k = kvAll[0];
                 v = kvAll[1];
             }
-            return oProj.forward(CausalAttention.attend(q, k, v, allowed, scaling, false));
+            return oProj.forward(CausalAttention.attend(q, k, v, allowed, scaling, false, dropout));
         }
     }
 

@@ -56,7 +56,8 @@ class DeviceAndDtypeTest {
                     .device(new org.bytedeco.pytorch.DeviceOptional(meta));
             Tensor q = torch.zeros(new long[] {2, 4, 5, 16}, floats);
             Tensor kv = torch.zeros(new long[] {2, 2, 8, 16}, floats);
-            Tensor out = CausalAttention.attend(q, kv, kv, CausalAttention.allowed(mask, 3, 5, 0, meta), 0.25, false);
+            Tensor out = CausalAttention.attend(q, kv, kv, CausalAttention.allowed(mask, 3, 5, 0, meta), 0.25, false,
+                    0.0);
             assertEquals(torch.DeviceType.Meta, out.device().type().intern());
             assertEquals(64, out.size(2));
         }
