@@ -108,9 +108,9 @@ class ModelConsistencyTest {
     }
 
     /**
-     * Sequence a has at least 12 tokens, b at least 8. A batch of a's first 10 and b's first 6 left-padded by 4 with {@code padId}:
-     * with the mask, every real token's logits equal those of the sequence alone and padded rows are finite; then
-     * generation goes on through the cache with the mask growing by a column of ones, one token at a time, and
+     * Sequence a has at least 12 tokens, b at least 8. A batch of a's first 10 and b's first 6 left-padded by 4 with
+     * {@code padId}: with the mask, every real token's logits equal those of the sequence alone and padded rows are
+     * finite; then generation goes on through the cache with the mask growing by a column of ones, one token at a time, and
      * still matches each sequence alone.
      */
     static void assertLeftPaddingMatchesAlone(CausalLm model, Tensor a, Tensor b, long padId, String name) {
