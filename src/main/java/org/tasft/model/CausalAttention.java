@@ -61,12 +61,12 @@ final class CausalAttention {
         Tensor kv = torch.arange(new Scalar(0L), new Scalar(past + seq), longs).view(1, past + seq);
         Tensor allowed = kv.le(q);
         if (slidingWindow > 0) {
-            allowed = allowed.logical_and(kv.gt(q.sub(new Scalar((long) slidingWindow))));
+            allowed = allowed.bitwise_and(kv.gt(q.sub(new Scalar((long) slidingWindow))));
         }
         allowed = allowed.view(1, 1, seq, past + seq);
         if (attentionMask != null) {
             Tensor real = attentionMask.ne(new Scalar(0L)).view(attentionMask.size(0), 1, 1, past + seq);
-            allowed = allowed.logical_and(real);
+            allowed = allowed.bitwise_and(real);
         }
         return allowed;
     }
@@ -75,9 +75,10 @@ final class CausalAttention {
      * Eager attention. q [b, heads, s, d]; k, v [b, kvHeads, t, d] (repeated here for grouped-query attention);
      * allowed bool broadcastable to [b, heads, s, t]. Returns [b, s, heads * d].
      *
-     * @param divide true: scores / sqrt(d) (GPT-2), false: scores * scale (Llama family, {@code head_dim ** -0.5})
+     * @param divide  true: scores / sqrt(d) (GPT-2), false: scores * scale (Llama family, {@code head_dim ** -0.5})
+     * @param dropout probability of dropping an attention weight (training mode only; 0 for none)
      */
-    static Tensor attend(Tensor q, Tensor k, Tensor v, Tensor allowed, double scale, boolean divide) {
+    static Tensor attend(Tensor q, Tensor k, Tensor v, Tensor allowed, double scale, boolean divide, double dropout) {
         long heads = q.size(1);
         long kvHeads = k.size(1);
         if (kvHeads != heads) {
@@ -86,10 +87,16 @@ final class CausalAttention {
         }
         Tensor scores = torch.matmul(q, k.transpose(2, 3));
         scores = divide ? scores.div(new Scalar(scale)) : scores.mul(new Scalar(scale));
-        scores = scores.masked_fill(allowed.logical_not(), new Scalar(lowest(scores.scalar_type().intern())));
+        scores = scores.masked_fill(allowed.bitwise_not(), new Scalar(lowest(scores.scalar_type().intern())));
         Tensor probs = scores.softmax(-1, new ScalarTypeOptional(ScalarType.Float)).to(q.scalar_type().intern());
+        probs = dropout(probs, dropout);
         Tensor out = torch.matmul(probs, v).transpose(1, 2).contiguous();
         return out.reshape(out.size(0), out.size(1), -1);
+    }
+
+    /** {@code nn.functional.dropout(x, p, training=True)} where p > 0, else x itself. */
+    static Tensor dropout(Tensor x, double p) {
+        return p > 0 ? torch.dropout(x, p, true) : x;
     }
 
     /** {@code x[:, :, None].expand(b, kv, n, t, d).reshape(b, kv * n, t, d)}: each kv head serves n query heads. */

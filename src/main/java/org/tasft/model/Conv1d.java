@@ -1,6 +1,5 @@
 package org.tasft.model;
 
-import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
@@ -9,15 +8,15 @@ import org.bytedeco.pytorch.global.torch;
  * that layout so the state dict matches the checkpoint. {@code y = b + x @ W}, computed as transformers does with one
  * addmm over the flattened leading dimensions.
  */
-final class Conv1d extends Module {
+final class Conv1d extends Part {
     final Tensor weight;
     final Tensor bias;
     private final long out;
 
     Conv1d(long in, long out) {
         this.out = out;
-        this.weight = new Tensor(register_parameter("weight", torch.empty(in, out)));
-        this.bias = new Tensor(register_parameter("bias", torch.empty(out)));
+        this.weight = parameter("weight", torch.empty(in, out));
+        this.bias = parameter("bias", torch.empty(out));
     }
 
     Tensor forward(Tensor x) {

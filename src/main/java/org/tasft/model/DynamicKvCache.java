@@ -5,8 +5,8 @@ import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
 /**
- * transformers' {@code DynamicCache}: per layer, the keys and values [batch, kvHeads, length, headDim] of every position
- * seen so far (after the rotary embedding, before heads are repeated for grouped-query attention), grown by
+ * transformers' {@code DynamicCache}: per layer, the keys and values [batch, kvHeads, length, headDim] of every
+ * position seen so far (after the rotary embedding, before heads are repeated for grouped-query attention), grown by
  * concatenation along the sequence. Sliding-window layers keep everything too; the attention mask limits what they
  * see, so the logits are those of transformers.
  */

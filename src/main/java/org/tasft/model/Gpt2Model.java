@@ -24,16 +24,16 @@ import org.bytedeco.pytorch.global.torch;
 public final class Gpt2Model implements CausalLm {
     private final ModelConfig config;
     private final Module root = new Module();
+    /** The plain container modules ("transformer", "transformer.h"), held so they stay reachable (see {@link Part}). */
+    private final Module transformerModule;
+    private final Module blocksModule;
     private final Embedding wte;
     private final Embedding wpe;
     private final List<Block> blocks = new ArrayList<>();
     private final LayerNorm lnF;
     private final Tensor lmHead;
-    /**
-     * Every Java-made module of the tree without a field of its own: LibTorch calls back into the Java object of a
-     * registered module (train/eval, for one), which throws a NullPointerException once the collector took it.
-     */
-    private final List<Module> reachable = new ArrayList<>();
+    /** the untied head (null when tied), held so its module stays reachable */
+    private final Linear headPart;
 
     Gpt2Model(ModelConfig config) {
         if (config.architecture() != ModelConfig.Architecture.GPT2) {
@@ -42,23 +42,21 @@ public final class Gpt2Model implements CausalLm {
         }
         this.config = config;
         UnaryOperator<Tensor> act = Activations.byName(config.hiddenAct(), config.source());
-        Module transformer = root.register_module("transformer", new Module());
-        reachable.add(transformer);
-        wte = transformer.register_module("wte", new Embedding(config.vocabSize(), config.hiddenSize(), -1));
-        wpe = transformer.register_module("wpe",
+        Module transformer = transformerModule = root.register_module("transformer", new Module());
+        wte = Part.attach(transformer, "wte", new Embedding(config.vocabSize(), config.hiddenSize(), -1));
+        wpe = Part.attach(transformer, "wpe",
                 new Embedding(config.maxPositionEmbeddings(), config.hiddenSize(), -1));
-        Module h = transformer.register_module("h", new Module());
-        reachable.add(h);
+        Module h = blocksModule = transformer.register_module("h", new Module());
         for (int i = 0; i < config.numLayers(); i++) {
-            blocks.add(h.register_module(Integer.toString(i), new Block(config, i, act)));
+            blocks.add(Part.attach(h, Integer.toString(i), new Block(config, i, act)));
         }
-        lnF = transformer.register_module("ln_f", new LayerNorm(config.hiddenSize(), config.normEps()));
+        lnF = Part.attach(transformer, "ln_f", new LayerNorm(config.hiddenSize(), config.normEps()));
         if (config.tieWordEmbeddings()) {
+            headPart = null;
             lmHead = wte.weight;
         } else {
-            Linear head = root.register_module("lm_head", new Linear(config.hiddenSize(), config.vocabSize(), false));
-            reachable.add(head);
-            lmHead = head.weight;
+            headPart = Part.attach(root, "lm_head", new Linear(config.hiddenSize(), config.vocabSize(), false));
+            lmHead = headPart.weight;
         }
     }
 
@@ -79,9 +77,14 @@ public final class Gpt2Model implements CausalLm {
         }
         Tensor positions = CausalAttention.positionIds(inputIds, attentionMask, past);
         Tensor allowed = CausalAttention.allowed(attentionMask, past, seq, 0, inputIds.device());
+        boolean training = root.is_training();
+        Dropouts p = training ? new Dropouts(config.attentionDropout(), config.residualDropout()) : Dropouts.NONE;
         Tensor h = wte.forward(inputIds).add(wpe.forward(positions));
+        if (training) {
+            h = CausalAttention.dropout(h, config.embeddingDropout());
+        }
         for (Block block : blocks) {
-            h = block.forward(h, allowed, kv);
+            h = block.forward(h, allowed, kv, p);
         }
         if (kv != null) {
             kv.advance(seq);
@@ -115,26 +118,31 @@ public final class Gpt2Model implements CausalLm {
         return root;
     }
 
-    private static final class Block extends Module {
+    /** Dropout probabilities of one forward: GPT-2's attn_pdrop and resid_pdrop in training mode, else none. */
+    private record Dropouts(double attention, double residual) {
+        static final Dropouts NONE = new Dropouts(0, 0);
+    }
+
+    private static final class Block extends Part {
         final LayerNorm ln1;
         final Attention attn;
         final LayerNorm ln2;
         final Mlp mlp;
 
         Block(ModelConfig config, int index, UnaryOperator<Tensor> act) {
-            ln1 = register_module("ln_1", new LayerNorm(config.hiddenSize(), config.normEps()));
-            attn = register_module("attn", new Attention(config, index));
-            ln2 = register_module("ln_2", new LayerNorm(config.hiddenSize(), config.normEps()));
-            mlp = register_module("mlp", new Mlp(config, act));
+            ln1 = child("ln_1", new LayerNorm(config.hiddenSize(), config.normEps()));
+            attn = child("attn", new Attention(config, index));
+            ln2 = child("ln_2", new LayerNorm(config.hiddenSize(), config.normEps()));
+            mlp = child("mlp", new Mlp(config, act));
         }
 
-        Tensor forward(Tensor h, Tensor allowed, DynamicKvCache cache) {
-            h = attn.forward(ln1.forward(h), allowed, cache).add(h);
-            return mlp.forward(ln2.forward(h)).add(h);
+        Tensor forward(Tensor h, Tensor allowed, DynamicKvCache cache, Dropouts p) {
+            h = attn.forward(ln1.forward(h), allowed, cache, p).add(h);
+            return CausalAttention.dropout(mlp.forward(ln2.forward(h)), p.residual()).add(h);
         }
     }
 
-    private static final class Attention extends Module {
+    private static final class Attention extends Part {
         final int layer;
         final int heads;
         final int headDim;
@@ -149,11 +157,11 @@ public final class Gpt2Model implements CausalLm {
             this.headDim = config.headDim();
             this.hidden = config.hiddenSize();
             this.divisor = Math.sqrt(headDim);
-            cAttn = register_module("c_attn", new Conv1d(hidden, 3 * hidden));
-            cProj = register_module("c_proj", new Conv1d(hidden, hidden));
+            cAttn = child("c_attn", new Conv1d(hidden, 3 * hidden));
+            cProj = child("c_proj", new Conv1d(hidden, hidden));
         }
 
-        Tensor forward(Tensor h, Tensor allowed, DynamicKvCache cache) {
+        Tensor forward(Tensor h, Tensor allowed, DynamicKvCache cache, Dropouts p) {
             long b = h.size(0);
             long s = h.size(1);
             TensorVector qkv = cAttn.forward(h).split(hidden, 2);
@@ -165,19 +173,20 @@ public final class Gpt2Model implements CausalLm {
                 k = kvAll[0];
                 v = kvAll[1];
             }
-            return cProj.forward(CausalAttention.attend(q, k, v, allowed, divisor, true));
+            Tensor out = cProj.forward(CausalAttention.attend(q, k, v, allowed, divisor, true, p.attention()));
+            return CausalAttention.dropout(out, p.residual());
         }
     }
 
-    private static final class Mlp extends Module {
+    private static final class Mlp extends Part {
         final Conv1d cFc;
         final Conv1d cProj;
         final UnaryOperator<Tensor> act;
 
         Mlp(ModelConfig config, UnaryOperator<Tensor> act) {
             this.act = act;
-            cFc = register_module("c_fc", new Conv1d(config.hiddenSize(), config.intermediateSize()));
-            cProj = register_module("c_proj", new Conv1d(config.intermediateSize(), config.hiddenSize()));
+            cFc = child("c_fc", new Conv1d(config.hiddenSize(), config.intermediateSize()));
+            cProj = child("c_proj", new Conv1d(config.intermediateSize(), config.hiddenSize()));
         }
 
         Tensor forward(Tensor x) {

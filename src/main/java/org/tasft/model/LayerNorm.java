@@ -1,12 +1,11 @@
 package org.tasft.model;
 
-import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
 
 /** {@code nn.LayerNorm} over the last dimension, with weight and bias (GPT-2's ln_1, ln_2, ln_f). */
-final class LayerNorm extends Module {
+final class LayerNorm extends Part {
     final Tensor weight;
     final Tensor bias;
     private final long hidden;
@@ -15,8 +14,8 @@ final class LayerNorm extends Module {
     LayerNorm(long hidden, double eps) {
         this.hidden = hidden;
         this.eps = eps;
-        this.weight = new Tensor(register_parameter("weight", torch.ones(hidden)));
-        this.bias = new Tensor(register_parameter("bias", torch.zeros(hidden)));
+        this.weight = parameter("weight", torch.ones(hidden));
+        this.bias = parameter("bias", torch.zeros(hidden));
     }
 
     Tensor forward(Tensor x) {

@@ -26,42 +26,40 @@ import org.bytedeco.pytorch.global.torch;
 public final class LlamaModel implements CausalLm {
     private final ModelConfig config;
     private final Module root = new Module();
+    /** The plain container modules ("model", "model.layers"), held so they stay reachable (see {@link Part}). */
+    private final Module baseModule;
+    private final Module layersModule;
     private final Embedding embedTokens;
     private final List<DecoderLayer> layers = new ArrayList<>();
     private final RmsNorm norm;
     private final RotaryEmbedding rotary;
     private final Tensor lmHead;
-    /**
-     * Every Java-made module of the tree without a field of its own: LibTorch calls back into the Java object of a
-     * registered module (train/eval, for one), which throws a NullPointerException once the collector took it.
-     */
-    private final List<Module> reachable = new ArrayList<>();
+    /** the untied head (null when tied), held so its module stays reachable */
+    private final Linear headPart;
 
-    /** A model with uninitialized weights (to be loaded, see {@link Models}) or random ones (see {@link #initialize}). */
+    /** A model with uninitialized weights: {@link Models} loads or initializes them. */
     LlamaModel(ModelConfig config) {
         if (config.architecture() == ModelConfig.Architecture.GPT2) {
             throw new IllegalArgumentException(config.source() + ": GPT-2 configs build a Gpt2Model");
         }
         this.config = config;
         UnaryOperator<Tensor> act = Activations.byName(config.hiddenAct(), config.source());
-        Module model = root.register_module("model", new Module());
-        reachable.add(model);
+        Module model = baseModule = root.register_module("model", new Module());
         int pad = config.padTokenId().orElse(-1);
-        embedTokens = model.register_module("embed_tokens",
-                new Embedding(config.vocabSize(), config.hiddenSize(), pad >= 0 && pad < config.vocabSize() ? pad : -1));
-        Module layerList = model.register_module("layers", new Module());
-        reachable.add(layerList);
+        embedTokens = Part.attach(model, "embed_tokens", new Embedding(config.vocabSize(), config.hiddenSize(),
+                pad >= 0 && pad < config.vocabSize() ? pad : -1));
+        Module layerList = layersModule = model.register_module("layers", new Module());
         for (int i = 0; i < config.numLayers(); i++) {
-            layers.add(layerList.register_module(Integer.toString(i), new DecoderLayer(config, i, act)));
+            layers.add(Part.attach(layerList, Integer.toString(i), new DecoderLayer(config, i, act)));
         }
-        norm = model.register_module("norm", new RmsNorm(config.hiddenSize(), config.normEps()));
-        rotary = model.register_module("rotary_emb", new RotaryEmbedding(config));
+        norm = Part.attach(model, "norm", new RmsNorm(config.hiddenSize(), config.normEps()));
+        rotary = Part.attach(model, "rotary_emb", new RotaryEmbedding(config));
         if (config.tieWordEmbeddings()) {
+            headPart = null;
             lmHead = embedTokens.weight;
         } else {
-            Linear head = root.register_module("lm_head", new Linear(config.hiddenSize(), config.vocabSize(), false));
-            reachable.add(head);
-            lmHead = head.weight;
+            headPart = Part.attach(root, "lm_head", new Linear(config.hiddenSize(), config.vocabSize(), false));
+            lmHead = headPart.weight;
         }
     }
 
@@ -77,10 +75,11 @@ public final class LlamaModel implements CausalLm {
         CausalAttention.checkMask(inputIds, attentionMask, past);
         long seq = inputIds.size(1);
         Tensor positions = CausalAttention.positionIds(inputIds, attentionMask, past);
-        Tensor[] cosSin = rotary.cosSin(positions);
+        double dropout = root.is_training() ? config.attentionDropout() : 0.0;
+        Tensor h = embedTokens.forward(inputIds);
+        Tensor[] cosSin = rotary.cosSin(positions, h.scalar_type().intern());
         Tensor full = null;
         Tensor sliding = null;
-        Tensor h = embedTokens.forward(inputIds);
         for (DecoderLayer layer : layers) {
             Tensor allowed;
             if (layer.slidingWindow > 0) {
@@ -94,7 +93,7 @@ public final class LlamaModel implements CausalLm {
                 }
                 allowed = full;
             }
-            h = layer.forward(h, cosSin[0], cosSin[1], allowed, kv);
+            h = layer.forward(h, cosSin[0], cosSin[1], allowed, kv, dropout);
         }
         if (kv != null) {
             kv.advance(seq);
@@ -134,7 +133,7 @@ public final class LlamaModel implements CausalLm {
     }
 
     /** One decoder layer: {@code h + attn(norm(h))}, then {@code h + mlp(norm(h))}. */
-    private static final class DecoderLayer extends Module {
+    private static final class DecoderLayer extends Part {
         final int index;
         final int slidingWindow;
         final Attention selfAttn;
@@ -146,16 +145,16 @@ public final class LlamaModel implements CausalLm {
             this.index = index;
             this.slidingWindow = config.layerTypes().get(index) == ModelConfig.LayerType.SLIDING_ATTENTION
                     ? config.slidingWindow().getAsInt() : 0;
-            selfAttn = register_module("self_attn", new Attention(config, index));
-            mlp = register_module("mlp", new Mlp(config, act));
-            inputLayernorm = register_module("input_layernorm", new RmsNorm(config.hiddenSize(), config.normEps()));
-            postAttentionLayernorm = register_module("post_attention_layernorm",
+            selfAttn = child("self_attn", new Attention(config, index));
+            mlp = child("mlp", new Mlp(config, act));
+            inputLayernorm = child("input_layernorm", new RmsNorm(config.hiddenSize(), config.normEps()));
+            postAttentionLayernorm = child("post_attention_layernorm",
                     new RmsNorm(config.hiddenSize(), config.normEps()));
         }
 
-        Tensor forward(Tensor h, Tensor cos, Tensor sin, Tensor allowed, DynamicKvCache cache) {
+        Tensor forward(Tensor h, Tensor cos, Tensor sin, Tensor allowed, DynamicKvCache cache, double dropout) {
             Tensor residual = h;
-            h = selfAttn.forward(inputLayernorm.forward(h), cos, sin, allowed, cache);
+            h = selfAttn.forward(inputLayernorm.forward(h), cos, sin, allowed, cache, dropout);
             h = residual.add(h);
             residual = h;
             h = mlp.forward(postAttentionLayernorm.forward(h));
@@ -163,7 +162,7 @@ public final class LlamaModel implements CausalLm {
         }
     }
 
-    private static final class Attention extends Module {
+    private static final class Attention extends Part {
         final int layer;
         final int heads;
         final int kvHeads;
@@ -184,13 +183,13 @@ public final class LlamaModel implements CausalLm {
             // Qwen2: bias on q, k, v only; Llama's attention_bias: on all four
             boolean oBias = config.attentionBias() && config.architecture() == ModelConfig.Architecture.LLAMA;
             long hidden = config.hiddenSize();
-            qProj = register_module("q_proj", new Linear(hidden, (long) heads * headDim, qkvBias));
-            kProj = register_module("k_proj", new Linear(hidden, (long) kvHeads * headDim, qkvBias));
-            vProj = register_module("v_proj", new Linear(hidden, (long) kvHeads * headDim, qkvBias));
-            oProj = register_module("o_proj", new Linear((long) heads * headDim, hidden, oBias));
+            qProj = child("q_proj", new Linear(hidden, (long) heads * headDim, qkvBias));
+            kProj = child("k_proj", new Linear(hidden, (long) kvHeads * headDim, qkvBias));
+            vProj = child("v_proj", new Linear(hidden, (long) kvHeads * headDim, qkvBias));
+            oProj = child("o_proj", new Linear((long) heads * headDim, hidden, oBias));
         }
 
-        Tensor forward(Tensor h, Tensor cos, Tensor sin, Tensor allowed, DynamicKvCache cache) {
+        Tensor forward(Tensor h, Tensor cos, Tensor sin, Tensor allowed, DynamicKvCache cache, double dropout) {
             long b = h.size(0);
             long s = h.size(1);
             Tensor q = qProj.forward(h).view(b, s, -1, headDim).transpose(1, 2);
@@ -203,11 +202,11 @@ public final class LlamaModel implements CausalLm {
                 k = kvAll[0];
                 v = kvAll[1];
             }
-            return oProj.forward(CausalAttention.attend(q, k, v, allowed, scaling, false));
+            return oProj.forward(CausalAttention.attend(q, k, v, allowed, scaling, false, dropout));
         }
     }
 
-    private static final class Mlp extends Module {
+    private static final class Mlp extends Part {
         final Linear gateProj;
         final Linear upProj;
         final Linear downProj;
@@ -216,9 +215,9 @@ public final class LlamaModel implements CausalLm {
         Mlp(ModelConfig config, UnaryOperator<Tensor> act) {
             this.act = act;
             boolean bias = config.mlpBias();
-            gateProj = register_module("gate_proj", new Linear(config.hiddenSize(), config.intermediateSize(), bias));
-            upProj = register_module("up_proj", new Linear(config.hiddenSize(), config.intermediateSize(), bias));
-            downProj = register_module("down_proj", new Linear(config.intermediateSize(), config.hiddenSize(), bias));
+            gateProj = child("gate_proj", new Linear(config.hiddenSize(), config.intermediateSize(), bias));
+            upProj = child("up_proj", new Linear(config.hiddenSize(), config.intermediateSize(), bias));
+            downProj = child("down_proj", new Linear(config.intermediateSize(), config.hiddenSize(), bias));
         }
 
         Tensor forward(Tensor x) {

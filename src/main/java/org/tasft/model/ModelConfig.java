@@ -110,6 +110,9 @@ public final class ModelConfig {
     private final List<Integer> eosTokenIds;
     private final Integer padTokenId;
     private final double initializerRange;
+    private final double attentionDropout;
+    private final double residualDropout;
+    private final double embeddingDropout;
 
     /** Reads and checks a {@code config.json}; errors name the file and the key. */
     public static ModelConfig read(Path configJson) {
@@ -236,6 +239,15 @@ public final class ModelConfig {
             throw r.error(key, "activation '" + hiddenAct + "' is not supported; supported: " + Activations.SUPPORTED);
         }
         initializerRange = r.optDouble("initializer_range", 0.02);
+        if (architecture == Architecture.GPT2) {
+            attentionDropout = r.optDouble("attn_pdrop", 0.1);
+            residualDropout = r.optDouble("resid_pdrop", 0.1);
+            embeddingDropout = r.optDouble("embd_pdrop", 0.1);
+        } else {
+            attentionDropout = r.optDouble("attention_dropout", 0.0);
+            residualDropout = 0.0;
+            embeddingDropout = 0.0;
+        }
         if (vocabSize <= 0 || hiddenSize <= 0 || numLayers <= 0 || numHeads <= 0 || intermediateSize <= 0
                 || headDim <= 0) {
             throw new IllegalArgumentException(source + ": sizes must be positive (vocab " + vocabSize + ", hidden "
@@ -598,6 +610,21 @@ public final class ModelConfig {
     /** Standard deviation of the random initialization ({@code initializer_range}, default 0.02). */
     public double initializerRange() {
         return initializerRange;
+    }
+
+    /** Dropout on attention probabilities in training mode ({@code attention_dropout}, GPT-2's {@code attn_pdrop}). */
+    public double attentionDropout() {
+        return attentionDropout;
+    }
+
+    /** GPT-2's {@code resid_pdrop}: dropout on the attention and MLP outputs in training mode (0 for the others). */
+    public double residualDropout() {
+        return residualDropout;
+    }
+
+    /** GPT-2's {@code embd_pdrop}: dropout on token + position embeddings in training mode (0 for the others). */
+    public double embeddingDropout() {
+        return embeddingDropout;
     }
 
     @Override

@@ -19,7 +19,6 @@ import org.bytedeco.pytorch.StringTensorDictItem;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.tasft.checkpoint.CheckpointException;
-import org.tasft.checkpoint.TensorInfo;
 import org.tasft.checkpoint.TensorSource;
 
 /**
@@ -179,8 +178,12 @@ public final class Models {
                 : names.subList(0, 8) + " and " + (names.size() - 8) + " more";
     }
 
+    /** A model in eval mode (as transformers' from_pretrained returns it): module().train() turns dropout on. */
     private static CausalLm uninitialized(ModelConfig config) {
-        return config.architecture() == ModelConfig.Architecture.GPT2 ? new Gpt2Model(config) : new LlamaModel(config);
+        CausalLm model = config.architecture() == ModelConfig.Architecture.GPT2 ? new Gpt2Model(config)
+                : new LlamaModel(config);
+        model.module().eval();
+        return model;
     }
 
     /**

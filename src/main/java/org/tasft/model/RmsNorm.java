@@ -1,6 +1,5 @@
 package org.tasft.model;
 
-import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -11,12 +10,12 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * Llama's RMSNorm as transformers computes it: the statistics in float32 whatever the input dtype, then
  * {@code weight * normalized.to(inputDtype)} (in that order: the weight multiplies after the cast back).
  */
-final class RmsNorm extends Module {
+final class RmsNorm extends Part {
     final Tensor weight;
     private final double eps;
 
     RmsNorm(long hidden, double eps) {
-        this.weight = new Tensor(register_parameter("weight", torch.ones(hidden)));
+        this.weight = parameter("weight", torch.ones(hidden));
         this.eps = eps;
     }
 

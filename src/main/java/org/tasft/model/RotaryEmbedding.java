@@ -1,6 +1,5 @@
 package org.tasft.model;
 
-import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -18,7 +17,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *
  * <p>The frequencies live in a non-persistent buffer, {@code inv_freq}, so {@code module().to(device)} moves them.
  */
-final class RotaryEmbedding extends Module {
+final class RotaryEmbedding extends Part {
     private final ModelConfig.Rope rope;
     private final int dim;
     private final int maxPositions;
@@ -33,8 +32,7 @@ final class RotaryEmbedding extends Module {
         this.maxPositions = config.maxPositionEmbeddings();
         this.maxSeqLenCached = maxPositions;
         try (NoGradGuard g = new NoGradGuard()) {
-            this.originalInvFreq = new Tensor(
-                    register_buffer("inv_freq", inverseFrequencies(rope, dim, maxPositions)));
+            this.originalInvFreq = buffer("inv_freq", inverseFrequencies(rope, dim, maxPositions));
         }
         this.invFreq = originalInvFreq;
     }
@@ -88,15 +86,16 @@ final class RotaryEmbedding extends Module {
                 .div(new Scalar(high - low));
         Tensor smoothed = torch.rsub(smooth, new Scalar(1)).mul(scaled).div(new Scalar(factor))
                 .add(smooth.mul(scaled));
-        Tensor medium = wavelen.lt(new Scalar(highFreqWavelen)).logical_not()
-                .logical_and(wavelen.gt(new Scalar(lowFreqWavelen)).logical_not());
+        Tensor medium = wavelen.lt(new Scalar(highFreqWavelen)).bitwise_not()
+                .bitwise_and(wavelen.gt(new Scalar(lowFreqWavelen)).bitwise_not());
         return torch.where(medium, smoothed, scaled);
     }
 
     /**
-     * cos and sin [batch, seq, dim] for int64 positions [batch, seq], on the positions' device, in float32.
+     * cos and sin [batch, seq, dim] for int64 positions [batch, seq], on the positions' device, computed in float32
+     * and returned in {@code dtype} (the hidden states' dtype, as transformers returns them).
      */
-    Tensor[] cosSin(Tensor positionIds) {
+    Tensor[] cosSin(Tensor positionIds, ScalarType dtype) {
         try (NoGradGuard g = new NoGradGuard()) {
             if (rope.type() == ModelConfig.RopeType.DYNAMIC) {
                 dynamicUpdate(positionIds);
@@ -107,7 +106,7 @@ final class RotaryEmbedding extends Module {
             Tensor pos = positionIds.unsqueeze(1).to(ScalarType.Float);
             Tensor freqs = torch.matmul(inv, pos).transpose(1, 2);
             Tensor emb = torch.cat(new TensorVector(freqs, freqs), -1);
-            return new Tensor[] {emb.cos(), emb.sin()};
+            return new Tensor[] {emb.cos().to(dtype), emb.sin().to(dtype)};
         }
     }
 
@@ -130,7 +129,7 @@ final class RotaryEmbedding extends Module {
      * {@code base = theta * ((factor * seq / max) - (factor - 1)) ** (dim / (dim - 2))}.
      */
     Tensor dynamicFrequencies(long seqLen, org.bytedeco.pytorch.Device device) {
-        TensorOptions longs = new TensorOptions(ScalarType.Long).device(new org.bytedeco.pytorch.DeviceOptional(device));
+        TensorOptions longs = CausalAttention.longsOn(device);
         Tensor seq = torch.maximum(torch.scalar_tensor(new Scalar(seqLen), longs),
                 torch.scalar_tensor(new Scalar((long) maxPositions), longs));
         double factor = rope.factor();

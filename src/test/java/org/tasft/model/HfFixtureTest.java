@@ -14,7 +14,6 @@ import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.tasft.testing.Safetensors;
-import org.tasft.testing.TensorAssert;
 
 /**
  * The golden fixtures made by transformers 5.17 (make_hf_fixtures.py): tiny random Llama (untied and tied head) and
@@ -90,12 +89,18 @@ class HfFixtureTest {
         assertTrue(checked >= 10, fixture + ": only " + checked + " gradients in the fixture");
     }
 
-    static double norm(Tensor t) {
-        return Math.sqrt(t.to(torch.ScalarType.Double).pow(new Scalar(2)).sum().item_double());
+    /** The fixtures' models through the cache and with left padding, on their own input ids (pad id 2). */
+    @ParameterizedTest
+    @ValueSource(strings = {"tiny-llama", "tiny-llama-tied", "tiny-gpt2"})
+    void cacheAndLeftPadding(String fixture) {
+        CausalLm model = load(fixture);
+        Tensor ids = Safetensors.load("/fixtures/" + fixture + "/expected.safetensors").get("input_ids");
+        ModelConsistencyTest.assertCacheReproducesFullForward(model, ids.narrow(1, 0, 10), fixture);
+        ModelConsistencyTest.assertLeftPaddingMatchesAlone(model, ids.narrow(0, 0, 1), ids.narrow(0, 1, 1)
+                .narrow(1, 0, 9), 2, fixture);
     }
 
-    @SuppressWarnings("unused")
-    private static double[] values(Tensor t) {
-        return TensorAssert.values(t);
+    static double norm(Tensor t) {
+        return Math.sqrt(t.to(torch.ScalarType.Double).pow(new Scalar(2)).sum().item_double());
     }
 }

@@ -71,8 +71,20 @@ class ModelConsistencyTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("configs")
     void cacheReproducesFullForward(String name, ObjectNode json) {
-        CausalLm model = TinyModels.model(json, 7);
-        Tensor input = ids(11, 2, 10);
+        assertCacheReproducesFullForward(TinyModels.model(json, 7), ids(11, 2, 10), name);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("configs")
+    void leftPaddingWithMaskMatchesEachSequenceAlone(String name, ObjectNode json) {
+        assertLeftPaddingMatchesAlone(TinyModels.model(json, 8), ids(21, 1, 13), ids(22, 1, 9), 2, name);
+    }
+
+    /**
+     * A prefix of 4 tokens, a chunk of 3 and then one token at a time through the cache give the full forward's
+     * logits (input [batch, 10]); after clear() the cache starts over.
+     */
+    static void assertCacheReproducesFullForward(CausalLm model, Tensor input, String name) {
         try (NoGradGuard g = new NoGradGuard()) {
             Tensor full = model.forward(input);
             KvCache cache = model.newCache();
@@ -96,22 +108,18 @@ class ModelConsistencyTest {
     }
 
     /**
-     * Sequence 0 has 10 tokens; sequence 1 has 6, left-padded by 4 with the pad id. With the mask, every real
-     * token's logits equal those of the sequence alone, padded rows are finite, and generation continues with the
-     * cache and the growing mask exactly as each sequence alone would.
+     * Sequence a has at least 12 tokens, b at least 8. A batch of a's first 10 and b's first 6 left-padded by 4 with
+     * {@code padId}: with the mask, every real token's logits equal those of the sequence alone and padded rows are
+     * finite; then generation goes on through the cache with the mask growing by a column of ones, one token at a time, and
+     * still matches each sequence alone.
      */
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("configs")
-    void leftPaddingWithMaskMatchesEachSequenceAlone(String name, ObjectNode json) {
-        CausalLm model = TinyModels.model(json, 8);
-        Tensor a = ids(21, 1, 13);
-        Tensor b = ids(22, 1, 9);
+    static void assertLeftPaddingMatchesAlone(CausalLm model, Tensor a, Tensor b, long padId, String name) {
         long pad = 4;
         try (NoGradGuard g = new NoGradGuard()) {
             Tensor aloneA = model.forward(a);
             Tensor aloneB = model.forward(b);
             Tensor prompt = torch.cat(new TensorVector(a.narrow(1, 0, 10),
-                    torch.cat(new TensorVector(torch.full(new long[] {1, pad}, new Scalar(2L),
+                    torch.cat(new TensorVector(torch.full(new long[] {1, pad}, new Scalar(padId),
                             new TensorOptions(ScalarType.Long)), b.narrow(1, 0, 6)), 1)), 0);
             Tensor mask = torch.ones(new long[] {2, 10}, new TensorOptions(ScalarType.Long));
             mask.select(0, 1).narrow(0, 0, pad).fill_(new Scalar(0L));
@@ -122,10 +130,11 @@ class ModelConsistencyTest {
             double dB = maxAbsDiff(batched.select(0, 1).narrow(0, pad, 6), aloneB.select(0, 0).narrow(0, 0, 6));
             assertTrue(dA <= TOL && dB <= TOL, name + ": padded batch vs alone: " + dA + ", " + dB);
 
-            // generation: prompt through the cache, then 3 tokens one by one with the mask growing by a column of 1
             KvCache cache = model.newCache();
             model.forward(prompt, mask, cache);
-            for (int step = 0; step < 3; step++) {
+            long steps = Math.min(a.size(1) - 10, b.size(1) - 6);
+            assertTrue(steps >= 2, "sequences too short for generation steps");
+            for (int step = 0; step < steps; step++) {
                 Tensor next = torch.cat(new TensorVector(a.narrow(1, 10 + step, 1), b.narrow(1, 6 + step, 1)), 0);
                 mask = torch.cat(new TensorVector(mask, torch.ones(new long[] {2, 1},
                         new TensorOptions(ScalarType.Long))), 1);

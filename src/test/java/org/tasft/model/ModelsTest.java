@@ -231,6 +231,31 @@ class ModelsTest {
         assertEquals(0.2, std, 0.02);
     }
 
+    /** Models come in eval mode, as from_pretrained; train() turns on the dropouts the config asks for. */
+    @Test
+    void trainModeAppliesTheConfigsDropout() {
+        Tensor ids = TinyModels.ids(3, 2, 6);
+        CausalLm gpt2 = TinyModels.model(TinyModels.gpt2(), 1); // attn/resid/embd_pdrop default 0.1
+        assertFalse(gpt2.module().is_training());
+        Tensor eval = gpt2.forward(ids);
+        assertEquals(0.0, maxAbsDiff(gpt2.forward(ids), eval));
+        gpt2.module().train(true);
+        assertTrue(maxAbsDiff(gpt2.forward(ids), eval) > 1e-3);
+        gpt2.module().eval();
+        assertEquals(0.0, maxAbsDiff(gpt2.forward(ids), eval));
+
+        CausalLm llama = TinyModels.model(TinyModels.llama(4, 2), 1); // attention_dropout 0.0
+        Tensor l = llama.forward(ids);
+        llama.module().train(true);
+        assertEquals(0.0, maxAbsDiff(llama.forward(ids), l));
+        ObjectNode dropping = TinyModels.llama(4, 2);
+        dropping.put("attention_dropout", 0.5);
+        CausalLm d = TinyModels.model(dropping, 1);
+        Tensor dl = d.forward(ids);
+        d.module().train(true);
+        assertTrue(maxAbsDiff(d.forward(ids), dl) > 1e-3);
+    }
+
     @Test
     void embeddingPaddingRowGetsNoGradient() {
         // transformers builds the Llama embedding with padding_idx = pad_token_id: that row's gradient is zero
