@@ -4,7 +4,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.function.Function;
 
-import org.tasft.checkpoint.Checkpoints;
 import org.tasft.model.CausalLm;
 import org.tasft.model.Models;
 import org.tasft.tokenizer.Tokenizer;
@@ -12,7 +11,7 @@ import org.tasft.tokenizer.Tokenizer;
 /** A Hugging Face model folder named on the command line: config.json, weights, maybe tokenizer.json. */
 final class ModelFolder {
     /** How a model folder becomes a model (config.json, then the safetensors weights); tests may swap in another. */
-    static volatile Function<Path, CausalLm> loader = dir -> Models.load(dir, Checkpoints::open);
+    static volatile Function<Path, CausalLm> loader = Models::load;
 
     private final Path dir;
 

@@ -19,6 +19,8 @@ import org.bytedeco.pytorch.StringTensorDictItem;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.tasft.checkpoint.CheckpointException;
+import org.tasft.checkpoint.Checkpoints;
+import org.tasft.checkpoint.ModelFolderWriter;
 import org.tasft.checkpoint.TensorSource;
 
 /**
@@ -43,8 +45,25 @@ public final class Models {
     }
 
     /**
-     * Reads {@code config.json} from a Hugging Face model folder and its weights through {@code opener} (at
-     * integration: {@code Checkpoints::open}), which is closed afterwards.
+     * A Hugging Face model folder: {@code config.json} and its safetensors weights ({@code model.safetensors} or the
+     * sharded index), converted to float32 on load.
+     */
+    public static CausalLm load(Path modelDir) {
+        return load(modelDir, Checkpoints::open);
+    }
+
+    /**
+     * Writes {@code model} as a Hugging Face folder that transformers loads back unchanged: its weights under their
+     * Hugging Face names, the config.json it was built from, and the tokenizer files of {@code tokenizerSourceDir}
+     * (null: none). Atomic: a crash mid-save leaves the previous folder intact (see {@link ModelFolderWriter}).
+     */
+    public static void save(CausalLm model, Path target, Path tokenizerSourceDir, ModelFolderWriter.Options options) {
+        ModelFolderWriter.save(target, model.stateDict(), model.config().text(), tokenizerSourceDir, options);
+    }
+
+    /**
+     * Reads {@code config.json} from a Hugging Face model folder and its weights through {@code opener}, which is
+     * closed afterwards.
      */
     public static CausalLm load(Path modelDir, Function<Path, TensorSource> opener) {
         ModelConfig config = ModelConfig.read(modelDir.resolve("config.json"));
