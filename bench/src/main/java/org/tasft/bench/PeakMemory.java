@@ -11,8 +11,10 @@ import org.tasft.loss.NaiveEmdLoss;
 
 /**
  * Extra memory of one forward + backward: the growth of the process's peak resident set over its resident set just
- * before the call, in a JVM of its own (run-jmh.sh starts one per method and shape). The peak is reset through
- * /proc/self/clear_refs after a warm-up call, so allocator caches and lazily loaded code are not counted.
+ * before the call, in a JVM of its own (run-jmh.sh starts one per method and shape). A warm-up call on a small
+ * problem first loads the code and starts the threads the real call uses, without leaving buffers of the real
+ * size in the allocator's caches (a full-size warm-up would let the measured call reuse them and hide its
+ * temporaries); then the peak is reset through /proc/self/clear_refs.
  *
  * <p>Usage: {@code PeakMemory fused|naive rows vocab dim}; prints one JSON object.
  */
@@ -24,13 +26,12 @@ public final class PeakMemory {
         }
         String method = args[0];
         int rows = Integer.parseInt(args[1]), vocab = Integer.parseInt(args[2]), dim = Integer.parseInt(args[3]);
+        EmdInputs small = new EmdInputs(16, 1000, dim, 7);
+        Object keep = run(method, small, small.logits.clone(), small.logits.clone().requires_grad_(true));
+        keep = null;
         EmdInputs in = new EmdInputs(rows, vocab, dim, 42);
         Tensor work = in.logits.clone();
         Tensor leaf = in.logits.clone().requires_grad_(true);
-        Object keep = run(method, in, work, leaf);  // warm-up: loads code, fills allocator caches
-        keep = null;
-        leaf.mutable_grad().reset();
-        work.copy_(in.logits);
         System.gc();
         Files.writeString(Path.of("/proc/self/clear_refs"), "5");  // resets VmHWM to the current VmRSS
         long before = status("VmHWM");
