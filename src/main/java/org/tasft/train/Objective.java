@@ -7,7 +7,7 @@ import org.tasft.model.CausalLm;
  * A training objective: one step's loss and gradients.
  *
  * <p>{@link #step} runs the model forward on the batch, computes the loss terms, runs ONE backward pass (gradients
- * ACCUMULATE into the model parameters' {@code grad()}: zeroing them is the optimizer loop's job) and returns the values
+ * ACCUMULATE into the parameters' {@code grad()}: zeroing them is the optimizer loop's job) and returns the values
  * as doubles. Causal shift: logits at position t predict {@code labels[t + 1]}; labels equal to
  * {@link Batch#IGNORE_INDEX} (prompt, padding) carry no loss.
  *

@@ -26,44 +26,54 @@ public final class Objectives {
      * @param lambdaDesirable   kto's lambda_D; default 1
      * @param lambdaUndesirable kto's lambda_U; default 1
      * @param reference         kto's frozen reference model (required for kto)
+     * @param inPlaceGradient   emd: the kernel's gradient over the logits (see {@link TaSft}); default false
      */
     public record Options(double lambda, Reduction reduction, EmbeddingSource embedding, double beta,
-            double lambdaDesirable, double lambdaUndesirable, CausalLm reference) {
+            double lambdaDesirable, double lambdaUndesirable, CausalLm reference, boolean inPlaceGradient) {
         public Options {
             Objects.requireNonNull(reduction, "reduction");
             Objects.requireNonNull(embedding, "embedding");
         }
 
         public static Options defaults() {
-            return new Options(1.0, Reduction.SEQUENCE, EmbeddingSource.INPUT, Kto.DEFAULT_BETA, 1.0, 1.0, null);
+            return new Options(1.0, Reduction.SEQUENCE, EmbeddingSource.INPUT, Kto.DEFAULT_BETA, 1.0, 1.0, null, false);
         }
 
         public Options lambda(double v) {
-            return new Options(v, reduction, embedding, beta, lambdaDesirable, lambdaUndesirable, reference);
+            return new Options(v, reduction, embedding, beta, lambdaDesirable,
+                    lambdaUndesirable, reference, inPlaceGradient);
         }
 
         public Options reduction(Reduction v) {
-            return new Options(lambda, v, embedding, beta, lambdaDesirable, lambdaUndesirable, reference);
+            return new Options(lambda, v, embedding, beta, lambdaDesirable,
+                    lambdaUndesirable, reference, inPlaceGradient);
         }
 
         public Options embedding(EmbeddingSource v) {
-            return new Options(lambda, reduction, v, beta, lambdaDesirable, lambdaUndesirable, reference);
+            return new Options(lambda, reduction, v, beta, lambdaDesirable,
+                    lambdaUndesirable, reference, inPlaceGradient);
         }
 
         public Options beta(double v) {
-            return new Options(lambda, reduction, embedding, v, lambdaDesirable, lambdaUndesirable, reference);
+            return new Options(lambda, reduction, embedding, v, lambdaDesirable,
+                    lambdaUndesirable, reference, inPlaceGradient);
         }
 
         public Options lambdaDesirable(double v) {
-            return new Options(lambda, reduction, embedding, beta, v, lambdaUndesirable, reference);
+            return new Options(lambda, reduction, embedding, beta, v, lambdaUndesirable, reference, inPlaceGradient);
         }
 
         public Options lambdaUndesirable(double v) {
-            return new Options(lambda, reduction, embedding, beta, lambdaDesirable, v, reference);
+            return new Options(lambda, reduction, embedding, beta, lambdaDesirable, v, reference, inPlaceGradient);
+        }
+
+        public Options inPlaceGradient(boolean v) {
+            return new Options(lambda, reduction, embedding, beta, lambdaDesirable, lambdaUndesirable, reference, v);
         }
 
         public Options reference(CausalLm v) {
-            return new Options(lambda, reduction, embedding, beta, lambdaDesirable, lambdaUndesirable, v);
+            return new Options(lambda, reduction, embedding, beta, lambdaDesirable,
+                    lambdaUndesirable, v, inPlaceGradient);
         }
     }
 
@@ -72,7 +82,8 @@ public final class Objectives {
         Objects.requireNonNull(options, "options");
         String key = name == null ? "" : name.trim().toLowerCase(Locale.ROOT);
         return switch (key) {
-            case "emd" -> new TaSft(options.lambda(), options.reduction(), options.embedding());
+            case "emd" -> new TaSft(options.lambda(), options.reduction(), options.embedding(),
+                    options.inPlaceGradient());
             case "sft" -> new Sft();
             case "nlcl" -> new Nlcl(options.lambda());
             case "ga" -> new GradientAscent(options.lambda());

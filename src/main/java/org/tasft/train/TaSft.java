@@ -38,14 +38,31 @@ public final class TaSft implements Objective {
     private final double lambda;
     private final Reduction reduction;
     private final EmbeddingSource embedding;
+    private final boolean inPlaceGradient;
 
     public TaSft(double lambda, Reduction reduction, EmbeddingSource embedding) {
+        this(lambda, reduction, embedding, false);
+    }
+
+    /**
+     * @param inPlaceGradient the kernel writes lambda * L_EMD's gradient over the harmful rows' logits instead of a
+     *                        new buffer (see {@link EmdLoss#withInPlaceGradient}): safe here because L_SFT has read
+     *                        the logits before (its log_softmax saves its output, not the logits) and the LM head's
+     *                        matmul saves its inputs; saves one buffer the size of the harmful rows' logits (all B*T
+     *                        rows when harmful sequences are not contiguous in the batch). Off by default.
+     */
+    public TaSft(double lambda, Reduction reduction, EmbeddingSource embedding, boolean inPlaceGradient) {
         if (!Double.isFinite(lambda)) {
             throw new IllegalArgumentException("lambda: must be finite, got " + lambda);
         }
         this.lambda = lambda;
         this.reduction = Objects.requireNonNull(reduction, "reduction");
         this.embedding = Objects.requireNonNull(embedding, "embedding");
+        this.inPlaceGradient = inPlaceGradient;
+    }
+
+    public boolean inPlaceGradient() {
+        return inPlaceGradient;
     }
 
     @Override
@@ -83,7 +100,8 @@ public final class TaSft implements Objective {
         if (harmful.isEmpty()) {
             StepForward.backward(sft);
         } else {
-            EmdLoss loss = new EmdLoss(unitEmbedding(model), lambda, reduction).withIgnoreIndex(StepForward.IGNORE);
+            EmdLoss loss = new EmdLoss(unitEmbedding(model), lambda, reduction).withIgnoreIndex(StepForward.IGNORE)
+                    .withInPlaceGradient(inPlaceGradient);
             EmdLoss.Term term = loss.compute(harmful.logits(), harmful.targets(), harmful.sequences());
             termValue = term.value();
             if (sft == null) {

@@ -62,6 +62,21 @@ class TaSftTest {
         assertEquals(n.tokens(true), loss.harmfulTokens());
     }
 
+    @ParameterizedTest(name = "interleaved={0}")
+    @CsvSource({"true", "false"})
+    void inPlaceGradientGivesTheSameStep(boolean interleaved) {
+        Batch batch = TrainTesting.batch(9, interleaved ? INTERLEAVED : GROUPED);
+        CausalLm a = TrainTesting.model();
+        StepLoss copy = new TaSft(LAMBDA, Reduction.TOKEN, EmbeddingSource.INPUT, false).step(a, batch);
+        CausalLm b = TrainTesting.model();
+        Objective inPlace = Objectives.create("emd", Objectives.Options.defaults().lambda(LAMBDA)
+                .reduction(Reduction.TOKEN).inPlaceGradient(true));
+        assertTrue(((TaSft) inPlace).inPlaceGradient());
+        StepLoss in = inPlace.step(b, batch);
+        assertEquals(copy.total(), in.total(), 1e-12);
+        TrainTesting.assertGradsClose(TrainTesting.grads(b), TrainTesting.grads(a), 1e-6, "in place");
+    }
+
     @Test
     void onlyHarmfulOrOnlySafeSequences() {
         for (boolean[] harmful : new boolean[][] {{true, true}, {false, false}}) {
