@@ -1,0 +1,25 @@
+package org.tasft.train;
+
+import org.tasft.data.Batch;
+import org.tasft.model.CausalLm;
+
+/**
+ * A training objective: one step's loss and gradients.
+ *
+ * <p>{@link #step} runs the model forward on the batch, computes the loss terms, runs ONE backward pass (gradients
+ * ACCUMULATE into the parameters' {@code grad()}: zeroing them is the optimizer loop's job) and returns the values
+ * as doubles. Causal shift: logits at position t predict {@code labels[t + 1]}; labels equal to
+ * {@link Batch#IGNORE_INDEX} (prompt, padding) carry no loss.
+ *
+ * <p>Implementations: {@link TaSft} (the product, "emd"), and the baselines {@link Sft} ("sft"), {@link Nlcl} ("nlcl"),
+ * {@link GradientAscent} ("ga"), {@link Kto} ("kto"); see {@link Objectives#create}. STL (safety-tuned Llamas: harmful
+ * prompts paired with safe refusals) is a data recipe, not an objective: its batches mark every sequence safe and are
+ * trained with {@link Sft}.
+ */
+public sealed interface Objective permits TaSft, Sft, Nlcl, GradientAscent, Kto {
+    /** The name {@link Objectives#create} knows it by. */
+    String name();
+
+    /** Forward, loss, one backward (accumulating into the parameters' gradients); the values. */
+    StepLoss step(CausalLm model, Batch batch);
+}

@@ -1,0 +1,142 @@
+package org.tasft.train;
+
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.global.torch;
+import org.tasft.data.Batch;
+import org.tasft.model.CausalLm;
+
+/**
+ * One forward pass of a batch and the row selections the objectives take their losses on.
+ *
+ * <p>The causal shift is applied to the LABELS, not the logits: {@code targets[b, t] = labels[b, t + 1]} and
+ * {@code targets[b, T - 1] = ignore}, so that the logits [B, T, V] are used as the free view [B*T, V] and no
+ * logits-sized shifted copy is ever made (shifting the logits, {@code logits[:, :-1]}, is not contiguous and would be
+ * copied by reshape).
+ *
+ * <p>Selecting the rows of safe or harmful sequences ({@link #rows}) without a logits-sized copy:
+ * <ul>
+ *   <li>when the selected sequences are one contiguous run of the batch (e.g. batches ordered safe-first, or a batch
+ *       of one kind), the rows are {@code logits.narrow(0, first, count).view(count * T, V)}, a view: the losses and
+ *       the EMD kernel's gradient then cost only the selected rows;</li>
+ *   <li>otherwise the rows are all B*T rows with the targets of the other sequences set to the ignore index: still no
+ *       copy of the logits, and the kernel skips ignored rows (they get a zero gradient, so the kernel's gradient
+ *       buffer is B*T*V instead of the selected rows', which is also what {@code index_select}'s backward would
+ *       allocate, on top of index_select's own copy of the selected logits).</li>
+ * </ul>
+ */
+final class StepForward {
+    static final long IGNORE = Batch.IGNORE_INDEX;
+
+    /** A set of logits rows with their targets. */
+    record Rows(Tensor logits, Tensor targets, long tokens, int sequences) {
+        boolean isEmpty() {
+            return tokens == 0;
+        }
+    }
+
+    final Tensor logits;   // [B, T, V]
+    final Tensor targets;  // [B, T], shifted labels
+    final long batch;
+    final long seq;
+    final long vocab;
+
+    private StepForward(Tensor logits, Tensor targets) {
+        this.logits = logits;
+        this.targets = targets;
+        this.batch = logits.size(0);
+        this.seq = logits.size(1);
+        this.vocab = logits.size(2);
+    }
+
+    static StepForward run(CausalLm model, Batch batch) {
+        Tensor logits = model.forward(batch.inputIds(), batch.attentionMask(), null);
+        return new StepForward(logits, shiftedTargets(batch.labels(), logits));
+    }
+
+    /** {@code out[b, t] = labels[b, t + 1]}, {@code out[b, T - 1] = ignore}; int64 on the logits' device. */
+    static Tensor shiftedTargets(Tensor labels, Tensor logits) {
+        Tensor l = labels.to(logits.device(), torch.ScalarType.Long);
+        Tensor out = torch.full_like(l, new Scalar(IGNORE));
+        long t = l.size(1);
+        if (t > 1) {
+            out.narrow(1, 0, t - 1).copy_(l.narrow(1, 1, t - 1));
+        }
+        return out;
+    }
+
+    /** All B*T rows with their shifted targets. */
+    Rows allRows() {
+        Tensor t = targets.view(-1);
+        return new Rows(logits.view(batch * seq, vocab), t, t.ne(new Scalar(IGNORE)).sum().item_long(), (int) batch);
+    }
+
+    /** log p(y|x) per sequence: the sum of log p over its targets, [B] in the graph. */
+    Tensor sequenceLogProbs() {
+        return tokenLogProbs(allRows()).view(batch, seq).sum(1);
+    }
+
+    /** The logits rows and targets of the sequences with {@code harmful[b] == harmfulSide}. */
+    Rows rows(boolean[] harmful, boolean harmfulSide) {
+        int first = -1, last = -1, count = 0;
+        for (int b = 0; b < harmful.length; b++) {
+            if (harmful[b] == harmfulSide) {
+                first = first < 0 ? b : first;
+                last = b;
+                count++;
+            }
+        }
+        if (count == 0) {
+            return new Rows(logits.view(batch * seq, vocab).narrow(0, 0, 0),
+                    targets.view(-1).narrow(0, 0, 0), 0, 0);
+        }
+        Tensor rowLogits;
+        Tensor rowTargets;
+        if (last - first + 1 == count) {
+            rowLogits = logits.narrow(0, first, count).view(count * seq, vocab);
+            rowTargets = targets.narrow(0, first, count).reshape(-1).contiguous();
+        } else {
+            rowLogits = logits.view(batch * seq, vocab);
+            rowTargets = targets.clone();
+            for (int b = 0; b < harmful.length; b++) {
+                if (harmful[b] != harmfulSide) {
+                    rowTargets.select(0, b).fill_(new Scalar(IGNORE));
+                }
+            }
+            rowTargets = rowTargets.view(-1);
+        }
+        long tokens = rowTargets.ne(new Scalar(IGNORE)).sum().item_long();
+        return new Rows(rowLogits, rowTargets, tokens, count);
+    }
+
+    /** Sum over the rows' non-ignored targets of -log p(target), a 0-dim tensor in the graph. */
+    static Tensor nllSum(Rows rows) {
+        return torch.nll_loss(torch.log_softmax(rows.logits(), 1), rows.targets(), new TensorOptional(), 2, IGNORE);
+    }
+
+    /** log p(target) per row, 0 for ignored rows, in the graph. */
+    static Tensor tokenLogProbs(Rows rows) {
+        return torch.nll_loss(torch.log_softmax(rows.logits(), 1), rows.targets(), new TensorOptional(), 0, IGNORE)
+                .neg();
+    }
+
+    /** L_SFT (mean of -log p over the safe rows' targets), or null when there is none. */
+    static Tensor sftLoss(Rows safe) {
+        return safe.isEmpty() ? null : nllSum(safe).div(new Scalar((double) safe.tokens()));
+    }
+
+    static void backward(Tensor loss) {
+        if (loss != null) {
+            loss.backward();
+        }
+    }
+
+    static double value(Tensor loss) {
+        return loss == null ? 0.0 : loss.item_double();
+    }
+
+    static Tensor add(Tensor a, Tensor b) {
+        return a == null ? b : b == null ? a : a.add(b);
+    }
+}
