@@ -15,21 +15,30 @@ import org.tasft.tokenizer.Tokenizer;
  *
  * <pre>
  *   prompt   = template.format(instruction, input)          (Alpaca by default)
- *   ids      = lead + encode(prompt) + encode(output) + [eos]
+ *   ids      = lead + encode(prompt) + response(output) + [eos]
  *   labels   = -100 over lead + prompt, the ids themselves over the response and the EOS
  * </pre>
  * {@code lead} are the special tokens the tokenizer's post-processor puts before a single text (Llama's BOS; none
  * for GPT-2 or Qwen2): they are found once, by comparing {@code encode(probe, true)} with {@code encode(probe,
  * false)}. Special tokens a post-processor appends are not used: the encoder appends the EOS itself.
  *
- * <p><b>Label boundary.</b> The prompt and the response are encoded separately and concatenated, so the boundary
- * between ignored and learned positions is exact by construction. Stanford Alpaca's {@code train.py} (which
- * Safety-Tuned-Llamas trains with) instead encodes {@code prompt + output + eos} as one text and ignores its first
- * {@code len(tokenizer(prompt))} tokens; both give the same ids whenever no token would span the end of the prompt,
- * which the Alpaca template (its prompt ends with a newline) makes the usual case for byte-level BPE tokenizers.
- * One known difference: SentencePiece-style tokenizers that prepend a word-boundary marker to every text they
- * encode (older Llama tokenizer.json files with a {@code Prepend("▁")} normaliser) give the response a leading
- * {@code ▁} that the joint encoding would not have.
+ * <p><b>Label boundary.</b> The label boundary is exact by construction: the prompt is encoded on its own and its ids
+ * are the ignored ones, exactly the ids a model is given at inference. How the response is tokenized is a
+ * {@link ResponseTokenization}:
+ * <ul>
+ * <li>{@link ResponseTokenization#SEPARATE}: {@code encode(output)} on its own, concatenated.</li>
+ * <li>{@link ResponseTokenization#IN_CONTEXT} (the default): the ids {@code encode(prompt + output)} has after the
+ * prompt's ids, when the prompt's ids are a prefix of it (no token spans the boundary); otherwise as SEPARATE,
+ * counted in {@link #boundaryFallbacks()}.</li>
+ * </ul>
+ * Stanford Alpaca's {@code train.py} (which Safety-Tuned-Llamas trains with) encodes {@code prompt + output + eos}
+ * as one text and ignores its first {@code len(tokenizer(prompt))} positions, whether or not a token spans the
+ * boundary. IN_CONTEXT gives the same ids and labels whenever that boundary is clean, and an exact boundary where it
+ * is not. The two modes agree for byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2) with the Alpaca template, whose
+ * prompt ends in a newline; they differ for SentencePiece-style tokenizers that put a word-boundary marker before
+ * every text they encode (Llama 2 and Mistral: a {@code Prepend("▁")} normaliser or a Metaspace pre-tokenizer): there
+ * SEPARATE would start every response with a spurious {@code ▁} the model never sees after a prompt ending in a
+ * newline, which is why it is not the default.
  *
  * <p><b>Truncation</b> to {@code maxLength}: the response is cut at its end first (losing the EOS), keeping the whole
  * prompt and at least one response token. When the lead and the prompt alone leave no room for one response token,
@@ -39,6 +48,14 @@ import org.tasft.tokenizer.Tokenizer;
  * <p>Instances are thread-safe if the tokenizer is (the counters are atomic).
  */
 public final class ExampleEncoder {
+    /** How the response is tokenized; see the class comment. */
+    public enum ResponseTokenization {
+        /** {@code encode(output)} on its own. */
+        SEPARATE,
+        /** The ids after the prompt's in {@code encode(prompt + output)}; SEPARATE where a token spans the boundary. */
+        IN_CONTEXT
+    }
+
     private static final System.Logger LOG = System.getLogger(ExampleEncoder.class.getName());
     private static final String PROBE = "Hello world";
 
@@ -47,6 +64,8 @@ public final class ExampleEncoder {
     private final int maxLength;
     private final long eosId;
     private final long[] lead;
+    private final ResponseTokenization responseTokenization;
+    private final AtomicLong boundaryFallbacks = new AtomicLong();
     private final AtomicLong encoded = new AtomicLong();
     private final AtomicLong responseTruncated = new AtomicLong();
     private final AtomicLong promptTruncated = new AtomicLong();
@@ -63,7 +82,14 @@ public final class ExampleEncoder {
                         + "config.json eos_token_id): give the EOS id explicitly")));
     }
 
+    /** An encoder with {@link ResponseTokenization#IN_CONTEXT}. */
     public ExampleEncoder(Tokenizer tokenizer, PromptTemplate template, int maxLength, long eosId) {
+        this(tokenizer, template, maxLength, eosId, ResponseTokenization.IN_CONTEXT);
+    }
+
+    public ExampleEncoder(Tokenizer tokenizer, PromptTemplate template, int maxLength, long eosId,
+            ResponseTokenization responseTokenization) {
+        this.responseTokenization = Objects.requireNonNull(responseTokenization, "responseTokenization");
         this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
         this.template = Objects.requireNonNull(template, "template");
         if (eosId < 0 || eosId >= tokenizer.vocabSize()) {
@@ -95,7 +121,7 @@ public final class ExampleEncoder {
     public EncodedExample encode(Example example) {
         String prompt = template.format(example.instruction(), example.input());
         long[] promptIds = tokenizer.encode(prompt, false);
-        long[] outputIds = tokenizer.encode(example.output(), false);
+        long[] outputIds = responseIds(prompt, promptIds, example.output());
         long[] response = Arrays.copyOf(outputIds, outputIds.length + 1);
         response[outputIds.length] = eosId;
 
@@ -131,6 +157,21 @@ public final class ExampleEncoder {
         return new EncodedExample(ids, labels, example.kind(), boundary, truncated);
     }
 
+    private long[] responseIds(String prompt, long[] promptIds, String output) {
+        if (responseTokenization == ResponseTokenization.IN_CONTEXT) {
+            if (output.isEmpty()) {
+                return new long[0];
+            }
+            long[] joint = tokenizer.encode(prompt + output, false);
+            if (joint.length >= promptIds.length
+                    && Arrays.equals(joint, 0, promptIds.length, promptIds, 0, promptIds.length)) {
+                return Arrays.copyOfRange(joint, promptIds.length, joint.length);
+            }
+            boundaryFallbacks.incrementAndGet();
+        }
+        return tokenizer.encode(output, false);
+    }
+
     public List<EncodedExample> encodeAll(List<Example> examples) {
         List<EncodedExample> out = new ArrayList<>(examples.size());
         for (Example e : examples) {
@@ -154,6 +195,15 @@ public final class ExampleEncoder {
 
     public PromptTemplate template() {
         return template;
+    }
+
+    public ResponseTokenization responseTokenization() {
+        return responseTokenization;
+    }
+
+    /** IN_CONTEXT encodings where a token spanned the prompt's end, so the response was encoded on its own. */
+    public long boundaryFallbacks() {
+        return boundaryFallbacks.get();
     }
 
     /** Examples encoded so far. */

@@ -18,7 +18,8 @@ import java.util.Random;
  * an epoch's shuffle is dropped, so every batch has exactly K safe examples). Epoch {@code e} shuffles the safe
  * examples with {@code new Random(seed + e)}. The harmful subset, much smaller, is read as an endless stream in
  * cycles, cycle {@code c} being one shuffle of the subset (its seed derived from the seed and c); step {@code g}
- * (counted from the start of training) takes stream items {@code g(B-K) ... g(B-K) + B-K-1}. With no harmful data
+ * (counted from the start of training) takes stream items {@code g(B-K) ... g(B-K) + B-K-1}. (A batch can hold
+ * one harmful example twice only where a cycle ends inside it: never when B - K divides N.) With no harmful data
  * (or {@code harmfulCount(0)}) every batch is K = B safe examples. With K = 0 (harmful only, e.g. gradient ascent)
  * an epoch is {@code floor(N / B)} steps over the harmful stream.
  *

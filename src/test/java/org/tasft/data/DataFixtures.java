@@ -38,6 +38,23 @@ final class DataFixtures {
         return Tokenizer.load(dir);
     }
 
+    /**
+     * The fixture with a normaliser that puts a space before every text it encodes, as Llama 2's and Mistral's
+     * tokenizers put a word-boundary marker; special tokens as in {@link #tokenizer}.
+     */
+    static Tokenizer prependingTokenizer(Path dir) {
+        try {
+            ObjectMapper json = new ObjectMapper();
+            ObjectNode root = (ObjectNode) json.readTree(tokenizerFile().toFile());
+            root.set("normalizer", json.readTree("{\"type\": \"Prepend\", \"prepend\": \" \"}"));
+            json.writeValue(dir.resolve("tokenizer.json").toFile(), root);
+            Files.writeString(dir.resolve("tokenizer_config.json"), "{\"eos_token\": \"</s>\"}");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return Tokenizer.load(dir);
+    }
+
     /** The fixture with a Llama-style post-processor that puts &lt;s&gt; before every text. */
     static Tokenizer llamaStyleTokenizer(Path dir) {
         try {

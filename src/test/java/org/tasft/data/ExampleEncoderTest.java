@@ -67,6 +67,51 @@ class ExampleEncoderTest {
     }
 
     @Test
+    void inContextTokenizationAvoidsAMarkerBeforeTheResponse(@TempDir Path dir) {
+        try (Tokenizer tok = DataFixtures.prependingTokenizer(dir)) {
+            Example ex = Example.safe("Name a city.", "", "Paris is one.");
+            assertEquals(" Paris is one.", tok.decode(tok.encode(ex.output())), "the normaliser prepends a space");
+            ExampleEncoder inContext = new ExampleEncoder(tok, 512);
+            assertEquals(ExampleEncoder.ResponseTokenization.IN_CONTEXT, inContext.responseTokenization());
+            EncodedExample e = inContext.encode(ex);
+            assertEquals("Paris is one.</s>", tok.decode(e.responseIds()));
+            String prompt = PromptTemplate.ALPACA.format(ex.instruction());
+            assertArrayEquals(tok.encode(prompt + ex.output()), Arrays.copyOf(e.inputIds(), e.length() - 1),
+                    "what Alpaca's joint encoding gives");
+            assertEquals(tok.encode(prompt).length, e.promptLength());
+            assertEquals(0, inContext.boundaryFallbacks());
+
+            ExampleEncoder separate = new ExampleEncoder(tok, PromptTemplate.ALPACA, 512, DataFixtures.EOS,
+                    ExampleEncoder.ResponseTokenization.SEPARATE);
+            assertEquals(" Paris is one.</s>", tok.decode(separate.encode(ex).responseIds()));
+        }
+    }
+
+    @Test
+    void aTokenAcrossTheBoundaryFallsBackToSeparateEncoding(@TempDir Path dir) {
+        try (Tokenizer tok = DataFixtures.tokenizer(dir, true)) {
+            // the first cut of this text where a token of the whole text spans the cut
+            String text = "Give three tips for staying healthy.";
+            Example ex = null;
+            long[] prompt = null;
+            long[] joint = tok.encode(text);
+            for (int cut = 1; cut < text.length() && ex == null; cut++) {
+                prompt = tok.encode(text.substring(0, cut));
+                if (!Arrays.equals(joint, 0, Math.min(prompt.length, joint.length), prompt, 0,
+                        Math.min(prompt.length, joint.length))) {
+                    ex = Example.safe(text.substring(0, cut), "", text.substring(cut));
+                }
+            }
+            assertTrue(ex != null, "the fixture merges across some cut");
+            ExampleEncoder encoder = new ExampleEncoder(tok, PromptTemplate.RAW, 512, DataFixtures.EOS);
+            EncodedExample e = encoder.encode(ex);
+            assertEquals(1, encoder.boundaryFallbacks());
+            assertArrayEquals(prompt, Arrays.copyOf(e.inputIds(), e.promptLength()), "the boundary stays exact");
+            assertEquals(ex.output() + "</s>", tok.decode(e.responseIds()));
+        }
+    }
+
+    @Test
     void aPostProcessorBosLeadsAndIsIgnored(@TempDir Path dir) {
         try (Tokenizer tok = DataFixtures.llamaStyleTokenizer(dir)) {
             assertEquals(DataFixtures.BOS, tok.encode("hi", true)[0], "the fixture post-processor adds <s>");
