@@ -46,6 +46,15 @@ public interface CausalLm {
     /** The LM head's weight [vocab, hidden] (the same tensor as the input embedding when tied). */
     Tensor lmHeadWeight();
 
+    /**
+     * The projections of the decoder layers (attention and MLP; not the LM head, which the forward applies to the
+     * final hidden states directly) under their Hugging Face module paths, e.g. {@code model.layers.0.self_attn.q_proj}
+     * or {@code transformer.h.0.attn.c_attn}: the layers adapters such as LoRA can target. None by default.
+     */
+    default LinkedHashMap<String, LinearLayer> linearLayers() {
+        return new LinkedHashMap<>();
+    }
+
     /** The root LibTorch module: parameters() for optimizers, train()/eval(), to(device). */
     Module module();
 }

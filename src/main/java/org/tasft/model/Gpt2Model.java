@@ -104,6 +104,19 @@ public final class Gpt2Model implements CausalLm {
     }
 
     @Override
+    public LinkedHashMap<String, LinearLayer> linearLayers() {
+        LinkedHashMap<String, LinearLayer> out = new LinkedHashMap<>();
+        for (Block block : blocks) {
+            String p = "transformer.h." + block.index + ".";
+            out.put(p + "attn.c_attn", block.attn.cAttn);
+            out.put(p + "attn.c_proj", block.attn.cProj);
+            out.put(p + "mlp.c_fc", block.mlp.cFc);
+            out.put(p + "mlp.c_proj", block.mlp.cProj);
+        }
+        return out;
+    }
+
+    @Override
     public Tensor inputEmbeddingWeight() {
         return wte.weight;
     }
@@ -124,12 +137,14 @@ public final class Gpt2Model implements CausalLm {
     }
 
     private static final class Block extends Part {
+        final int index;
         final LayerNorm ln1;
         final Attention attn;
         final LayerNorm ln2;
         final Mlp mlp;
 
         Block(ModelConfig config, int index, UnaryOperator<Tensor> act) {
+            this.index = index;
             ln1 = child("ln_1", new LayerNorm(config.hiddenSize(), config.normEps()));
             attn = child("attn", new Attention(config, index));
             ln2 = child("ln_2", new LayerNorm(config.hiddenSize(), config.normEps()));

@@ -113,6 +113,22 @@ public final class LlamaModel implements CausalLm {
     }
 
     @Override
+    public LinkedHashMap<String, LinearLayer> linearLayers() {
+        LinkedHashMap<String, LinearLayer> out = new LinkedHashMap<>();
+        for (DecoderLayer layer : layers) {
+            String p = "model.layers." + layer.index + ".";
+            out.put(p + "self_attn.q_proj", layer.selfAttn.qProj);
+            out.put(p + "self_attn.k_proj", layer.selfAttn.kProj);
+            out.put(p + "self_attn.v_proj", layer.selfAttn.vProj);
+            out.put(p + "self_attn.o_proj", layer.selfAttn.oProj);
+            out.put(p + "mlp.gate_proj", layer.mlp.gateProj);
+            out.put(p + "mlp.up_proj", layer.mlp.upProj);
+            out.put(p + "mlp.down_proj", layer.mlp.downProj);
+        }
+        return out;
+    }
+
+    @Override
     public Tensor inputEmbeddingWeight() {
         return embedTokens.weight;
     }
