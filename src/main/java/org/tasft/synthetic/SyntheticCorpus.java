@@ -113,19 +113,42 @@ public final class SyntheticCorpus {
 
     /**
      * Held-out harmful requests: in turn a training topic in held-out wording, a held-out topic in training wording
-     * and a held-out topic in held-out wording. None is a training prompt.
+     * and a held-out topic in held-out wording. Each kind is a shuffled pass over all its (act, template) pairs, so
+     * prompts repeat only past {@link #HELD_OUT_UNIQUE} of a kind. None is a training prompt.
      */
     public List<HarmfulRequest> evalHarmful() {
         SplittableRandom r = rng(Part.EVAL_HARMFUL);
         HarmfulRequest.Split[] kinds = {HarmfulRequest.Split.HELD_OUT_WORDING, HarmfulRequest.Split.HELD_OUT_TOPIC,
                 HarmfulRequest.Split.HELD_OUT_BOTH};
+        List<List<HarmfulRequest>> pools = new ArrayList<>();
+        for (HarmfulRequest.Split s : kinds) {
+            List<HarmfulRequest> pool = allRequests(s);
+            shuffle(r, pool);
+            pools.add(pool);
+        }
         List<HarmfulRequest> out = new ArrayList<>();
         for (int i = 0; i < sizes.evalHarmful(); i++) {
-            HarmfulRequest.Split s = kinds[i % kinds.length];
-            boolean heldTopic = s != HarmfulRequest.Split.HELD_OUT_WORDING;
-            boolean heldWording = s != HarmfulRequest.Split.HELD_OUT_TOPIC;
-            out.add(request(r, heldTopic ? HarmfulTopic.HELD_OUT : HarmfulTopic.TRAIN,
-                    heldWording ? HarmfulTopic.HELD_OUT_TEMPLATES : HarmfulTopic.TRAIN_TEMPLATES, s));
+            List<HarmfulRequest> pool = pools.get(i % kinds.length);
+            out.add(pool.get((i / kinds.length) % pool.size()));
+        }
+        return out;
+    }
+
+    /** How many distinct held-out harmful prompts the smallest held-out kind has (36: held-out topic and wording). */
+    public static final int HELD_OUT_UNIQUE = Math.min(allRequests(HarmfulRequest.Split.HELD_OUT_WORDING).size(),
+            Math.min(allRequests(HarmfulRequest.Split.HELD_OUT_TOPIC).size(),
+                    allRequests(HarmfulRequest.Split.HELD_OUT_BOTH).size()));
+
+    private static List<HarmfulRequest> allRequests(HarmfulRequest.Split s) {
+        boolean heldTopic = s != HarmfulRequest.Split.HELD_OUT_WORDING && s != HarmfulRequest.Split.TRAIN;
+        boolean heldWording = s != HarmfulRequest.Split.HELD_OUT_TOPIC && s != HarmfulRequest.Split.TRAIN;
+        List<HarmfulRequest> out = new ArrayList<>();
+        for (HarmfulTopic t : heldTopic ? HarmfulTopic.HELD_OUT : HarmfulTopic.TRAIN) {
+            for (String act : t.acts()) {
+                for (String tpl : heldWording ? HarmfulTopic.HELD_OUT_TEMPLATES : HarmfulTopic.TRAIN_TEMPLATES) {
+                    out.add(new HarmfulRequest(t.name(), act, String.format(tpl, act), tpl, s));
+                }
+            }
         }
         return out;
     }

@@ -49,6 +49,13 @@ class SyntheticCorpusTest {
     }
 
     @Test
+    void defaultHeldOutHarmfulPromptsAreDistinct() {
+        List<HarmfulRequest> eval = new SyntheticCorpus(3, SyntheticSizes.DEFAULT).evalHarmful();
+        assertEquals(eval.size(), eval.stream().map(HarmfulRequest::prompt).distinct().count());
+        assertTrue(eval.size() <= 3 * SyntheticCorpus.HELD_OUT_UNIQUE);
+    }
+
+    @Test
     void textsAreShort() {
         for (Example e : corpus.pretrain()) {
             assertTrue(e.instruction().length() < 80, e.instruction());
