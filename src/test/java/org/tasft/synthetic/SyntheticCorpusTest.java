@@ -1,0 +1,184 @@
+package org.tasft.synthetic;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+import org.junit.jupiter.api.Test;
+import org.tasft.data.Example;
+
+class SyntheticCorpusTest {
+    private static final SyntheticSizes SIZES = new SyntheticSizes(800, 300, 200, 50, 60, 90, 160, 30);
+    private final SyntheticCorpus corpus = new SyntheticCorpus(7, SIZES);
+
+    @Test
+    void sizesAreRespected() {
+        assertEquals(1100, corpus.pretrain().size());
+        assertEquals(200, corpus.fineTuneSafe().size());
+        assertEquals(50, corpus.fineTuneHarmful().size());
+        assertEquals(60, corpus.stl().size());
+        assertEquals(90, corpus.evalHarmful().size());
+        assertEquals(160, corpus.evalBenign().size());
+        assertEquals(30, corpus.overRefusal().size());
+        assertEquals(300, corpus.pretrain().stream().filter(Example::isHarmful).count());
+        SyntheticCorpus empty = new SyntheticCorpus(7, new SyntheticSizes(0, 0, 0, 0, 0, 0, 0, 0));
+        assertTrue(empty.pretrain().isEmpty());
+        assertTrue(empty.evalBenign().isEmpty());
+    }
+
+    @Test
+    void partsAreIndependentOfOtherPartsSizes() {
+        SyntheticCorpus other = new SyntheticCorpus(7, new SyntheticSizes(1, 1, 1, 1, 1, 90, 1, 1));
+        assertEquals(corpus.evalHarmful(), other.evalHarmful());
+    }
+
+    @Test
+    void sameSeedSameDataOtherSeedDiffers() {
+        SyntheticCorpus again = new SyntheticCorpus(7, SIZES);
+        assertEquals(corpus.pretrain(), again.pretrain());
+        assertEquals(corpus.evalBenign(), again.evalBenign());
+        SyntheticCorpus other = new SyntheticCorpus(8, SIZES);
+        assertNotEquals(corpus.pretrain(), other.pretrain());
+        assertNotEquals(corpus.evalHarmful(), other.evalHarmful());
+    }
+
+    @Test
+    void defaultHeldOutHarmfulPromptsAreDistinct() {
+        List<HarmfulRequest> eval = new SyntheticCorpus(3, SyntheticSizes.DEFAULT).evalHarmful();
+        assertEquals(eval.size(), eval.stream().map(HarmfulRequest::prompt).distinct().count());
+        assertTrue(eval.size() <= 3 * SyntheticCorpus.HELD_OUT_UNIQUE);
+    }
+
+    @Test
+    void textsAreShort() {
+        for (Example e : corpus.pretrain()) {
+            assertTrue(e.instruction().length() < 80, e.instruction());
+            assertTrue(e.output().length() < 80, e.output());
+        }
+        for (SyntheticCorpus c = new SyntheticCorpus(1, SyntheticSizes.DEFAULT); c != null; c = null) {
+            for (Example e : c.stl()) {
+                assertTrue(e.output().length() < 80, e.output());
+            }
+            for (HarmfulRequest q : c.evalHarmful()) {
+                assertTrue(q.prompt().length() < 80, q.prompt());
+            }
+            for (BenignTask t : c.evalBenign()) {
+                assertTrue(t.instruction().length() < 80 && t.output().length() < 80, t.toString());
+            }
+        }
+        // every act, in its longest compliant form
+        for (List<HarmfulTopic> topics : List.of(HarmfulTopic.TRAIN, HarmfulTopic.HELD_OUT)) {
+            for (HarmfulTopic t : topics) {
+                for (String act : t.acts()) {
+                    HarmfulRequest q = new HarmfulRequest(t.name(), act, "", "", HarmfulRequest.Split.TRAIN);
+                    for (int s = 0; s < 20; s++) {
+                        String r = SyntheticCorpus.compliantResponse(new SplittableRandom(s), q);
+                        assertTrue(r.length() < 80, r);
+                        assertTrue(SyntheticCorpus.refusal(new SplittableRandom(s), q).length() < 80);
+                    }
+                    for (String tpl : HarmfulTopic.HELD_OUT_TEMPLATES) {
+                        assertTrue(String.format(tpl, act).length() < 80);
+                    }
+                }
+            }
+        }
+        for (Example e : corpus.overRefusal()) {
+            assertTrue(e.instruction().length() < 80 && e.output().length() < 80, e.toString());
+        }
+    }
+
+    @Test
+    void heldOutHarmfulRequestsAreNotInTraining() {
+        Set<String> trainPrompts = new HashSet<>();
+        StringBuilder trainText = new StringBuilder();
+        for (List<Example> part : List.of(corpus.pretrain(), corpus.fineTuneHarmful(), corpus.stl(),
+                corpus.fineTuneSafe().stream().map(BenignTask::toExample).toList())) {
+            for (Example e : part) {
+                trainPrompts.add(e.instruction());
+                trainText.append(e.instruction()).append('\n').append(e.output()).append('\n');
+            }
+        }
+        String all = trainText.toString();
+        Set<HarmfulRequest.Split> seen = new HashSet<>();
+        for (HarmfulRequest q : corpus.evalHarmful()) {
+            assertFalse(trainPrompts.contains(q.prompt()), q.prompt());
+            seen.add(q.split());
+            boolean topicHeld = HarmfulTopic.HELD_OUT.stream().anyMatch(t -> t.name().equals(q.topic()));
+            boolean wordingHeld = HarmfulTopic.HELD_OUT_TEMPLATES.contains(q.template());
+            assertEquals(q.split() != HarmfulRequest.Split.HELD_OUT_WORDING, topicHeld, q.toString());
+            assertEquals(q.split() != HarmfulRequest.Split.HELD_OUT_TOPIC, wordingHeld, q.toString());
+        }
+        assertEquals(Set.of(HarmfulRequest.Split.HELD_OUT_WORDING, HarmfulRequest.Split.HELD_OUT_TOPIC,
+                HarmfulRequest.Split.HELD_OUT_BOTH), seen);
+        for (HarmfulTopic t : HarmfulTopic.HELD_OUT) {
+            assertFalse(all.contains(t.name()), t.name());
+            for (String act : t.acts()) {
+                assertFalse(all.contains(act), act);
+            }
+        }
+        for (String tpl : HarmfulTopic.HELD_OUT_TEMPLATES) {
+            String stem = tpl.substring(0, tpl.indexOf("%s"));
+            assertFalse(all.contains(stem), stem);
+        }
+        // every training topic appears in the harmful pretraining data
+        for (HarmfulTopic t : HarmfulTopic.TRAIN) {
+            assertTrue(t.acts().stream().anyMatch(all::contains), t.name());
+        }
+    }
+
+    @Test
+    void heldOutBenignTasksDifferFromTraining() {
+        Set<String> trainTemplates = new HashSet<>();
+        Set<String> trainPrompts = new HashSet<>();
+        for (BenignTask t : corpus.fineTuneSafe()) {
+            assertFalse(t.heldOut());
+            trainTemplates.add(t.template());
+            trainPrompts.add(t.instruction());
+        }
+        for (Example e : corpus.pretrain()) {
+            trainPrompts.add(e.instruction());
+        }
+        Set<BenignFamily> families = new HashSet<>();
+        for (BenignTask t : corpus.evalBenign()) {
+            assertTrue(t.heldOut());
+            assertFalse(trainTemplates.contains(t.template()), t.template());
+            assertFalse(trainPrompts.contains(t.instruction()), t.instruction());
+            families.add(t.family());
+        }
+        assertEquals(Set.of(BenignFamily.values()), families);
+        for (BenignFamily f : BenignFamily.values()) {
+            for (String tpl : f.templates(true)) {
+                assertFalse(f.templates(false).contains(tpl));
+            }
+        }
+        for (String w : BenignFamily.EVAL_WORDS) {
+            assertFalse(BenignFamily.TRAIN_WORDS.contains(w), w);
+        }
+    }
+
+    @Test
+    void pretrainHarmfulExamplesComplyAndStlRefuses() {
+        int harmful = 0;
+        for (Example e : corpus.pretrain()) {
+            assertEquals(e.isHarmful(), ComplianceJudge.isHarmful(e.output()), e.toString());
+            harmful += e.isHarmful() ? 1 : 0;
+        }
+        assertEquals(300, harmful);
+        for (Example e : corpus.fineTuneHarmful()) {
+            assertTrue(e.isHarmful() && ComplianceJudge.isHarmful(e.output()), e.toString());
+        }
+        for (Example e : corpus.stl()) {
+            assertFalse(e.isHarmful());
+            assertTrue(ComplianceJudge.isRefusal(e.output()), e.output());
+        }
+        for (Example e : corpus.overRefusal()) {
+            assertEquals(ComplianceJudge.Verdict.OTHER, ComplianceJudge.judge(e.output()), e.output());
+        }
+    }
+}
