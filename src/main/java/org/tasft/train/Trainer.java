@@ -144,6 +144,14 @@ public final class Trainer {
 
     /** Runs to {@link #totalSteps()} and writes the final checkpoint, final/, metrics.jsonl and loss.png. */
     public List<StepMetrics> run() {
+        return runUntil(totalSteps);
+    }
+
+    /**
+     * Trains up to step {@code stop}; only when it reaches {@link #totalSteps()} does it write the last checkpoint,
+     * final/ and loss.png (a smaller {@code stop} is what a run killed after that step leaves behind).
+     */
+    List<StepMetrics> runUntil(long stop) {
         Path out = config.outDir();
         try {
             Files.createDirectories(out);
@@ -157,7 +165,7 @@ public final class Trainer {
         long start = System.nanoTime();
         try (BufferedWriter w = openMetrics(metricsFile); ProgressBar bar = progressBar()) {
             long lastSaved = -1;
-            while (step < totalSteps) {
+            while (step < Math.min(stop, totalSteps)) {
                 StepMetrics m;
                 try (PointerScope scope = new PointerScope()) {
                     m = trainStep(start);
@@ -177,6 +185,9 @@ public final class Trainer {
                     saveCheckpoint(start);
                     lastSaved = step;
                 }
+            }
+            if (step < totalSteps) {
+                return metrics();
             }
             if (lastSaved != step) {
                 saveCheckpoint(start);
