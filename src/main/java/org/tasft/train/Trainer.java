@@ -178,7 +178,7 @@ public final class Trainer {
                 w.flush();
                 if (bar != null) {
                     bar.stepTo(step);
-                    bar.setExtraMessage(String.format(Locale.ROOT, "loss %.4f sft %.4f term %.4f %.0f tok/s",
+                    bar.setExtraMessage(String.format(Locale.ROOT, "loss %.4f (sft %.4f, term %.4f) %.0f tok/s",
                             m.loss(), m.sft(), m.term(), m.tokensPerS()));
                 }
                 if (config.checkpointEvery() > 0 && step % config.checkpointEvery() == 0 && step < totalSteps) {

@@ -179,6 +179,14 @@ class TrainerTest {
     }
 
     @Test
+    void everyMethodTrains() {
+        for (String method : Objectives.NAMES) {
+            StepMetrics m = trainer(emd(dir, "m-" + method).method(method).steps(1).build()).run().get(0);
+            assertTrue(Double.isFinite(m.loss()) && Double.isFinite(m.gradNorm()), method + ": " + m);
+        }
+    }
+
+    @Test
     void badConfigNamesTheOption() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> sft(dir, "x").batchSize(0).build());
