@@ -1,0 +1,142 @@
+package org.tasft.cli;
+
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+import org.tasft.loss.EmdLoss.Reduction;
+import org.tasft.train.LrSchedule;
+import org.tasft.train.TaSft.EmbeddingSource;
+import org.tasft.train.TrainConfig;
+import org.tasft.train.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code tasft train}: fine-tune a model with TA-SFT or a baseline on explicit data files. */
+@Command(name = "train",
+        description = {"Fine-tune a model on safe data plus (optionally) a few harmful examples with TA-SFT (emd) or a "
+                + "baseline (sft, nlcl, ga, kto). Writes checkpoints, final/, metrics.jsonl and loss.png under --out."},
+        footer = {"", "Examples:",
+            "  tasft train --model DIR --safe safe.json --harmful harmful.json --harmful-count 100 \\",
+            "      --batch-size 8 --safe-per-batch 7 --method emd --lambda 0.25 --steps 500 --out runs/emd",
+            "  tasft train --model DIR --safe safe.json --out runs/emd --steps 500 --resume runs/emd/checkpoint-200"})
+final class TrainCommand implements Callable<Integer> {
+    @Mixin
+    HelpOption help;
+
+    @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model folder with tokenizer.json "
+            + "(required).")
+    Path model;
+
+    @Option(names = "--safe", paramLabel = "FILE", description = "Safe examples, Alpaca JSON or JSONL (required).")
+    Path safe;
+
+    @Option(names = "--harmful", paramLabel = "FILE", description = "Harmful examples, Alpaca JSON or JSONL.")
+    Path harmful;
+
+    @Option(names = "--harmful-count", paramLabel = "N", description = "Harmful examples to use (default: all).")
+    Integer harmfulCount;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "Output folder (required).")
+    Path out;
+
+    @Option(names = "--method", defaultValue = "emd", description = "emd | sft | nlcl | ga | kto (default: ${DEFAULT-VALUE}).")
+    String method;
+
+    @Option(names = "--lambda", defaultValue = "1.0", description = "Weight of the harmful term (default: ${DEFAULT-VALUE}).")
+    double lambda;
+
+    @Option(names = "--reduction", defaultValue = "sequence", description = "emd's normalizer: sequence | token.")
+    String reduction;
+
+    @Option(names = "--embedding", defaultValue = "input", description = "emd's embedding: input | lm_head.")
+    String embedding;
+
+    @Option(names = "--beta", defaultValue = "0.1", description = "kto's beta (default: ${DEFAULT-VALUE}).")
+    double beta;
+
+    @Option(names = "--steps", description = "Optimizer steps (default: from --epochs).")
+    Long steps;
+
+    @Option(names = "--epochs", defaultValue = "1", description = "Epochs over the safe data when --steps is not given.")
+    double epochs;
+
+    @Option(names = "--batch-size", defaultValue = "8", description = "Examples per micro-batch, B.")
+    int batchSize;
+
+    @Option(names = "--safe-per-batch", description = "Safe examples per micro-batch, K (B - K harmful).")
+    Integer safePerBatch;
+
+    @Option(names = "--max-length", defaultValue = "512", description = "Token limit of an example.")
+    int maxLength;
+
+    @Option(names = "--lr", defaultValue = "2e-5", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
+    double lr;
+
+    @Option(names = "--weight-decay", defaultValue = "0", description = "AdamW weight decay.")
+    double weightDecay;
+
+    @Option(names = "--warmup-steps", defaultValue = "0", description = "Linear warm-up steps.")
+    int warmupSteps;
+
+    @Option(names = "--schedule", defaultValue = "cosine", description = "cosine | linear | constant.")
+    String schedule;
+
+    @Option(names = "--grad-accum", defaultValue = "1", description = "Micro-batches per optimizer step.")
+    int gradAccum;
+
+    @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Gradient clipping (<= 0: none).")
+    double maxGradNorm;
+
+    @Option(names = "--seed", defaultValue = "42", description = "Seed of the data order and torch.")
+    long seed;
+
+    @Option(names = "--checkpoint-every", defaultValue = "0", description = "Checkpoint every N steps (0: at the end).")
+    long checkpointEvery;
+
+    @Option(names = "--resume", paramLabel = "DIR", description = "Continue from a checkpoint-<step> folder.")
+    Path resume;
+
+    @Option(names = "--no-progress", description = "No progress bar.")
+    boolean noProgress;
+
+    @Override
+    public Integer call() {
+        if (model == null || safe == null) {
+            throw new UsageException("--model and --safe are required (the default training job without arguments "
+                    + "is not available yet)");
+        }
+        TrainConfig.Builder b = TrainConfig.builder().modelDir(model).safeFile(safe).harmfulFile(harmful)
+                .outDir(out).method(method).lambda(lambda).beta(beta).epochs(epochs).batchSize(batchSize)
+                .maxLength(maxLength).learningRate(lr).weightDecay(weightDecay).warmupSteps(warmupSteps)
+                .schedule(LrSchedule.Kind.parse(schedule)).gradientAccumulation(gradAccum).maxGradNorm(maxGradNorm)
+                .seed(seed).checkpointEvery(checkpointEvery).progress(!noProgress)
+                .reduction(parse(Reduction.class, "--reduction", reduction))
+                .embedding(parse(EmbeddingSource.class, "--embedding", embedding));
+        if (harmfulCount != null) {
+            b.harmfulCount(harmfulCount);
+        }
+        if (safePerBatch != null) {
+            b.safePerBatch(safePerBatch);
+        }
+        if (steps != null) {
+            b.steps(steps);
+        }
+        TrainConfig config = b.build();
+        new Trainer(config, resume, System.err).run();
+        return 0;
+    }
+
+    private static <E extends Enum<E>> E parse(Class<E> type, String option, String value) {
+        try {
+            return Enum.valueOf(type, value.trim().toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            StringBuilder names = new StringBuilder();
+            for (E c : type.getEnumConstants()) {
+                names.append(names.length() == 0 ? "" : ", ").append(c.name().toLowerCase(Locale.ROOT));
+            }
+            throw new UsageException(option + " '" + value + "': expected one of " + names);
+        }
+    }
+}

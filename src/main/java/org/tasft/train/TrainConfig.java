@@ -1,0 +1,188 @@
+package org.tasft.train;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Objects;
+
+import org.tasft.loss.EmdLoss.Reduction;
+import org.tasft.train.TaSft.EmbeddingSource;
+
+/**
+ * Everything a training run is configured by. Build with {@link #builder()}; {@link Builder#build()} validates and
+ * throws {@link IllegalArgumentException} whose message names the offending option by its command-line name.
+ *
+ * <p>Batching: each optimizer step draws {@code gradientAccumulation} batches of {@code batchSize} examples
+ * ({@code safePerBatch} safe, the rest harmful) from the sampler; the effective batch is their product.
+ *
+ * @param modelDir             Hugging Face model folder to start from (with tokenizer.json)
+ * @param safeFile             Alpaca JSON/JSONL file of safe examples
+ * @param harmfulFile          Alpaca JSON/JSONL file of harmful examples, or null
+ * @param harmfulCount         N, harmful examples to train with (first N of a seeded shuffle); -1 = all
+ * @param batchSize            B, examples per micro-batch
+ * @param safePerBatch         K, safe examples per micro-batch; -1 = B when there is no harmful data
+ * @param maxLength            token limit of an encoded example
+ * @param method               emd | sft | nlcl | ga | kto
+ * @param lambda               weight of the harmful term (emd, nlcl, ga)
+ * @param reduction            emd's normalizer
+ * @param embedding            emd's unit-embedding source
+ * @param beta                 kto's beta
+ * @param learningRate         peak learning rate
+ * @param weightDecay          AdamW's decoupled weight decay
+ * @param warmupSteps          linear warm-up steps
+ * @param schedule             cosine | linear | constant decay after warm-up
+ * @param steps                optimizer steps; -1 = derive from {@code epochs}
+ * @param epochs               epochs over the safe data (used when steps is -1)
+ * @param gradientAccumulation micro-batches per optimizer step
+ * @param maxGradNorm          clip the global gradient norm to this; <= 0 disables clipping
+ * @param seed                 seed of the sampler and of torch
+ * @param checkpointEvery      save a checkpoint every this many steps; 0 = only at the end
+ * @param outDir               where checkpoints, final/, metrics.jsonl and loss.png go
+ * @param progress             show a progress bar on stderr
+ */
+public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int harmfulCount, int batchSize,
+        int safePerBatch, int maxLength, String method, double lambda, Reduction reduction, EmbeddingSource embedding,
+        double beta, double learningRate, double weightDecay, int warmupSteps, LrSchedule.Kind schedule, long steps,
+        double epochs, int gradientAccumulation, double maxGradNorm, long seed, long checkpointEvery, Path outDir,
+        boolean progress) {
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.modelDir = modelDir;
+        b.safeFile = safeFile;
+        b.harmfulFile = harmfulFile;
+        b.harmfulCount = harmfulCount;
+        b.batchSize = batchSize;
+        b.safePerBatch = safePerBatch;
+        b.maxLength = maxLength;
+        b.method = method;
+        b.lambda = lambda;
+        b.reduction = reduction;
+        b.embedding = embedding;
+        b.beta = beta;
+        b.learningRate = learningRate;
+        b.weightDecay = weightDecay;
+        b.warmupSteps = warmupSteps;
+        b.schedule = schedule;
+        b.steps = steps;
+        b.epochs = epochs;
+        b.gradientAccumulation = gradientAccumulation;
+        b.maxGradNorm = maxGradNorm;
+        b.seed = seed;
+        b.checkpointEvery = checkpointEvery;
+        b.outDir = outDir;
+        b.progress = progress;
+        return b;
+    }
+
+    /** Objective options for {@link Objectives#create} (without kto's reference model). */
+    public Objectives.Options objectiveOptions() {
+        return Objectives.Options.defaults().lambda(lambda).reduction(reduction).embedding(embedding).beta(beta);
+    }
+
+    /** Builder with the defaults of {@code tasft train}. */
+    public static final class Builder {
+        private Path modelDir;
+        private Path safeFile;
+        private Path harmfulFile;
+        private int harmfulCount = -1;
+        private int batchSize = 8;
+        private int safePerBatch = -1;
+        private int maxLength = 512;
+        private String method = "emd";
+        private double lambda = 1.0;
+        private Reduction reduction = Reduction.SEQUENCE;
+        private EmbeddingSource embedding = EmbeddingSource.INPUT;
+        private double beta = Kto.DEFAULT_BETA;
+        private double learningRate = 2e-5;
+        private double weightDecay = 0.0;
+        private int warmupSteps = 0;
+        private LrSchedule.Kind schedule = LrSchedule.Kind.COSINE;
+        private long steps = -1;
+        private double epochs = 1.0;
+        private int gradientAccumulation = 1;
+        private double maxGradNorm = 1.0;
+        private long seed = 42;
+        private long checkpointEvery = 0;
+        private Path outDir;
+        private boolean progress = true;
+
+        public Builder modelDir(Path v) { modelDir = v; return this; }
+        public Builder safeFile(Path v) { safeFile = v; return this; }
+        public Builder harmfulFile(Path v) { harmfulFile = v; return this; }
+        public Builder harmfulCount(int v) { harmfulCount = v; return this; }
+        public Builder batchSize(int v) { batchSize = v; return this; }
+        public Builder safePerBatch(int v) { safePerBatch = v; return this; }
+        public Builder maxLength(int v) { maxLength = v; return this; }
+        public Builder method(String v) { method = v; return this; }
+        public Builder lambda(double v) { lambda = v; return this; }
+        public Builder reduction(Reduction v) { reduction = v; return this; }
+        public Builder embedding(EmbeddingSource v) { embedding = v; return this; }
+        public Builder beta(double v) { beta = v; return this; }
+        public Builder learningRate(double v) { learningRate = v; return this; }
+        public Builder weightDecay(double v) { weightDecay = v; return this; }
+        public Builder warmupSteps(int v) { warmupSteps = v; return this; }
+        public Builder schedule(LrSchedule.Kind v) { schedule = v; return this; }
+        public Builder steps(long v) { steps = v; return this; }
+        public Builder epochs(double v) { epochs = v; return this; }
+        public Builder gradientAccumulation(int v) { gradientAccumulation = v; return this; }
+        public Builder maxGradNorm(double v) { maxGradNorm = v; return this; }
+        public Builder seed(long v) { seed = v; return this; }
+        public Builder checkpointEvery(long v) { checkpointEvery = v; return this; }
+        public Builder outDir(Path v) { outDir = v; return this; }
+        public Builder progress(boolean v) { progress = v; return this; }
+
+        public TrainConfig build() {
+            require(modelDir != null, "--model is required");
+            require(Files.isDirectory(modelDir), "--model " + modelDir + ": no such folder");
+            require(Files.isRegularFile(modelDir.resolve("config.json")),
+                    "--model " + modelDir + ": no config.json (expected a Hugging Face model folder)");
+            require(safeFile != null, "--safe is required");
+            require(Files.isRegularFile(safeFile), "--safe " + safeFile + ": no such file");
+            require(harmfulFile == null || Files.isRegularFile(harmfulFile),
+                    "--harmful " + harmfulFile + ": no such file");
+            require(outDir != null, "--out is required");
+            require(harmfulCount >= -1, "--harmful-count must be >= 0, got " + harmfulCount);
+            require(harmfulFile != null || harmfulCount <= 0,
+                    "--harmful-count " + harmfulCount + " needs --harmful FILE");
+            require(batchSize >= 1, "--batch-size must be >= 1, got " + batchSize);
+            boolean harmfulData = harmfulFile != null && harmfulCount != 0;
+            int k = safePerBatch < 0 ? (harmfulData ? -1 : batchSize) : safePerBatch;
+            require(k >= 0, "--safe-per-batch is required with --harmful (K safe and B - K harmful per batch)");
+            require(k <= batchSize, "--safe-per-batch " + k + " is larger than --batch-size " + batchSize);
+            require(k == batchSize || harmfulData, "--safe-per-batch " + k + " < --batch-size " + batchSize
+                    + " asks for harmful examples: give --harmful FILE");
+            require(maxLength >= 2, "--max-length must be >= 2, got " + maxLength);
+            String m = method == null ? "" : method.trim().toLowerCase(Locale.ROOT);
+            require(Objectives.NAMES.contains(m), "--method '" + method + "': expected one of "
+                    + String.join(", ", Objectives.NAMES));
+            require(Double.isFinite(lambda) && lambda >= 0, "--lambda must be a finite number >= 0, got " + lambda);
+            require(Double.isFinite(beta) && beta > 0, "--beta must be > 0, got " + beta);
+            Objects.requireNonNull(reduction, "--reduction");
+            Objects.requireNonNull(embedding, "--embedding");
+            Objects.requireNonNull(schedule, "--schedule");
+            require(Double.isFinite(learningRate) && learningRate > 0, "--lr must be > 0, got " + learningRate);
+            require(Double.isFinite(weightDecay) && weightDecay >= 0, "--weight-decay must be >= 0, got "
+                    + weightDecay);
+            require(warmupSteps >= 0, "--warmup-steps must be >= 0, got " + warmupSteps);
+            require(steps == -1 || steps >= 1, "--steps must be >= 1, got " + steps);
+            require(steps >= 1 || (Double.isFinite(epochs) && epochs > 0), "--epochs must be > 0, got " + epochs);
+            require(gradientAccumulation >= 1, "--grad-accum must be >= 1, got " + gradientAccumulation);
+            require(!Double.isNaN(maxGradNorm), "--max-grad-norm must be a number");
+            require(checkpointEvery >= 0, "--checkpoint-every must be >= 0, got " + checkpointEvery);
+            return new TrainConfig(modelDir, safeFile, harmfulFile, harmfulCount, batchSize, k, maxLength, m, lambda,
+                    reduction, embedding, beta, learningRate, weightDecay, warmupSteps, schedule, steps, epochs,
+                    gradientAccumulation, maxGradNorm, seed, checkpointEvery, outDir, progress);
+        }
+
+        private static void require(boolean ok, String message) {
+            if (!ok) {
+                throw new IllegalArgumentException(message);
+            }
+        }
+    }
+}

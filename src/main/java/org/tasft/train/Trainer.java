@@ -1,0 +1,315 @@
+package org.tasft.train;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.tasft.checkpoint.ModelFolderWriter;
+import org.tasft.data.AlpacaData;
+import org.tasft.data.Batch;
+import org.tasft.data.Collator;
+import org.tasft.data.EncodedExample;
+import org.tasft.data.Example;
+import org.tasft.data.ExampleEncoder;
+import org.tasft.data.MixedBatchSampler;
+import org.tasft.model.CausalLm;
+import org.tasft.model.Models;
+import org.tasft.tokenizer.Tokenizer;
+
+/**
+ * The training loop: AdamW (see {@link JavaAdamW}), warm-up then cosine/linear/constant decay ({@link LrSchedule}),
+ * gradient accumulation, global-norm clipping, checkpoints that resume exactly.
+ *
+ * <p><b>One optimizer step</b> (0-based step s): {@code torch.manual_seed(seed + s)}; zero the gradients; for each of
+ * the A = {@code gradientAccumulation} micro-batches drawn from the sampler, the objective's forward and backward
+ * (gradients accumulate); the gradients are multiplied by 1/A, so a step AVERAGES its micro-batches' losses (each
+ * micro-batch's loss is its own mean: A micro-batches equal one batch of A·B when the micro-batches have equal
+ * normalizers, e.g. equal safe-token counts); clip the global L2 norm to {@code maxGradNorm} as
+ * {@code torch.nn.utils.clip_grad_norm_} does ({@code g *= min(1, max / (norm + 1e-6))}); AdamW with
+ * {@code lr = schedule(s)}.
+ *
+ * <p><b>Repeatability.</b> The batches depend only on the seed and the sampler position; torch's generator is
+ * re-seeded from the seed and step before every step; so a run repeats exactly, and a resumed run (model, AdamW state,
+ * sampler position and step restored from a checkpoint) continues exactly as the uninterrupted run.
+ *
+ * <p><b>Outputs</b> under {@code outDir}: {@code checkpoint-<step>/} (see {@link TrainCheckpoint}) every
+ * {@code checkpointEvery} steps and at the end, {@code final/} (the last model, a Hugging Face folder),
+ * {@code metrics.jsonl} (one {@link StepMetrics} per line), {@code loss.png}. Logs and the progress bar go to stderr.
+ */
+public final class Trainer {
+    private final TrainConfig config;
+    private final PrintStream log;
+    private final CausalLm model;
+    private final Objective objective;
+    private final MixedBatchSampler<EncodedExample> sampler;
+    private final Collator collator;
+    private final JavaAdamW optimizer;
+    private final LrSchedule schedule;
+    private final long totalSteps;
+    private final List<StepMetrics> metrics = new ArrayList<>();
+    private final Path resumedFrom;
+    private long step;
+    private double elapsedBefore;
+
+    /** A fresh run ({@code resume} null) or one continued from a checkpoint folder. */
+    public Trainer(TrainConfig config, Path resume, PrintStream log) {
+        this.config = config;
+        this.log = log;
+        this.resumedFrom = resume;
+        TrainCheckpoint.State state = resume == null ? null : TrainCheckpoint.readState(resume);
+        Tokenizer tokenizer = Tokenizer.load(config.modelDir());
+        ExampleEncoder encoder = new ExampleEncoder(tokenizer, config.maxLength());
+        List<EncodedExample> safe = encoder.encodeAll(AlpacaData.read(config.safeFile(), Example.Kind.SAFE));
+        List<EncodedExample> harmful = config.harmfulFile() == null ? List.of()
+                : encoder.encodeAll(AlpacaData.read(config.harmfulFile(), Example.Kind.HARMFUL));
+        MixedBatchSampler.Builder<EncodedExample> sb = MixedBatchSampler.builder(safe, harmful)
+                .batchSize(config.batchSize()).safePerBatch(config.safePerBatch()).seed(config.seed());
+        if (config.harmfulCount() >= 0) {
+            sb.harmfulCount(config.harmfulCount());
+        }
+        this.sampler = sb.build();
+        this.collator = Collator.forTokenizer(tokenizer);
+        this.totalSteps = config.steps() > 0 ? config.steps()
+                : Math.max(1, (long) Math.ceil(config.epochs() * sampler.stepsPerEpoch()
+                        / config.gradientAccumulation()));
+        this.schedule = new LrSchedule(config.schedule(), config.learningRate(), config.warmupSteps(), totalSteps);
+        log("data: " + safe.size() + " safe, " + sampler.harmfulSubset().size() + " harmful (of " + harmful.size()
+                + ") examples; batch " + config.batchSize() + " (" + config.safePerBatch() + " safe) x "
+                + config.gradientAccumulation() + " accumulation; " + sampler.stepsPerEpoch() + " batches per epoch");
+        this.model = Models.load(resume == null ? config.modelDir() : resume);
+        model.module().train(true);
+        Objectives.Options options = config.objectiveOptions();
+        if (config.method().equals("kto")) {
+            CausalLm reference = Models.load(config.modelDir());
+            reference.module().train(false);
+            for (Tensor p : reference.stateDict().values()) {
+                p.requires_grad_(false);
+            }
+            options = options.reference(reference);
+        }
+        this.objective = Objectives.create(config.method(), options);
+        Map<String, Tensor> params = new LinkedHashMap<>();
+        model.stateDict().forEach((name, p) -> {
+            if (p.requires_grad()) {
+                params.put(name, p);
+            }
+        });
+        this.optimizer = new JavaAdamW(params, config.weightDecay());
+        if (state != null) {
+            if (state.seed() != config.seed()) {
+                throw new IllegalArgumentException("--resume " + resume + ": the checkpoint was trained with --seed "
+                        + state.seed() + ", not " + config.seed());
+            }
+            TrainCheckpoint.loadOptimizer(resume, optimizer);
+            sampler.seek(state.position());
+            step = state.step();
+            elapsedBefore = state.elapsed();
+            metrics.addAll(state.metrics());
+            log("resumed from " + resume + " at step " + step + " (sampler " + state.position() + ")");
+        }
+    }
+
+    public CausalLm model() {
+        return model;
+    }
+
+    public long totalSteps() {
+        return totalSteps;
+    }
+
+    public List<StepMetrics> metrics() {
+        return List.copyOf(metrics);
+    }
+
+    /** Runs to {@link #totalSteps()} and writes the final checkpoint, final/, metrics.jsonl and loss.png. */
+    public List<StepMetrics> run() {
+        return runUntil(totalSteps);
+    }
+
+    /**
+     * Trains up to step {@code stop}; only when it reaches {@link #totalSteps()} does it write the last checkpoint,
+     * final/ and loss.png (a smaller {@code stop} is what a run killed after that step leaves behind).
+     */
+    List<StepMetrics> runUntil(long stop) {
+        Path out = config.outDir();
+        try {
+            Files.createDirectories(out);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create --out " + out, e);
+        }
+        Path metricsFile = out.resolve("metrics.jsonl");
+        log("method " + objective.name() + ", " + totalSteps + " steps, lr " + config.learningRate() + " ("
+                + config.schedule().name().toLowerCase(Locale.ROOT) + ", " + config.warmupSteps() + " warm-up), out "
+                + out);
+        long start = System.nanoTime();
+        try (BufferedWriter w = openMetrics(metricsFile); ProgressBar bar = progressBar()) {
+            long lastSaved = -1;
+            while (step < Math.min(stop, totalSteps)) {
+                StepMetrics m;
+                try (PointerScope scope = new PointerScope()) {
+                    m = trainStep(start);
+                }
+                metrics.add(m);
+                w.write(TrainCheckpoint.JSON.writer().without(
+                        com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
+                        .writeValueAsString(TrainCheckpoint.metricsJson(m)));
+                w.newLine();
+                w.flush();
+                if (bar != null) {
+                    bar.stepTo(step);
+                    bar.setExtraMessage(String.format(Locale.ROOT, "loss %.4f (sft %.4f, term %.4f) %.0f tok/s",
+                            m.loss(), m.sft(), m.term(), m.tokensPerS()));
+                }
+                if (config.checkpointEvery() > 0 && step % config.checkpointEvery() == 0 && step < totalSteps) {
+                    saveCheckpoint(start);
+                    lastSaved = step;
+                }
+            }
+            if (step < totalSteps) {
+                return metrics();
+            }
+            if (lastSaved != step) {
+                saveCheckpoint(start);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + metricsFile, e);
+        }
+        Path fin = out.resolve("final");
+        Models.save(model, fin, config.modelDir(), ModelFolderWriter.Options.defaults());
+        log("saved the final model to " + fin);
+        try {
+            LossPlot.write(metrics, out.resolve("loss.png"));
+        } catch (RuntimeException | LinkageError e) {
+            log("warning: could not draw loss.png: " + e);
+        }
+        return metrics();
+    }
+
+    private StepMetrics trainStep(long runStart) {
+        long t0 = System.nanoTime();
+        torch.manual_seed(config.seed() + step);
+        double lr = schedule.at(step);
+        optimizer.zeroGrad();
+        int a = config.gradientAccumulation();
+        double loss = 0, sft = 0, term = 0;
+        long tokens = 0;
+        for (int i = 0; i < a; i++) {
+            Batch batch = collator.collate(sampler.next().items());
+            tokens += batch.attentionMask().sum().item_long();
+            StepLoss l = objective.step(model, batch);
+            loss += l.total();
+            sft += l.sft();
+            term += l.term();
+        }
+        if (a > 1) {
+            scaleGradients(optimizer.params().values(), 1.0 / a);
+        }
+        double norm = clipGradNorm(optimizer.params().values(), config.maxGradNorm());
+        optimizer.step(lr);
+        step++;
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        double elapsed = elapsedBefore + (System.nanoTime() - runStart) / 1e9;
+        return new StepMetrics(step, lr, loss / a, sft / a, term / a, norm, tokens, tokens / Math.max(seconds, 1e-9),
+                elapsed);
+    }
+
+    private void saveCheckpoint(long runStart) {
+        Path dir = TrainCheckpoint.folder(config.outDir(), step);
+        double elapsed = elapsedBefore + (System.nanoTime() - runStart) / 1e9;
+        TrainCheckpoint.save(dir, model, config.modelDir(), optimizer, config.weightDecay(),
+                new TrainCheckpoint.State(step, totalSteps, sampler.position(), config.seed(), schedule, elapsed,
+                        metrics));
+        log("saved " + dir);
+    }
+
+    /** Multiplies every defined gradient by {@code factor}. */
+    static void scaleGradients(Collection<Tensor> params, double factor) {
+        try (NoGradGuard g = new NoGradGuard()) {
+            for (Tensor p : params) {
+                Tensor grad = p.grad();
+                if (grad != null && grad.defined()) {
+                    grad.mul_(new Scalar(factor));
+                }
+            }
+        }
+    }
+
+    /**
+     * The global L2 norm of the gradients, then (when {@code maxNorm > 0}) every gradient scaled by
+     * {@code min(1, maxNorm / (norm + 1e-6))}, as {@code torch.nn.utils.clip_grad_norm_}. Returns the norm before
+     * clipping.
+     */
+    public static double clipGradNorm(Collection<Tensor> params, double maxNorm) {
+        double sumSq = 0;
+        List<Tensor> grads = new ArrayList<>();
+        try (NoGradGuard g = new NoGradGuard()) {
+            for (Tensor p : params) {
+                Tensor grad = p.grad();
+                if (grad != null && grad.defined()) {
+                    grads.add(grad);
+                    double n = grad.norm().item_double();
+                    sumSq += n * n;
+                }
+            }
+            double norm = Math.sqrt(sumSq);
+            if (maxNorm > 0) {
+                double coef = maxNorm / (norm + 1e-6);
+                if (coef < 1.0) {
+                    for (Tensor grad : grads) {
+                        grad.mul_(new Scalar(coef));
+                    }
+                }
+            }
+            return norm;
+        }
+    }
+
+    private BufferedWriter openMetrics(Path file) throws IOException {
+        BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE);
+        // A resumed run rewrites the lines up to its checkpoint (a killed run may have written more after it).
+        for (StepMetrics m : metrics) {
+            w.write(TrainCheckpoint.JSON.writer().without(
+                    com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
+                    .writeValueAsString(TrainCheckpoint.metricsJson(m)));
+            w.newLine();
+        }
+        w.flush();
+        return w;
+    }
+
+    private ProgressBar progressBar() {
+        if (!config.progress()) {
+            return null;
+        }
+        return new ProgressBarBuilder().setTaskName("train").setInitialMax(totalSteps)
+                .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500)
+                .setConsumer(new ConsoleProgressBarConsumer(System.err)).startsFrom(step, Duration.ZERO)
+                .build();
+    }
+
+    private void log(String message) {
+        log.println("tasft train: " + message);
+    }
+}
