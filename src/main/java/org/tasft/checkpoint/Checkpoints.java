@@ -76,7 +76,7 @@ public final class Checkpoints {
     }
 
     private static String interruptedSaveHint(Path path) {
-        List<Path> aside = ModelFolderWriter.leftovers(path, ModelFolderWriter.OLD_MARK);
+        List<Path> aside = AtomicFolder.leftovers(path, AtomicFolder.OLD_MARK);
         if (aside.isEmpty()) {
             return "";
         }

@@ -1,18 +1,10 @@
 package org.tasft.checkpoint;
 
 import java.io.IOException;
-import java.nio.channels.FileChannel;
-import java.nio.file.DirectoryStream;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -23,36 +15,15 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * Saves a Hugging Face model folder (weights, config.json, tokenizer files) so that a crash at any moment leaves
- * either the previous complete folder or the new complete one, never a mix or a half-written file.
- *
- * <p>How: everything is written into a temporary sibling {@code .<name>.tmp-<random>} and forced to disk (files and
- * folder); then an existing target is renamed aside to {@code .<name>.old-<random>}, the temporary folder is renamed
- * to the target, the parent folder is forced, and the old folder is deleted. Renames within one file system are
- * atomic. Between the two renames the target name is briefly absent while the previous checkpoint sits complete
- * under its {@code .old-} name: {@link #recover(Path)} (which every save runs first) renames it back. Leftover
- * {@code .tmp-} and {@code .old-} folders of interrupted saves are deleted by the next save of the same target.
- *
- * <p>One writer per target at a time: a second save of the same target running concurrently would delete the
- * first one's temporary folder.
+ * Saves a Hugging Face model folder (weights, config.json, tokenizer files) through {@link AtomicFolder}, so that a
+ * crash at any moment leaves either the previous complete folder or the new complete one, never a mix or a
+ * half-written file.
  */
 public final class ModelFolderWriter {
     /** The files copied from a tokenizer folder when present (Hugging Face's names). */
     public static final List<String> TOKENIZER_FILES = List.of("tokenizer.json", "tokenizer_config.json",
             "special_tokens_map.json", "generation_config.json", "added_tokens.json", "chat_template.jinja",
             "tokenizer.model", "vocab.json", "merges.txt");
-
-    static final String TMP_MARK = ".tmp-";
-    static final String OLD_MARK = ".old-";
-
-    /** The points where a test can simulate a crash (by throwing an Error, which skips all clean-up). */
-    enum Step {
-        TEMP_WRITTEN, TARGET_MOVED_ASIDE, NEW_IN_PLACE
-    }
-
-    interface StepListener {
-        void reached(Step step);
-    }
 
     /** How the weights are written; immutable, with withers. */
     public static final class Options {
@@ -117,132 +88,42 @@ public final class ModelFolderWriter {
      */
     public static void save(Path target, Map<String, Tensor> stateDict, String configJson, Path tokenizerSourceDir,
             Options options) {
-        Objects.requireNonNull(configJson, "configJson");
-        JsonNode config;
-        try {
-            config = SafetensorsFile.JSON.readTree(configJson);
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException("configJson: not valid JSON: " + e.getOriginalMessage(), e);
-        }
-        save(target, stateDict, config, tokenizerSourceDir, options);
+        save(target, stateDict, parseConfig(configJson), tokenizerSourceDir, options);
     }
 
     static void save(Path target, Map<String, Tensor> stateDict, JsonNode config, Path tokenizerSourceDir,
-            Options options, StepListener listener) {
+            Options options, AtomicFolder.StepListener listener) {
         Objects.requireNonNull(target, "target");
         Objects.requireNonNull(stateDict, "stateDict");
         Objects.requireNonNull(options, "options");
-        Path absolute = target.toAbsolutePath().normalize();
-        if (absolute.getFileName() == null) {
-            throw new IllegalArgumentException("target: " + target + " has no folder name");
-        }
-        if (Files.exists(absolute, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(absolute)) {
-            throw new CheckpointException(absolute + ": exists and is not a folder; refusing to replace it");
-        }
-        List<Path> tokenizerFiles = tokenizerFiles(tokenizerSourceDir);
-        Path parent = absolute.getParent();
-        try {
-            Files.createDirectories(parent);
-        } catch (IOException e) {
-            throw new CheckpointException(parent + ": cannot create the parent folder: " + e, e);
-        }
-        recover(absolute);
-        for (Path leftover : leftovers(absolute, TMP_MARK)) {
-            deleteQuietly(leftover);
-        }
-        for (Path leftover : leftovers(absolute, OLD_MARK)) {
-            deleteQuietly(leftover);
-        }
-
-        String name = absolute.getFileName().toString();
-        Path tmp = parent.resolve("." + name + TMP_MARK + SafetensorsWriter.randomSuffix());
-        Path old = null;
-        boolean moved = false;
-        try {
-            Files.createDirectory(tmp);
-            SafetensorsWriter.writeSharded(tmp, stateDict, options.maxShardBytes(), null, options.dtype(), true);
-            SafetensorsWriter.writeBytes(tmp.resolve(Checkpoints.CONFIG_FILE),
-                    SafetensorsWriter.prettyJson(config), true);
-            for (Path source : tokenizerFiles) {
-                Path copy = tmp.resolve(source.getFileName().toString());
-                Files.copy(source, copy, StandardCopyOption.REPLACE_EXISTING);
-                force(copy);
-            }
-            force(tmp);
-            listener.reached(Step.TEMP_WRITTEN);
-
-            if (Files.exists(absolute, LinkOption.NOFOLLOW_LINKS)) {
-                old = parent.resolve("." + name + OLD_MARK + SafetensorsWriter.randomSuffix());
-                Files.move(absolute, old, StandardCopyOption.ATOMIC_MOVE);
-                listener.reached(Step.TARGET_MOVED_ASIDE);
-            }
-            Files.move(tmp, absolute, StandardCopyOption.ATOMIC_MOVE);
-            moved = true;
-            force(parent);
-            listener.reached(Step.NEW_IN_PLACE);
-        } catch (IOException | RuntimeException e) {
-            // Errors (out of memory, a simulated crash) skip this on purpose: the next save cleans up after them
-            if (!moved) {
-                if (old != null && !Files.exists(absolute, LinkOption.NOFOLLOW_LINKS)) {
-                    try {
-                        Files.move(old, absolute, StandardCopyOption.ATOMIC_MOVE);
-                        old = null;
-                    } catch (IOException restore) {
-                        e.addSuppressed(restore);
-                    }
-                }
-                deleteQuietly(tmp);
-            }
-            String state = moved ? "the new folder is in place but may not be durable yet"
-                    : "the previous folder is untouched";
-            throw new CheckpointException(absolute + ": save failed (" + state + "): "
-                    + (e instanceof CheckpointException ? e.getMessage() : e.toString()), e);
-        }
-        if (old != null) {
-            deleteQuietly(old);
-        }
+        AtomicFolder.checkTarget(target);
+        List<Path> tokenizerFiles = tokenizerFiles(tokenizerSourceDir);  // checked before anything is touched
+        AtomicFolder.replace(target, dir -> write(dir, stateDict, config, tokenizerFiles, options), listener);
     }
 
     /**
-     * Repairs what an interrupted save can leave: if {@code target} is missing while a previous checkpoint sits
-     * renamed aside ({@code .<name>.old-*}), renames the newest such folder back. Returns whether it did.
+     * Writes the folder's files into {@code dir}, an existing folder, WITHOUT the atomic swap: for callers that put
+     * more files beside the model inside their own {@link AtomicFolder#replace} (training checkpoints).
      */
-    public static boolean recover(Path target) {
-        Path absolute = target.toAbsolutePath().normalize();
-        if (Files.exists(absolute, LinkOption.NOFOLLOW_LINKS)) {
-            return false;
-        }
-        List<Path> aside = leftovers(absolute, OLD_MARK);
-        if (aside.isEmpty()) {
-            return false;
-        }
-        try {
-            Files.move(aside.get(0), absolute, StandardCopyOption.ATOMIC_MOVE);
-            force(absolute.getParent());
-            return true;
-        } catch (IOException e) {
-            throw new CheckpointException(absolute + ": cannot restore the previous checkpoint from " + aside.get(0)
-                    + ": " + e, e);
+    public static void writeInto(Path dir, Map<String, Tensor> stateDict, String configJson, Path tokenizerSourceDir,
+            Options options) throws IOException {
+        Objects.requireNonNull(stateDict, "stateDict");
+        Objects.requireNonNull(options, "options");
+        write(dir, stateDict, parseConfig(configJson), tokenizerFiles(tokenizerSourceDir), options);
+    }
+
+    private static void write(Path dir, Map<String, Tensor> stateDict, JsonNode config, List<Path> tokenizerFiles,
+            Options options) throws IOException {
+        SafetensorsWriter.writeSharded(dir, stateDict, options.maxShardBytes(), null, options.dtype(), true);
+        SafetensorsWriter.writeBytes(dir.resolve(Checkpoints.CONFIG_FILE), SafetensorsWriter.prettyJson(config), true);
+        for (Path source : tokenizerFiles) {
+            Files.copy(source, dir.resolve(source.getFileName().toString()), StandardCopyOption.REPLACE_EXISTING);
         }
     }
 
-    /** The {@code .<name><mark>*} siblings of a target, newest first. */
-    static List<Path> leftovers(Path target, String mark) {
-        Path absolute = target.toAbsolutePath().normalize();
-        Path parent = absolute.getParent();
-        if (parent == null || absolute.getFileName() == null || !Files.isDirectory(parent)) {
-            return List.of();
-        }
-        String prefix = "." + absolute.getFileName() + mark;
-        List<Path> found = new ArrayList<>();
-        try (DirectoryStream<Path> s = Files.newDirectoryStream(parent, p -> p.getFileName().toString()
-                .startsWith(prefix))) {
-            s.forEach(found::add);
-        } catch (IOException e) {
-            return List.of();
-        }
-        found.sort(Comparator.comparing(ModelFolderWriter::modified).reversed());
-        return found;
+    /** {@link AtomicFolder#recover(Path)}: puts back a previous folder that an interrupted save left aside. */
+    public static boolean recover(Path target) {
+        return AtomicFolder.recover(target);
     }
 
     private static List<Path> tokenizerFiles(Path dir) {
@@ -266,46 +147,17 @@ public final class ModelFolderWriter {
         return found;
     }
 
-    private static long modified(Path p) {
+    private static JsonNode parseConfig(String configJson) {
+        Objects.requireNonNull(configJson, "configJson");
+        JsonNode config;
         try {
-            return Files.getLastModifiedTime(p, LinkOption.NOFOLLOW_LINKS).toMillis();
-        } catch (IOException e) {
-            return 0;
+            config = SafetensorsFile.JSON.readTree(configJson);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("configJson: not valid JSON: " + e.getOriginalMessage(), e);
         }
-    }
-
-    /** fsync of a file or a folder (a folder's entry list is what makes a rename durable). */
-    private static void force(Path p) throws IOException {
-        try (FileChannel c = FileChannel.open(p, StandardOpenOption.READ)) {
-            c.force(true);
-        } catch (IOException e) {
-            if (!Files.isDirectory(p)) {
-                throw e;
-            }
-            // some file systems refuse to open or sync a folder; the files themselves were synced
+        if (config == null || !config.isObject()) {
+            throw new IllegalArgumentException("configJson: must be a JSON object");
         }
-    }
-
-    private static void deleteQuietly(Path root) {
-        if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
-            return;
-        }
-        try {
-            Files.walkFileTree(root, new SimpleFileVisitor<>() {
-                @Override
-                public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-                    Files.delete(file);
-                    return FileVisitResult.CONTINUE;
-                }
-
-                @Override
-                public FileVisitResult postVisitDirectory(Path dir, IOException e) throws IOException {
-                    Files.delete(dir);
-                    return FileVisitResult.CONTINUE;
-                }
-            });
-        } catch (IOException e) {
-            // a leftover that the next save tries again to remove
-        }
+        return config;
     }
 }

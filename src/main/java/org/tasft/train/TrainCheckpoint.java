@@ -2,12 +2,8 @@ package org.tasft.train;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -21,6 +17,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.bytedeco.pytorch.Tensor;
 import org.tasft.checkpoint.CheckpointException;
+import org.tasft.checkpoint.AtomicFolder;
 import org.tasft.checkpoint.ModelFolderWriter;
 import org.tasft.checkpoint.SafetensorsFile;
 import org.tasft.checkpoint.SafetensorsWriter;
@@ -38,8 +35,8 @@ import org.tasft.model.Models;
  *   <li>{@code trainer_state.json}: optimizer steps done, the sampler position, the seed, the schedule, the metrics so
  *       far.</li>
  * </ul>
- * Atomic: everything is written into {@code .checkpoint-<step>.partial} and that folder is renamed to its name at the
- * end, so a failure at any point leaves the earlier checkpoints (and an existing folder of the same name) intact.
+ * Atomic ({@link AtomicFolder}): a failure at any point leaves the earlier checkpoints (and an existing folder of the
+ * same name) intact.
  */
 public final class TrainCheckpoint {
     public static final String STATE_FILE = "trainer_state.json";
@@ -47,7 +44,7 @@ public final class TrainCheckpoint {
     public static final String OPTIMIZER_JSON = "optimizer.json";
     static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
-    /** Test hook: called with the partial folder just before it is renamed into place. */
+    /** Test hook: called with the temporary folder, fully written, just before it is swapped into place. */
     static volatile Consumer<Path> beforeCommit = p -> { };
 
     /** What {@code trainer_state.json} holds. */
@@ -64,13 +61,10 @@ public final class TrainCheckpoint {
 
     static void save(Path target, CausalLm model, Path tokenizerSource, JavaAdamW optimizer, double weightDecay,
             State state) {
-        Path parent = target.toAbsolutePath().getParent();
-        Path partial = parent.resolve("." + target.getFileName() + ".partial");
-        try {
-            Files.createDirectories(parent);
-            deleteTree(partial);
-            Models.save(model, partial, tokenizerSource, ModelFolderWriter.Options.defaults());
-            SafetensorsWriter.write(partial.resolve(OPTIMIZER_FILE), optimizer.stateTensors());
+        AtomicFolder.replace(target, dir -> {
+            ModelFolderWriter.writeInto(dir, model.stateDict(), model.config().text(), tokenizerSource,
+                    ModelFolderWriter.Options.defaults());
+            SafetensorsWriter.write(dir.resolve(OPTIMIZER_FILE), optimizer.stateTensors());
             ObjectNode opt = JSON.createObjectNode();
             opt.put("type", "adamw");
             opt.put("beta1", JavaAdamW.BETA1);
@@ -79,21 +73,10 @@ public final class TrainCheckpoint {
             opt.put("weight_decay", weightDecay);
             ObjectNode steps = opt.putObject("steps");
             optimizer.stateSteps().forEach(steps::put);
-            JSON.writeValue(partial.resolve(OPTIMIZER_JSON).toFile(), opt);
-            JSON.writeValue(partial.resolve(STATE_FILE).toFile(), stateJson(state));
-            beforeCommit.accept(partial);
-            if (Files.exists(target)) {
-                Path old = parent.resolve("." + target.getFileName() + ".old");
-                deleteTree(old);
-                Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
-                Files.move(partial, target, StandardCopyOption.ATOMIC_MOVE);
-                deleteTree(old);
-            } else {
-                Files.move(partial, target, StandardCopyOption.ATOMIC_MOVE);
-            }
-        } catch (IOException e) {
-            throw new CheckpointException("cannot write checkpoint " + target + ": " + e.getMessage(), e);
-        }
+            JSON.writeValue(dir.resolve(OPTIMIZER_JSON).toFile(), opt);
+            JSON.writeValue(dir.resolve(STATE_FILE).toFile(), stateJson(state));
+            beforeCommit.accept(dir);
+        });
     }
 
     private static ObjectNode stateJson(State s) {
@@ -180,24 +163,5 @@ public final class TrainCheckpoint {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the optimizer state of " + dir, e);
         }
-    }
-
-    static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        Files.walkFileTree(dir, new SimpleFileVisitor<>() {
-            @Override
-            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-                Files.delete(file);
-                return FileVisitResult.CONTINUE;
-            }
-
-            @Override
-            public FileVisitResult postVisitDirectory(Path d, IOException e) throws IOException {
-                Files.delete(d);
-                return FileVisitResult.CONTINUE;
-            }
-        });
     }
 }

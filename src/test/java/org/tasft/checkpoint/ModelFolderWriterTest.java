@@ -38,7 +38,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.tasft.checkpoint.ModelFolderWriter.Options;
-import org.tasft.checkpoint.ModelFolderWriter.Step;
+import org.tasft.checkpoint.AtomicFolder.Step;
 
 /** Saving model folders: contents, replacement, and what failures and crashes at every step leave behind. */
 class ModelFolderWriterTest {

@@ -1,14 +1,8 @@
 package org.tasft.model.lora;
 
 import java.io.IOException;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.attribute.BasicFileAttributes;
-import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -32,6 +26,7 @@ import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.tasft.checkpoint.AtomicFolder;
 import org.tasft.checkpoint.CheckpointException;
 import org.tasft.checkpoint.SafetensorsFile;
 import org.tasft.checkpoint.SafetensorsWriter;
@@ -60,7 +55,6 @@ public final class Lora {
     public static final String ADAPTER_CONFIG = "adapter_config.json";
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-    private static final SecureRandom RANDOM = new SecureRandom();
 
     private final CausalLm model;
     private final LoraConfig config;
@@ -222,42 +216,10 @@ public final class Lora {
         } catch (IOException e) {
             throw new CheckpointException("cannot write " + ADAPTER_CONFIG + ": " + e, e);
         }
-        Path target = dir.toAbsolutePath().normalize();
-        Path parent = target.getParent();
-        if (Files.exists(target, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(target)) {
-            throw new CheckpointException(target + ": exists and is not a folder; refusing to replace it");
-        }
-        String suffix = Long.toHexString(RANDOM.nextLong());
-        Path tmp = parent.resolve("." + target.getFileName() + ".tmp-" + suffix);
-        Path old = null;
-        boolean moved = false;
-        try {
-            Files.createDirectories(parent);
-            Files.createDirectory(tmp);
+        AtomicFolder.replace(dir, tmp -> {
             SafetensorsWriter.write(tmp.resolve(ADAPTER_WEIGHTS), tensors);
             Files.write(tmp.resolve(ADAPTER_CONFIG), json);
-            if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
-                old = parent.resolve("." + target.getFileName() + ".old-" + suffix);
-                Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
-            }
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-            moved = true;
-        } catch (IOException | RuntimeException e) {
-            if (old != null && !Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
-                try {
-                    Files.move(old, target, StandardCopyOption.ATOMIC_MOVE);
-                    old = null;
-                } catch (IOException restore) {
-                    e.addSuppressed(restore);
-                }
-            }
-            deleteQuietly(tmp);
-            throw new CheckpointException(target + ": saving the LoRA adapters failed (the previous folder is "
-                    + "untouched): " + e, e);
-        }
-        if (moved && old != null) {
-            deleteQuietly(old);
-        }
+        });
     }
 
     /**
@@ -377,28 +339,5 @@ public final class Lora {
             names.add(p.substring(p.lastIndexOf('.') + 1));
         }
         return names;
-    }
-
-    private static void deleteQuietly(Path root) {
-        if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
-            return;
-        }
-        try {
-            Files.walkFileTree(root, new SimpleFileVisitor<>() {
-                @Override
-                public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-                    Files.delete(file);
-                    return FileVisitResult.CONTINUE;
-                }
-
-                @Override
-                public FileVisitResult postVisitDirectory(Path dir, IOException e) throws IOException {
-                    Files.delete(dir);
-                    return FileVisitResult.CONTINUE;
-                }
-            });
-        } catch (IOException ignored) {
-            // best effort: a leftover temporary folder is harmless
-        }
     }
 }
