@@ -127,7 +127,10 @@ public final class DefaultJob {
         c.put("num_hidden_layers", s.layers());
         c.put("num_key_value_heads", s.kvHeads());
         c.put("rms_norm_eps", 1e-5);
-        c.put("rope_parameters", Map.of("rope_theta", 10000.0, "rope_type", "default"));
+        Map<String, Object> rope = new LinkedHashMap<>();   // not Map.of: its order changes from JVM to JVM,
+        rope.put("rope_theta", 10000.0);                    // and this text is part of the cache key
+        rope.put("rope_type", "default");
+        c.put("rope_parameters", rope);
         c.put("tie_word_embeddings", true);
         c.put("use_cache", true);
         c.put("vocab_size", vocab);
