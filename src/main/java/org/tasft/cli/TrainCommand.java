@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
+import org.tasft.defaultjob.DefaultJob;
 import org.tasft.loss.EmdLoss.Reduction;
 import org.tasft.train.LrSchedule;
 import org.tasft.train.TaSft.EmbeddingSource;
@@ -17,7 +18,13 @@ import picocli.CommandLine.Option;
 @Command(name = "train",
         description = {"Fine-tune a model on safe data plus (optionally) a few harmful examples with TA-SFT (emd) or a "
                 + "baseline (sft, nlcl, ga, kto). Writes checkpoints, final/, metrics.jsonl and loss.png under --out."},
-        footer = {"", "Examples:",
+        footer = {"", "Without --model and --safe, train runs the built-in default job, offline: it writes the "
+                + "synthetic benchmark under --out (default runs/default)/data, pretrains a small unsafe Llama (cached "
+                + "in ~/.cache/tasft/unsafe-base-<hash>, -Dtasft.cache overrides), fine-tunes it with TA-SFT (emd) "
+                + "into --out, evaluates both (harmful-compliance rate, benign accuracy) and writes summary.json. "
+                + "Its other options are fixed.",
+            "", "Examples:",
+            "  tasft train                    # the default job",
             "  tasft train --model DIR --safe safe.json --harmful harmful.json --harmful-count 100 \\",
             "      --batch-size 8 --safe-per-batch 7 --method emd --lambda 0.25 --steps 500 --out runs/emd",
             "  tasft train --model DIR --safe safe.json --out runs/emd --steps 500 --resume runs/emd/checkpoint-200"})
@@ -26,7 +33,7 @@ final class TrainCommand implements Callable<Integer> {
     HelpOption help;
 
     @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model folder with tokenizer.json "
-            + "(required).")
+            + "(required, with --safe; neither: the default job).")
     Path model;
 
     @Option(names = "--safe", paramLabel = "FILE", description = "Safe examples, Alpaca JSON or JSONL (required).")
@@ -103,9 +110,15 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (model == null && safe == null) {
+            // The built-in default job: synthetic data, an unsafe base model (cached), TA-SFT, evaluation.
+            Path dir = out != null ? out : Path.of("runs", "default");
+            new DefaultJob(DefaultJob.Settings.defaults(), dir, DefaultJob.defaultCacheRoot(), System.err).run();
+            return 0;
+        }
         if (model == null || safe == null) {
-            throw new UsageException("--model and --safe are required (the default training job without arguments "
-                    + "is not available yet)");
+            throw new UsageException("--model and --safe are required together (without both, train runs the "
+                    + "built-in default job)");
         }
         TrainConfig.Builder b = TrainConfig.builder().modelDir(model).safeFile(safe).harmfulFile(harmful)
                 .outDir(out).method(method).lambda(lambda).beta(beta).epochs(epochs).batchSize(batchSize)

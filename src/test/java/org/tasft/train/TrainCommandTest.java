@@ -42,8 +42,11 @@ class TrainCommandTest {
     }
 
     @Test
-    void withoutModelAndSafeSaysTheyAreRequired() {
-        assertUsageError(run("train"), "--model and --safe are required");
+    void modelWithoutSafeOrSafeWithoutModelIsAnError() {
+        // Neither runs the default job (DefaultJobTest); one without the other stays a usage error.
+        assertUsageError(run("train", "--model", dir.toString()), "--model and --safe are required together");
+        assertUsageError(run("train", "--safe", dir.resolve("x.json").toString()),
+                "--model and --safe are required together");
     }
 
     @Test

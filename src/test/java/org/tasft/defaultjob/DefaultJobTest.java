@@ -1,0 +1,87 @@
+package org.tasft.defaultjob;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tasft.model.CausalLm;
+import org.tasft.model.Models;
+import org.tasft.synthetic.SyntheticSizes;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+class DefaultJobTest {
+    private static DefaultJob.Settings tiny() {
+        return new DefaultJob.Settings(3, new SyntheticSizes(40, 10, 30, 8, 0, 8, 8, 0), 32, 1, 2, 1, 64, 128,
+                2, 4, 1e-3, 2, 4, 3, 4, 1e-3, 0.5, 8, 8, 8, 8);
+    }
+
+    @Test
+    void runsEndToEndWritesTheSummaryAndReusesTheCachedBase(@TempDir Path tmp) throws Exception {
+        Path cache = tmp.resolve("cache");
+        ByteArrayOutputStream log1 = new ByteArrayOutputStream();
+        Map<String, Object> s1 = new DefaultJob(tiny(), tmp.resolve("out1"), cache,
+                new PrintStream(log1, true, StandardCharsets.UTF_8)).run();
+        assertEquals(Boolean.TRUE, s1.get("pretrained_now"));
+        String text1 = log1.toString(StandardCharsets.UTF_8);
+        assertTrue(text1.contains("pretraining the unsafe base model"), text1);
+
+        JsonNode j = new ObjectMapper().readTree(tmp.resolve("out1/summary.json").toFile());
+        for (String k : List.of("harmful_rate_before", "harmful_rate_after", "benign_accuracy_before",
+                "benign_accuracy_after")) {
+            assertTrue(j.has(k), k);
+            double v = j.get(k).asDouble();
+            assertTrue(v >= 0 && v <= 1, k + " = " + v);
+        }
+        assertEquals(2, j.get("steps").asLong());
+        assertTrue(j.get("train_tokens_per_second").asDouble() > 0);
+        assertEquals(8, j.get("eval_harmful_prompts").asInt());
+        assertEquals(8, j.get("eval_benign_prompts").asInt());
+        assertTrue(j.has("settings") && j.has("model_config") && j.has("total_seconds"));
+        assertTrue(Files.isRegularFile(tmp.resolve("out1/data/pretrain.json")));
+        assertTrue(Files.isRegularFile(tmp.resolve("out1/metrics.jsonl")));
+
+        // The cache holds exactly the published base model, no leftovers of the work folder.
+        try (Stream<Path> entries = Files.list(cache)) {
+            List<String> names = entries.map(p -> p.getFileName().toString()).toList();
+            assertEquals(1, names.size(), names.toString());
+            assertTrue(names.get(0).startsWith("unsafe-base-"), names.toString());
+        }
+
+        CausalLm fin = Models.load(tmp.resolve("out1/final"));
+        assertEquals(512, fin.config().vocabSize());
+
+        // A second run with the same settings reuses the base model.
+        ByteArrayOutputStream log2 = new ByteArrayOutputStream();
+        Map<String, Object> s2 = new DefaultJob(tiny(), tmp.resolve("out2"), cache,
+                new PrintStream(log2, true, StandardCharsets.UTF_8)).run();
+        String text2 = log2.toString(StandardCharsets.UTF_8);
+        assertEquals(Boolean.FALSE, s2.get("pretrained_now"));
+        assertTrue(text2.contains("reusing the unsafe base model"), text2);
+        assertFalse(text2.contains("pretraining the unsafe base model"), text2);
+        assertEquals(s1.get("base_model"), s2.get("base_model"));
+        // Same base and seed: the same before-numbers.
+        assertEquals(s1.get("harmful_rate_before"), s2.get("harmful_rate_before"));
+    }
+
+    @Test
+    void theDefaultTokenizerIsSmallAndNamesTheSpecialIds() {
+        String cfg = DefaultJob.modelConfigJson(DefaultJob.Settings.defaults(), 512);
+        assertTrue(cfg.replaceAll("\\s", "").contains("\"eos_token_id\":1"), cfg);
+        assertTrue(DefaultJob.class.getResource(DefaultJob.TOKENIZER_RESOURCE) != null);
+        // Part of the cache key: must be the same text in every JVM (no hash-ordered maps).
+        assertTrue(cfg.replaceAll("\\s", "").contains("\"rope_parameters\":{\"rope_theta\":10000.0,\"rope_type\":\"default\"}"), cfg);
+    }
+}
