@@ -14,17 +14,16 @@ import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
-import java.util.stream.Stream;
 
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
+import org.tasft.checkpoint.AtomicFolder;
 import org.tasft.checkpoint.ModelFolderWriter;
 import org.tasft.generate.GenerationOptions;
 import org.tasft.generate.Generator;
@@ -256,7 +255,7 @@ public final class DefaultJob {
             }
             return m;
         } finally {
-            deleteTree(work);
+            AtomicFolder.deleteQuietly(work);  // best effort: throwing here would hide the real failure
         }
     }
 
@@ -362,17 +361,6 @@ public final class DefaultJob {
             return HexFormat.of().formatHex(md.digest()).substring(0, 16);
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
-        }
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
         }
     }
 }
