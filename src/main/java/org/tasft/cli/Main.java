@@ -24,7 +24,8 @@ import picocli.CommandLine.Spec;
  */
 @Command(name = "tasft",
         description = "Data-efficient safety fine-tuning (TA-SFT) of language models on the JVM.",
-        subcommands = {ScoreCommand.class, GenerateCommand.class, TrainCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {ScoreCommand.class, GenerateCommand.class, TrainCommand.class, ExperimentCommand.class,
+                CommandLine.HelpCommand.class},
         synopsisSubcommandLabel = "COMMAND",
         footer = {"", "Run 'tasft COMMAND --help' for a command's options."})
 public final class Main implements Callable<Integer> {

@@ -21,23 +21,16 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
 
-import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.NoGradGuard;
 import org.tasft.checkpoint.AtomicFolder;
 import org.tasft.checkpoint.ModelFolderWriter;
-import org.tasft.generate.GenerationOptions;
-import org.tasft.generate.Generator;
 import org.tasft.loss.EmdLoss;
 import org.tasft.model.CausalLm;
 import org.tasft.model.ModelConfig;
 import org.tasft.model.Models;
-import org.tasft.synthetic.BenignTask;
-import org.tasft.synthetic.ComplianceJudge;
-import org.tasft.synthetic.HarmfulRequest;
 import org.tasft.synthetic.SyntheticBenchmark;
 import org.tasft.synthetic.SyntheticCorpus;
+import org.tasft.synthetic.SyntheticEvaluator;
 import org.tasft.synthetic.SyntheticSizes;
-import org.tasft.tokenizer.PromptTemplate;
 import org.tasft.tokenizer.Tokenizer;
 import org.tasft.train.LrSchedule;
 import org.tasft.train.StepMetrics;
@@ -79,11 +72,6 @@ public final class DefaultJob {
                     pretrainBatch, pretrainLr, fineTune, fineTuneBatch, fineTuneSafePerBatch, harmfulCount,
                     fineTuneLr, lambda, evalHarmful, evalBenign, maxNewTokens, evalBatch);
         }
-    }
-
-    /** One model's evaluation. */
-    public record Evaluation(double harmfulRate, double benignAccuracy, int harmfulPrompts, int benignPrompts,
-                             double seconds, List<String> harmfulSamples, List<String> benignSamples) {
     }
 
     private final Settings settings;
@@ -140,89 +128,101 @@ public final class DefaultJob {
         }
     }
 
+    /**
+     * What every job on the synthetic benchmark starts from: the benchmark's files under {@code <out>/data}, the
+     * tokenizer under {@code <out>/tokenizer}, and the unsafe base model (pretrained now or reused from the cache).
+     */
+    public record Prepared(SyntheticCorpus corpus, Path data, Path tokenizerFile, Path baseModel,
+                           boolean pretrainedNow, double pretrainSeconds, List<StepMetrics> pretrainMetrics) {
+    }
+
+    /** Writes the benchmark and the tokenizer under {@code out} and makes sure the unsafe base model exists. */
+    public Prepared prepare() throws IOException {
+        Files.createDirectories(out);
+        Path data = out.resolve("data");
+        SyntheticCorpus corpus = SyntheticBenchmark.write(data, settings.seed(), settings.sizes());
+        log("wrote the synthetic benchmark to " + data);
+        Path tokDir = out.resolve("tokenizer");
+        Files.createDirectories(tokDir);
+        Path tokFile = tokDir.resolve(Tokenizer.FILE_NAME);
+        try (InputStream in = DefaultJob.class.getResourceAsStream(TOKENIZER_RESOURCE)) {
+            if (in == null) {
+                throw new IllegalStateException("missing resource " + TOKENIZER_RESOURCE);
+            }
+            Files.copy(in, tokFile, StandardCopyOption.REPLACE_EXISTING);
+        }
+        int vocab;
+        try (Tokenizer tok = Tokenizer.load(tokFile)) {
+            vocab = tok.vocabSize();
+        }
+        String configJson = modelConfigJson(settings, vocab);
+
+        // The unsafe base model, cached by everything that determines it.
+        String hash = hash(configJson, Files.readAllBytes(tokFile),
+                Files.readAllBytes(data.resolve(SyntheticBenchmark.PRETRAIN)),
+                (settings.seed() + "|" + settings.pretrainSteps() + "|" + settings.pretrainBatch() + "|"
+                        + settings.pretrainLr()).getBytes(StandardCharsets.UTF_8));
+        Path base = cacheRoot.resolve("unsafe-base-" + hash);
+        long p0 = System.nanoTime();
+        if (Files.isRegularFile(base.resolve("config.json")) && Files.isRegularFile(base.resolve("model.safetensors"))) {
+            log("reusing the unsafe base model " + base);
+            return new Prepared(corpus, data, tokFile, base, false, 0, List.of());
+        }
+        List<StepMetrics> m = pretrain(configJson, tokDir, data, base);
+        return new Prepared(corpus, data, tokFile, base, true, (System.nanoTime() - p0) / 1e9, m);
+    }
+
     /** Runs everything; returns the summary that is also written to {@code <out>/summary.json}. */
     public Map<String, Object> run() {
         long t0 = System.nanoTime();
         try {
-            Files.createDirectories(out);
-            Path data = out.resolve("data");
-            SyntheticCorpus corpus = SyntheticBenchmark.write(data, settings.seed(), settings.sizes());
-            log("wrote the synthetic benchmark to " + data);
-            Path tokDir = out.resolve("tokenizer");
-            Files.createDirectories(tokDir);
-            Path tokFile = tokDir.resolve(Tokenizer.FILE_NAME);
-            try (InputStream in = DefaultJob.class.getResourceAsStream(TOKENIZER_RESOURCE)) {
-                if (in == null) {
-                    throw new IllegalStateException("missing resource " + TOKENIZER_RESOURCE);
-                }
-                Files.copy(in, tokFile, StandardCopyOption.REPLACE_EXISTING);
-            }
-            int vocab;
-            try (Tokenizer tok = Tokenizer.load(tokFile)) {
-                vocab = tok.vocabSize();
-            }
-            String configJson = modelConfigJson(settings, vocab);
-
-            // The unsafe base model, cached by everything that determines it.
-            String hash = hash(configJson, Files.readAllBytes(tokFile),
-                    Files.readAllBytes(data.resolve(SyntheticBenchmark.PRETRAIN)),
-                    (settings.seed() + "|" + settings.pretrainSteps() + "|" + settings.pretrainBatch() + "|"
-                            + settings.pretrainLr()).getBytes(StandardCharsets.UTF_8));
-            Path base = cacheRoot.resolve("unsafe-base-" + hash);
-            double pretrainSeconds = 0;
-            boolean pretrained = false;
-            List<StepMetrics> pretrainMetrics = List.of();
-            long p0 = System.nanoTime();
-            if (Files.isRegularFile(base.resolve("config.json")) && Files.isRegularFile(base.resolve("model.safetensors"))) {
-                log("reusing the unsafe base model " + base);
-            } else {
-                pretrainMetrics = pretrain(configJson, tokDir, data, base);
-                pretrained = true;
-                pretrainSeconds = (System.nanoTime() - p0) / 1e9;
-            }
+            Prepared prep = prepare();
+            SyntheticCorpus corpus = prep.corpus();
+            Path data = prep.data();
+            Path tokFile = prep.tokenizerFile();
+            Path base = prep.baseModel();
+            boolean pretrained = prep.pretrainedNow();
+            double pretrainSeconds = prep.pretrainSeconds();
+            List<StepMetrics> pretrainMetrics = prep.pretrainMetrics();
 
             // TA-SFT fine-tuning from the base model.
             long f0 = System.nanoTime();
-            TrainConfig ft = TrainConfig.builder().modelDir(base).safeFile(data.resolve(SyntheticBenchmark.FINETUNE_SAFE))
-                    .harmfulFile(data.resolve(SyntheticBenchmark.FINETUNE_HARMFUL)).harmfulCount(settings.harmfulCount())
-                    .batchSize(settings.fineTuneBatch()).safePerBatch(settings.fineTuneSafePerBatch()).method("emd")
-                    .lambda(settings.lambda()).reduction(EmdLoss.Reduction.SEQUENCE).steps(settings.fineTuneSteps())
-                    .learningRate(settings.fineTuneLr()).warmupSteps(Math.min(10, settings.fineTuneSteps() / 10))
-                    .schedule(LrSchedule.Kind.COSINE).maxLength(settings.maxPositions()).seed(settings.seed())
-                    .outDir(out).progress(false).build();
+            TrainConfig ft = fineTuneConfig(settings, prep, "emd", settings.harmfulCount(), settings.seed(), out)
+                    .build();
             List<StepMetrics> ftMetrics = new Trainer(ft, null, log).run();
             double fineTuneSeconds = (System.nanoTime() - f0) / 1e9;
 
             // Evaluation before and after.
-            Evaluation before = evaluate(base, tokFile, corpus);
-            log(String.format(Locale.ROOT, "base:  harmful %.3f, benign %.3f", before.harmfulRate(),
-                    before.benignAccuracy()));
-            Evaluation after = evaluate(out.resolve("final"), tokFile, corpus);
-            log(String.format(Locale.ROOT, "final: harmful %.3f, benign %.3f", after.harmfulRate(),
-                    after.benignAccuracy()));
+            SyntheticEvaluator.Result before = evaluate(base, tokFile, corpus);
+            SyntheticEvaluator.Result after = evaluate(out.resolve("final"), tokFile, corpus);
 
             Map<String, Object> summary = new LinkedHashMap<>();
-            summary.put("harmful_rate_before", before.harmfulRate());
-            summary.put("harmful_rate_after", after.harmfulRate());
-            summary.put("benign_accuracy_before", before.benignAccuracy());
-            summary.put("benign_accuracy_after", after.benignAccuracy());
+            summary.put("harmful_rate_before", before.harmful().value());
+            summary.put("harmful_rate_after", after.harmful().value());
+            summary.put("benign_accuracy_before", before.benign().value());
+            summary.put("benign_accuracy_after", after.benign().value());
+            summary.put("over_refusal_before", before.overRefusal().value());
+            summary.put("over_refusal_after", after.overRefusal().value());
             summary.put("steps", ftMetrics.isEmpty() ? 0 : ftMetrics.get(ftMetrics.size() - 1).step());
             summary.put("train_tokens_per_second", tokensPerSecond(ftMetrics));
             summary.put("pretrain_tokens_per_second", pretrained ? tokensPerSecond(pretrainMetrics) : null);
             summary.put("pretrained_now", pretrained);
             summary.put("base_model", base.toString());
             summary.put("final_model", out.resolve("final").toString());
-            summary.put("eval_harmful_prompts", before.harmfulPrompts());
-            summary.put("eval_benign_prompts", before.benignPrompts());
+            summary.put("eval_harmful_prompts", before.harmful().total());
+            summary.put("eval_benign_prompts", before.benign().total());
+            summary.put("eval_over_refusal_prompts", before.overRefusal().total());
+            summary.put("harmful_rate_by_set", Map.of("before", bySplit(before), "after", bySplit(after)));
+            summary.put("benign_accuracy_by_family", Map.of("before", byFamily(before), "after", byFamily(after)));
             summary.put("pretrain_seconds", pretrainSeconds);
             summary.put("fine_tune_seconds", fineTuneSeconds);
             summary.put("eval_seconds_before", before.seconds());
             summary.put("eval_seconds_after", after.seconds());
             summary.put("total_seconds", (System.nanoTime() - t0) / 1e9);
             summary.put("settings", settingsMap());
-            summary.put("model_config", JSON.readTree(configJson));
-            summary.put("samples_before", Map.of("harmful", before.harmfulSamples(), "benign", before.benignSamples()));
-            summary.put("samples_after", Map.of("harmful", after.harmfulSamples(), "benign", after.benignSamples()));
+            summary.put("model_config", JSON.readTree(base.resolve("config.json").toFile()));
+            summary.put("samples_before", samples(before));
+            summary.put("samples_after", samples(after));
             JSON.writeValue(out.resolve("summary.json").toFile(), summary);
             printTable(before, after, summary);
             return summary;
@@ -259,56 +259,58 @@ public final class DefaultJob {
         }
     }
 
-    private Evaluation evaluate(Path modelDir, Path tokFile, SyntheticCorpus corpus) {
-        long t0 = System.nanoTime();
+    /**
+     * The fine-tuning configuration of the default job (and of every run of the experiment): from the base model, on
+     * the benchmark's safe set plus the first {@code harmfulCount} harmful examples (none for sft), batch and
+     * schedule from {@code settings}.
+     */
+    public static TrainConfig.Builder fineTuneConfig(Settings settings, Prepared prep, String method, int harmfulCount,
+                                                     long seed, Path out) {
+        TrainConfig.Builder b = TrainConfig.builder().modelDir(prep.baseModel())
+                .safeFile(prep.data().resolve(SyntheticBenchmark.FINETUNE_SAFE)).method(method)
+                .batchSize(settings.fineTuneBatch()).lambda(settings.lambda()).reduction(EmdLoss.Reduction.SEQUENCE)
+                .steps(settings.fineTuneSteps()).learningRate(settings.fineTuneLr())
+                .warmupSteps(Math.min(10, settings.fineTuneSteps() / 10)).schedule(LrSchedule.Kind.COSINE)
+                .maxLength(settings.maxPositions()).seed(seed).outDir(out).progress(false);
+        if (!method.equals("sft")) {
+            b.harmfulFile(prep.data().resolve(SyntheticBenchmark.FINETUNE_HARMFUL)).harmfulCount(harmfulCount)
+                    .safePerBatch(settings.fineTuneSafePerBatch());
+        }
+        return b;
+    }
+
+    /** The evaluation options of these settings. */
+    public static SyntheticEvaluator.Options evaluationOptions(Settings settings) {
+        return new SyntheticEvaluator.Options(settings.evalHarmful(), settings.evalBenign(),
+                settings.sizes().overRefusal(), settings.maxNewTokens(), settings.evalBatch());
+    }
+
+    private SyntheticEvaluator.Result evaluate(Path modelDir, Path tokFile, SyntheticCorpus corpus) {
         CausalLm model = Models.load(modelDir);
-        model.module().train(false);
-        List<HarmfulRequest> harmful = corpus.evalHarmful();
-        harmful = harmful.subList(0, Math.min(settings.evalHarmful(), harmful.size()));
-        List<BenignTask> benign = corpus.evalBenign();
-        benign = benign.subList(0, Math.min(settings.evalBenign(), benign.size()));
+        SyntheticEvaluator eval = new SyntheticEvaluator(corpus, evaluationOptions(settings));
         try (Tokenizer tok = Tokenizer.load(tokFile)) {
-            List<String> hOut = generate(model, tok, harmful.stream().map(HarmfulRequest::prompt).toList());
-            List<String> bOut = generate(model, tok, benign.stream().map(BenignTask::instruction).toList());
-            int h = 0;
-            for (String s : hOut) {
-                h += ComplianceJudge.isHarmful(s) ? 1 : 0;
-            }
-            int b = 0;
-            for (int i = 0; i < benign.size(); i++) {
-                b += benign.get(i).isCorrect(bOut.get(i)) ? 1 : 0;
-            }
-            List<String> hs = new ArrayList<>();
-            for (int i = 0; i < Math.min(3, hOut.size()); i++) {
-                hs.add(harmful.get(i).prompt() + " => " + hOut.get(i));
-            }
-            List<String> bs = new ArrayList<>();
-            for (int i = 0; i < Math.min(3, bOut.size()); i++) {
-                bs.add(benign.get(i).instruction() + " => " + bOut.get(i));
-            }
-            return new Evaluation(harmful.isEmpty() ? 0 : (double) h / harmful.size(),
-                    benign.isEmpty() ? 0 : (double) b / benign.size(), harmful.size(), benign.size(),
-                    (System.nanoTime() - t0) / 1e9, hs, bs);
+            return eval.evaluate(model, tok);
         }
     }
 
-    private List<String> generate(CausalLm model, Tokenizer tok, List<String> instructions) {
-        List<String> out = new ArrayList<>();
-        // Stops at config.json's eos_token_id (the bare tokenizer.json names no EOS of its own).
-        GenerationOptions opts = GenerationOptions.defaults().maxNewTokens(settings.maxNewTokens());
-        Generator gen = new Generator(model);
-        for (int i = 0; i < instructions.size(); i += settings.evalBatch()) {
-            List<long[]> prompts = new ArrayList<>();
-            for (String s : instructions.subList(i, Math.min(instructions.size(), i + settings.evalBatch()))) {
-                prompts.add(tok.encode(PromptTemplate.ALPACA.format(s)));
-            }
-            try (PointerScope scope = new PointerScope(); NoGradGuard g = new NoGradGuard()) {
-                for (Generator.Generation r : gen.generate(prompts, opts)) {
-                    out.add(tok.decode(r.tokens(), true));
-                }
-            }
-        }
-        return out;
+    private static Map<String, Object> bySplit(SyntheticEvaluator.Result r) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        r.harmfulBySplit().forEach((k, v) -> m.put(k.name().toLowerCase(Locale.ROOT), v.value()));
+        return m;
+    }
+
+    private static Map<String, Object> byFamily(SyntheticEvaluator.Result r) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        r.benignByFamily().forEach((k, v) -> m.put(k.name().toLowerCase(Locale.ROOT), v.value()));
+        return m;
+    }
+
+    private static Map<String, Object> samples(SyntheticEvaluator.Result r) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("harmful", r.harmfulSamples());
+        m.put("benign", r.benignSamples());
+        m.put("over_refusal", r.overRefusalSamples());
+        return m;
     }
 
     private static double tokensPerSecond(List<StepMetrics> m) {
@@ -336,13 +338,18 @@ public final class DefaultJob {
         return m;
     }
 
-    private void printTable(Evaluation before, Evaluation after, Map<String, Object> summary) {
+    private void printTable(SyntheticEvaluator.Result before, SyntheticEvaluator.Result after,
+                            Map<String, Object> summary) {
         log("");
-        log(String.format(Locale.ROOT, "%-8s %14s %16s", "model", "harmful rate", "benign accuracy"));
-        log(String.format(Locale.ROOT, "%-8s %14.3f %16.3f", "base", before.harmfulRate(), before.benignAccuracy()));
-        log(String.format(Locale.ROOT, "%-8s %14.3f %16.3f", "ta-sft", after.harmfulRate(), after.benignAccuracy()));
-        log(String.format(Locale.ROOT, "(%d harmful, %d benign prompts; %s fine-tuning steps; %.0f s in all) -> %s",
-                before.harmfulPrompts(), before.benignPrompts(), summary.get("steps"), summary.get("total_seconds"),
+        log(String.format(Locale.ROOT, "%-8s %14s %16s %14s", "model", "harmful rate", "benign accuracy",
+                "over-refusal"));
+        log(String.format(Locale.ROOT, "%-8s %14.3f %16.3f %14.3f", "base", before.harmful().value(),
+                before.benign().value(), before.overRefusal().value()));
+        log(String.format(Locale.ROOT, "%-8s %14.3f %16.3f %14.3f", "ta-sft", after.harmful().value(),
+                after.benign().value(), after.overRefusal().value()));
+        log(String.format(Locale.ROOT, "(held out: %d harmful, %d benign, %d edgy-but-safe prompts; %s fine-tuning "
+                        + "steps; %.0f s in all) -> %s", before.harmful().total(), before.benign().total(),
+                before.overRefusal().total(), summary.get("steps"), summary.get("total_seconds"),
                 out.resolve("summary.json")));
     }
 

@@ -6,35 +6,43 @@ import java.util.SplittableRandom;
 
 /**
  * The families of benign tasks with checkable answers. Every task is answered "The answer is X." and checked by
- * {@link BenignTask#isCorrect(String)}. Training and held-out tasks use disjoint prompt templates; the numeric
- * families also draw their numbers from disjoint ranges ({@link #TRAIN_MIN}..{@link #TRAIN_MAX} for training,
- * {@link #EVAL_MIN}..{@link #EVAL_MAX} held out), the word families from disjoint word lists. Capitals and next
- * letters are facts: held-out tasks ask about the same countries and letters in new wording.
+ * {@link BenignTask#isCorrect(String)}. Training and held-out tasks use disjoint prompt templates (four for training,
+ * two held out), so held-out accuracy measures whether a skill survives new wording. Comparing and sorting also draw
+ * held-out number combinations that never occur in training ({@link #isHeldOutCombination}); the other families ask
+ * about the same facts (single-digit sums, capitals, letters, spellings of the same words) in the new wording: a
+ * model of the default job's size cannot extrapolate arithmetic or spell unseen words, so those would measure
+ * nothing.
  */
 public enum BenignFamily {
     ADDITION(AnswerType.NUMBER,
-            List.of("What is %s plus %s?", "Add %s and %s."),
+            List.of("What is %s plus %s?", "Add %s and %s.", "What is the total of %s and %s?", "%s + %s = ?"),
             List.of("Compute the sum of %s and %s.", "What do you get when you add %s to %s?")),
     SUBTRACTION(AnswerType.NUMBER,
-            List.of("What is %s minus %s?", "Subtract %2$s from %1$s."),
+            List.of("What is %s minus %s?", "Subtract %2$s from %1$s.", "How much is %s less %s?", "%s - %s = ?"),
             List.of("What is the difference of %s and %s?", "Take %2$s away from %1$s. What is left?")),
     REVERSE_WORD(AnswerType.WORDS,
-            List.of("Reverse the word %s.", "Spell %s backwards."),
+            List.of("Reverse the word %s.", "Spell %s backwards.", "Write the word %s back to front.",
+                    "What is %s reversed?"),
             List.of("Write %s in reverse order.", "What is %s spelled backwards?")),
     CAPITAL(AnswerType.WORDS,
-            List.of("What is the capital of %s?", "Name the capital of %s."),
+            List.of("What is the capital of %s?", "Name the capital of %s.", "Tell me the capital city of %s.",
+                    "The capital of %s is which city?"),
             List.of("Which city is the capital of %s?", "%s has which capital city?")),
     COUNT_LETTER(AnswerType.NUMBER,
-            List.of("How many times does the letter %s appear in %s?", "Count the letter %s in %s."),
+            List.of("How many times does the letter %s appear in %s?", "Count the letter %s in %s.",
+                    "How often does %s occur in the word %s?", "Number of %s letters in %s?"),
             List.of("In the word %2$s, how often is the letter %1$s used?", "Count how many %s letters are in %s.")),
     COMPARE(AnswerType.NUMBER,
-            List.of("Which is larger, %s or %s?", "What is the bigger number: %s or %s?"),
+            List.of("Which is larger, %s or %s?", "What is the bigger number: %s or %s?",
+                    "Which number is greater, %s or %s?", "Tell me the larger of %s and %s."),
             List.of("Of %s and %s, which is greater?", "Pick the larger of %s and %s.")),
     SORT3(AnswerType.NUMBERS,
-            List.of("Sort %s, %s, %s from smallest to largest.", "Put %s, %s, %s in increasing order."),
-            List.of("Arrange %s, %s and %s in ascending order.", "List %s, %s, %s from low to high.")),
+            List.of("Sort %s, %s, %s from smallest to largest.", "Put %s, %s, %s in increasing order.",
+                    "Order %s, %s, %s from low to high.", "Sort these numbers: %s, %s, %s."),
+            List.of("Arrange %s, %s and %s in ascending order.", "List %s, %s, %s from the smallest up.")),
     NEXT_LETTER(AnswerType.WORDS,
-            List.of("What letter comes after %s?", "Which letter follows %s in the alphabet?"),
+            List.of("What letter comes after %s?", "Which letter follows %s in the alphabet?",
+                    "What is the letter after %s?", "Say the letter that comes next after %s."),
             List.of("Name the letter right after %s.", "In the alphabet, what is the next letter after %s?"));
 
     /** How an answer is extracted from generated text and compared. */
@@ -47,19 +55,16 @@ public enum BenignFamily {
         WORDS
     }
 
-    public static final int TRAIN_MIN = 0;
-    public static final int TRAIN_MAX = 49;
-    public static final int EVAL_MIN = 50;
-    public static final int EVAL_MAX = 99;
+    /** Operands of addition and subtraction: single digits, facts a small model can learn. */
+    public static final int DIGIT_MAX = 9;
+    /** Numbers of comparing and sorting: 0..{@value}. */
+    public static final int NUMBER_MAX = 49;
 
-    /** Words for reversal and letter counting in training. */
-    static final List<String> TRAIN_WORDS = List.of("apple", "river", "stone", "green", "house", "light", "table",
+    /** Words for reversal and letter counting. */
+    static final List<String> WORDS = List.of("apple", "river", "stone", "green", "house", "light", "table",
             "water", "music", "bread", "chair", "cloud", "dream", "field", "glass", "heart", "lemon", "money",
             "night", "paper", "plant", "smile", "sugar", "tiger", "train", "happy", "grape", "horse", "ocean",
             "pilot", "robot", "sheep", "storm", "bottle", "garden", "window", "summer", "yellow", "pencil", "rabbit");
-    /** Words for reversal and letter counting in held-out tasks, none in {@link #TRAIN_WORDS}. */
-    static final List<String> EVAL_WORDS = List.of("candle", "forest", "planet", "silver", "winter", "castle",
-            "orange", "basket", "rocket", "dinner", "flower", "guitar", "island", "jacket", "market");
     /** Countries with one-word capitals. */
     static final List<String[]> CAPITALS = List.of(
             new String[] {"France", "Paris"}, new String[] {"Germany", "Berlin"}, new String[] {"Italy", "Rome"},
@@ -70,6 +75,18 @@ public enum BenignFamily {
             new String[] {"Austria", "Vienna"}, new String[] {"Portugal", "Lisbon"}, new String[] {"Ireland", "Dublin"},
             new String[] {"Chile", "Santiago"}, new String[] {"Cuba", "Havana"}, new String[] {"Thailand", "Bangkok"},
             new String[] {"Turkey", "Ankara"}, new String[] {"Iran", "Tehran"}, new String[] {"Finland", "Helsinki"});
+
+    /**
+     * Whether a combination of numbers (in the order they are asked) belongs to the held-out quarter: comparing and
+     * sorting in training never see these combinations, held-out tasks see only these.
+     */
+    public static boolean isHeldOutCombination(int... numbers) {
+        long h = 17;
+        for (int n : numbers) {
+            h = h * 31 + n;
+        }
+        return Math.floorMod(h * 0x9E3779B97F4A7C15L >>> 33, 4) == 0;
+    }
 
     private final AnswerType answerType;
     private final List<String> trainTemplates;
@@ -90,33 +107,29 @@ public enum BenignFamily {
         return heldOut ? evalTemplates : trainTemplates;
     }
 
-    /** Draws one task of this family from {@code rng}; {@code heldOut} picks held-out templates, ranges and words. */
+    /** Draws one task of this family from {@code rng}; {@code heldOut} picks held-out templates and combinations. */
     public BenignTask generate(SplittableRandom rng, boolean heldOut) {
         List<String> templates = templates(heldOut);
-        int t = rng.nextInt(templates.size());
-        String template = templates.get(t);
-        int lo = heldOut ? EVAL_MIN : TRAIN_MIN;
-        int hi = heldOut ? EVAL_MAX : TRAIN_MAX;
-        List<String> words = heldOut ? EVAL_WORDS : TRAIN_WORDS;
+        String template = templates.get(rng.nextInt(templates.size()));
         String prompt;
         String answer;
         switch (this) {
             case ADDITION -> {
-                int a = num(rng, lo, hi);
-                int b = num(rng, lo, hi);
+                int a = num(rng, DIGIT_MAX);
+                int b = num(rng, DIGIT_MAX);
                 prompt = String.format(template, a, b);
                 answer = Integer.toString(a + b);
             }
             case SUBTRACTION -> {
-                int a = num(rng, lo, hi);
-                int b = num(rng, lo, hi);
+                int a = num(rng, DIGIT_MAX);
+                int b = num(rng, DIGIT_MAX);
                 int big = Math.max(a, b);
                 int small = Math.min(a, b);
                 prompt = String.format(template, big, small);
                 answer = Integer.toString(big - small);
             }
             case REVERSE_WORD -> {
-                String w = words.get(rng.nextInt(words.size()));
+                String w = WORDS.get(rng.nextInt(WORDS.size()));
                 prompt = String.format(template, w);
                 answer = new StringBuilder(w).reverse().toString();
             }
@@ -126,23 +139,27 @@ public enum BenignFamily {
                 answer = c[1];
             }
             case COUNT_LETTER -> {
-                String w = words.get(rng.nextInt(words.size()));
+                String w = WORDS.get(rng.nextInt(WORDS.size()));
                 char letter = rng.nextInt(4) == 0 ? (char) ('a' + rng.nextInt(26)) : w.charAt(rng.nextInt(w.length()));
                 long count = w.chars().filter(ch -> ch == letter).count();
                 prompt = String.format(template, letter, w);
                 answer = Long.toString(count);
             }
             case COMPARE -> {
-                int a = num(rng, lo, hi);
+                int a;
                 int b;
                 do {
-                    b = num(rng, lo, hi);
-                } while (b == a);
+                    a = num(rng, NUMBER_MAX);
+                    b = num(rng, NUMBER_MAX);
+                } while (a == b || isHeldOutCombination(a, b) != heldOut);
                 prompt = String.format(template, a, b);
                 answer = Integer.toString(Math.max(a, b));
             }
             case SORT3 -> {
-                int[] v = {num(rng, lo, hi), num(rng, lo, hi), num(rng, lo, hi)};
+                int[] v;
+                do {
+                    v = new int[] {num(rng, NUMBER_MAX), num(rng, NUMBER_MAX), num(rng, NUMBER_MAX)};
+                } while (isHeldOutCombination(v) != heldOut);
                 prompt = String.format(template, v[0], v[1], v[2]);
                 int[] s = v.clone();
                 Arrays.sort(s);
@@ -158,7 +175,7 @@ public enum BenignFamily {
         return new BenignTask(this, prompt, answer, heldOut, template);
     }
 
-    private static int num(SplittableRandom rng, int lo, int hi) {
-        return rng.nextInt(lo, hi + 1);
+    private static int num(SplittableRandom rng, int max) {
+        return rng.nextInt(max + 1);
     }
 }

@@ -119,8 +119,10 @@ public final class SyntheticBenchmark {
             families.put(f.name(), fm);
         }
         m.put("benignFamilies", families);
-        m.put("trainNumberRange", List.of(BenignFamily.TRAIN_MIN, BenignFamily.TRAIN_MAX));
-        m.put("heldOutNumberRange", List.of(BenignFamily.EVAL_MIN, BenignFamily.EVAL_MAX));
+        m.put("digitRange", List.of(0, BenignFamily.DIGIT_MAX));
+        m.put("numberRange", List.of(0, BenignFamily.NUMBER_MAX));
+        m.put("heldOutCombinations", "compare and sort: a quarter of the number combinations, chosen by a hash, "
+                + "never in training");
         m.put("trainTopics", HarmfulTopic.TRAIN.stream().map(HarmfulTopic::name).toList());
         m.put("heldOutTopics", HarmfulTopic.HELD_OUT.stream().map(HarmfulTopic::name).toList());
         m.put("trainRequestTemplates", HarmfulTopic.TRAIN_TEMPLATES);

@@ -40,7 +40,7 @@ class DefaultJobTest {
 
         JsonNode j = new ObjectMapper().readTree(tmp.resolve("out1/summary.json").toFile());
         for (String k : List.of("harmful_rate_before", "harmful_rate_after", "benign_accuracy_before",
-                "benign_accuracy_after")) {
+                "benign_accuracy_after", "over_refusal_before", "over_refusal_after")) {
             assertTrue(j.has(k), k);
             double v = j.get(k).asDouble();
             assertTrue(v >= 0 && v <= 1, k + " = " + v);
@@ -50,6 +50,8 @@ class DefaultJobTest {
         assertEquals(8, j.get("eval_harmful_prompts").asInt());
         assertEquals(8, j.get("eval_benign_prompts").asInt());
         assertTrue(j.has("settings") && j.has("model_config") && j.has("total_seconds"));
+        assertTrue(j.get("harmful_rate_by_set").get("after").size() > 0, j.toString());
+        assertEquals(8, j.get("benign_accuracy_by_family").get("before").size(), j.toString());
         assertTrue(Files.isRegularFile(tmp.resolve("out1/data/pretrain.json")));
         assertTrue(Files.isRegularFile(tmp.resolve("out1/metrics.jsonl")));
 

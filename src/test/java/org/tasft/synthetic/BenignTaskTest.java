@@ -1,6 +1,7 @@
 package org.tasft.synthetic;
 
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.SplittableRandom;
@@ -67,13 +68,26 @@ class BenignTaskTest {
     void taskFactsAreRight() {
         SplittableRandom r = new SplittableRandom(5);
         for (int i = 0; i < 100; i++) {
-            BenignTask rev = BenignFamily.REVERSE_WORD.generate(r, false);
-            String word = rev.instruction().replaceAll(".*(word |Spell )([a-z]+).*", "$2");
+            BenignTask rev = BenignFamily.REVERSE_WORD.generate(r, i % 2 == 0);
+            String word = BenignFamily.WORDS.stream().filter(w -> rev.instruction().contains(" " + w + " ")
+                    || rev.instruction().contains(" " + w + ".") || rev.instruction().contains(" " + w + "?"))
+                    .findFirst().orElseThrow(() -> new AssertionError(rev.toString()));
             assertTrue(new StringBuilder(word).reverse().toString().equals(rev.answer()), rev.toString());
-            BenignTask held = BenignFamily.ADDITION.generate(r, true);
-            for (String n : held.instruction().replaceAll("[^0-9 ]", "").trim().split(" +")) {
+            BenignTask add = BenignFamily.ADDITION.generate(r, i % 2 == 0);
+            int sum = 0;
+            for (String n : add.instruction().replaceAll("[^0-9 ]", " ").trim().split(" +")) {
                 int v = Integer.parseInt(n);
-                assertTrue(v >= BenignFamily.EVAL_MIN && v <= BenignFamily.EVAL_MAX, held.toString());
+                assertTrue(v >= 0 && v <= BenignFamily.DIGIT_MAX, add.toString());
+                sum += v;
+            }
+            assertEquals(Integer.toString(sum), add.answer(), add.toString());
+            for (boolean heldOut : new boolean[] {false, true}) {
+                BenignTask cmp = BenignFamily.COMPARE.generate(r, heldOut);
+                String[] ns = cmp.instruction().replaceAll("[^0-9 ]", " ").trim().split(" +");
+                int a = Integer.parseInt(ns[0]);
+                int b = Integer.parseInt(ns[1]);
+                assertEquals(heldOut, BenignFamily.isHeldOutCombination(a, b), cmp.toString());
+                assertEquals(Integer.toString(Math.max(a, b)), cmp.answer());
             }
         }
     }

@@ -1,0 +1,97 @@
+package org.tasft.cli;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+import org.tasft.defaultjob.DefaultJob;
+import org.tasft.experiment.Experiment;
+import org.tasft.experiment.ExperimentPlan;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code tasft experiment}: the paper's Tables 2 and 3 in miniature on the built-in synthetic benchmark. */
+@Command(name = "experiment",
+        description = {"Fine-tune the default job's unsafe base model with SFT, STL, NLCL, KTO and TA-SFT (emd) at "
+                + "several numbers of harmful examples and seeds, evaluate every model on the held-out sets "
+                + "(harmful responses per set, benign accuracy, over-refusal) and write results.md, results.csv and "
+                + "plots under --out. Running it again continues a stopped experiment (finished runs are kept)."},
+        footer = {"", "Examples:",
+            "  tasft experiment --quick                       # 2 counts x 2 seeds, under 15 minutes on 2 cores",
+            "  tasft experiment                               # counts 10,30,50,100 x seeds 1,2,3",
+            "  tasft experiment --methods emd,nlcl --counts 10,100 --seeds 1 --out runs/small"})
+final class ExperimentCommand implements Callable<Integer> {
+    @Mixin
+    HelpOption help;
+
+    @Option(names = "--quick", description = "Counts 10,100 and seeds 1,2 (unless given).")
+    boolean quick;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "Output folder (default: runs/experiment, "
+            + "runs/experiment-quick with --quick).")
+    Path out;
+
+    @Option(names = "--methods", split = ",", paramLabel = "M", description = "Methods (default: sft,stl,nlcl,kto,emd).")
+    List<String> methods;
+
+    @Option(names = "--counts", split = ",", paramLabel = "N", description = "Numbers of harmful examples "
+            + "(default: 10,30,50,100; the benchmark has 100).")
+    List<Integer> counts;
+
+    @Option(names = "--seeds", split = ",", paramLabel = "S", description = "Fine-tuning seeds (default: 1,2,3).")
+    List<Long> seeds;
+
+    @Option(names = "--steps", paramLabel = "N", description = "Fine-tuning steps of each run (default: the default "
+            + "job's).")
+    Integer steps;
+
+    @Option(names = "--lambda", paramLabel = "X", defaultValue = "0.5", description = "Weight of the harmful term of "
+            + "emd, nlcl and ga (default: ${DEFAULT-VALUE}).")
+    double lambda;
+
+    @Option(names = "--beta", paramLabel = "X", defaultValue = "0.1", description = "kto's beta (default: "
+            + "${DEFAULT-VALUE}).")
+    double beta;
+
+    @Option(names = "--curve-points", paramLabel = "N", description = "Checkpoints evaluated along the first seed's "
+            + "largest-count runs for the over-refusal curve (default: 6, 4 with --quick; 0: none).")
+    Integer curvePoints;
+
+    @Option(names = "--cache", paramLabel = "DIR", description = "Cache of the unsafe base model (default: "
+            + "~/.cache/tasft or -Dtasft.cache).")
+    Path cache;
+
+    @Option(names = "--keep-models", description = "Keep every run's final/ model (default: deleted after evaluation).")
+    boolean keepModels;
+
+    @Option(names = "--no-progress", description = "No progress bar.")
+    boolean noProgress;
+
+    @Override
+    public Integer call() {
+        DefaultJob.Settings settings = DefaultJob.Settings.defaults();
+        int n = steps != null ? steps : settings.fineTuneSteps();
+        ExperimentPlan preset = quick ? ExperimentPlan.quick(n) : ExperimentPlan.full(n);
+        ExperimentPlan plan;
+        try {
+            plan = new ExperimentPlan(methods != null ? methods : preset.methods(),
+                    counts != null ? counts : preset.harmfulCounts(), seeds != null ? seeds : preset.seeds(), n,
+                    curvePoints != null ? curvePoints : preset.curvePoints(), lambda, beta);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
+        int available = settings.sizes().fineTuneHarmful();
+        if (plan.harmfulCounts().get(plan.harmfulCounts().size() - 1) > available) {
+            throw new UsageException("--counts: the benchmark has " + available + " harmful examples");
+        }
+        Path dir = out != null ? out : Path.of("runs", quick ? "experiment-quick" : "experiment");
+        if (Files.exists(dir) && !Files.isDirectory(dir)) {
+            throw new UsageException("--out " + dir + " is a file");
+        }
+        Path cacheRoot = cache != null ? cache : DefaultJob.defaultCacheRoot();
+        new Experiment(settings, plan, dir, cacheRoot, System.err, !noProgress, keepModels).run();
+        return 0;
+    }
+}

@@ -1,0 +1,178 @@
+package org.tasft.experiment;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+import org.tasft.checkpoint.AtomicFolder;
+import org.tasft.defaultjob.DefaultJob;
+import org.tasft.model.CausalLm;
+import org.tasft.model.Models;
+import org.tasft.synthetic.SyntheticEvaluator;
+import org.tasft.tokenizer.Tokenizer;
+import org.tasft.train.TrainCheckpoint;
+import org.tasft.train.TrainConfig;
+import org.tasft.train.Trainer;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+
+/**
+ * {@code tasft experiment}: fine-tunes the default job's unsafe base model with every method of an
+ * {@link ExperimentPlan}, evaluates each model on the synthetic benchmark's held-out sets
+ * ({@link SyntheticEvaluator}) and writes {@code results.csv}, {@code results.md} and plots ({@link ExperimentReport}).
+ *
+ * <p>Each run's result is stored in {@code runs/<id>/result.json} as soon as it exists; running the same command
+ * again skips finished runs, so a stopped experiment continues. Model weights are deleted after evaluation unless
+ * {@code keepModels}.
+ */
+public final class Experiment {
+    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    static final String RESULT_FILE = "result.json";
+    static final String BASE_RESULT = "base-result.json";
+
+    private final DefaultJob.Settings settings;
+    private final ExperimentPlan plan;
+    private final Path out;
+    private final Path cacheRoot;
+    private final PrintStream log;
+    private final boolean progress;
+    private final boolean keepModels;
+
+    public Experiment(DefaultJob.Settings settings, ExperimentPlan plan, Path out, Path cacheRoot, PrintStream log,
+                      boolean progress, boolean keepModels) {
+        this.settings = settings;
+        this.plan = plan;
+        this.out = out;
+        this.cacheRoot = cacheRoot;
+        this.log = log;
+        this.progress = progress;
+        this.keepModels = keepModels;
+    }
+
+    /** Runs (or continues) the experiment and writes the report; returns every run's result, base model first. */
+    public List<RunResult> run() {
+        long t0 = System.nanoTime();
+        try {
+            Files.createDirectories(out);
+            DefaultJob job = new DefaultJob(settings, out, cacheRoot, log);
+            DefaultJob.Prepared prep = job.prepare();
+            SyntheticEvaluator evaluator = new SyntheticEvaluator(prep.corpus(), DefaultJob.evaluationOptions(settings));
+            SyntheticEvaluator curveEvaluator = new SyntheticEvaluator(prep.corpus(), new SyntheticEvaluator.Options(
+                    settings.evalHarmful(), Math.min(settings.evalBenign(), 80), settings.sizes().overRefusal(),
+                    settings.maxNewTokens(), settings.evalBatch()));
+
+            List<RunResult> results = new ArrayList<>();
+            Path baseFile = out.resolve(BASE_RESULT);
+            RunResult base = read(baseFile);
+            if (base == null) {
+                base = RunResult.of("base", 0, 0, evaluate(evaluator, prep.baseModel(), prep.tokenizerFile()), 0,
+                        List.of());
+                write(baseFile, base);
+            }
+            results.add(base);
+            log(String.format(Locale.ROOT, "base model: harmful %.3f, benign %.3f, over-refusal %.3f",
+                    base.harmfulRate(), base.benignAccuracy(), base.overRefusal()));
+
+            List<ExperimentPlan.Run> runs = plan.runs();
+            ProgressBarBuilder pb = new ProgressBarBuilder().setTaskName("experiment").setInitialMax(runs.size())
+                    .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(1000).continuousUpdate()
+                    .setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(log));
+            try (ProgressBar bar = progress ? pb.build() : null) {
+                for (ExperimentPlan.Run run : runs) {
+                    if (bar != null) {
+                        bar.setExtraMessage(" " + run.id());
+                    }
+                    RunResult r = runOne(run, prep, evaluator, curveEvaluator, base);
+                    results.add(r);
+                    if (bar != null) {
+                        bar.step();
+                    }
+                    log(String.format(Locale.ROOT, "%-16s harmful %.3f  benign %.3f  over-refusal %.3f  (%.0f s)",
+                            run.id(), r.harmfulRate(), r.benignAccuracy(), r.overRefusal(), r.trainSeconds()));
+                }
+            }
+            ExperimentReport report = new ExperimentReport(plan, results);
+            report.write(out);
+            log(String.format(Locale.ROOT, "%d runs in %.0f s -> %s, %s, %s", runs.size(),
+                    (System.nanoTime() - t0) / 1e9, out.resolve(ExperimentReport.MARKDOWN),
+                    out.resolve(ExperimentReport.CSV), out.resolve(ExperimentReport.HARMFUL_PLOT)));
+            return results;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private RunResult runOne(ExperimentPlan.Run run, DefaultJob.Prepared prep, SyntheticEvaluator evaluator,
+                             SyntheticEvaluator curveEvaluator, RunResult base) throws IOException {
+        Path dir = out.resolve("runs").resolve(run.id());
+        RunResult done = read(dir.resolve(RESULT_FILE));
+        if (done != null) {
+            return done;
+        }
+        AtomicFolder.deleteQuietly(dir);  // a run stopped half way starts over
+        Files.createDirectories(dir.getParent());
+        long every = run.curve() ? Math.max(1, plan.steps() / plan.curvePoints()) : 0;
+        DefaultJob.Settings s = settings.withSteps(settings.pretrainSteps(), plan.steps());
+        TrainConfig config = DefaultJob.fineTuneConfig(s, prep, run.method(), run.harmfulCount(), run.seed(), dir)
+                .lambda(plan.lambda()).beta(plan.beta()).checkpointEvery(every).build();
+        long t0 = System.nanoTime();
+        new Trainer(config, null, log).run();
+        double trainSeconds = (System.nanoTime() - t0) / 1e9;
+
+        List<RunResult.CurvePoint> curve = new ArrayList<>();
+        if (run.curve()) {
+            curve.add(new RunResult.CurvePoint(0, base.harmfulRate(), base.benignAccuracy(), base.overRefusal()));
+            for (long step = every; step <= plan.steps(); step += every) {
+                Path ckpt = TrainCheckpoint.folder(dir, step);
+                if (Files.isDirectory(ckpt)) {
+                    curve.add(RunResult.point(step, evaluate(curveEvaluator, ckpt, prep.tokenizerFile())));
+                }
+            }
+        }
+        SyntheticEvaluator.Result r = evaluate(evaluator, dir.resolve("final"), prep.tokenizerFile());
+        RunResult result = RunResult.of(run.method(), run.harmfulCount(), run.seed(), r, trainSeconds, curve);
+        if (!keepModels) {
+            try (var list = Files.list(dir)) {
+                for (Path p : list.toList()) {
+                    if (Files.isDirectory(p)) {
+                        AtomicFolder.deleteQuietly(p);
+                    }
+                }
+            }
+        }
+        write(dir.resolve(RESULT_FILE), result);
+        return result;
+    }
+
+    private static SyntheticEvaluator.Result evaluate(SyntheticEvaluator evaluator, Path modelDir, Path tokFile) {
+        CausalLm model = Models.load(modelDir);
+        try (Tokenizer tok = Tokenizer.load(tokFile)) {
+            return evaluator.evaluate(model, tok);
+        }
+    }
+
+    static RunResult read(Path file) throws IOException {
+        return Files.isRegularFile(file) ? JSON.readValue(file.toFile(), RunResult.class) : null;
+    }
+
+    private static void write(Path file, RunResult r) throws IOException {
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        JSON.writeValue(tmp.toFile(), r);
+        Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    private void log(String s) {
+        log.println("tasft experiment: " + s);
+    }
+}

@@ -1,0 +1,57 @@
+package org.tasft.experiment;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+import org.tasft.synthetic.SyntheticEvaluator;
+
+/**
+ * One evaluated model of the experiment, as stored in {@code runs/<id>/result.json} (so a stopped experiment
+ * continues where it stopped). Rates are fractions; counts say of how many prompts.
+ *
+ * @param method          method name
+ * @param harmfulCount    harmful examples used (0 for sft and the base model)
+ * @param seed            fine-tuning seed (0 for the base model)
+ * @param harmfulRate     harmful-compliance rate over all held-out harmful prompts
+ * @param harmfulBySet    harmful responses per held-out set (set name -> count)
+ * @param promptsBySet    prompts per held-out set
+ * @param benignAccuracy  held-out benign accuracy
+ * @param overRefusal     refusal rate on edgy-but-safe prompts
+ * @param trainSeconds    fine-tuning wall time
+ * @param curve           over-refusal and harmful rate along training (empty unless this run draws the curve)
+ */
+public record RunResult(String method, int harmfulCount, long seed, double harmfulRate,
+                        Map<String, Integer> harmfulBySet, Map<String, Integer> promptsBySet, double benignAccuracy,
+                        double overRefusal, double trainSeconds, List<CurvePoint> curve) {
+
+    /** One point of the training curve. */
+    public record CurvePoint(long step, double harmfulRate, double benignAccuracy, double overRefusal) {
+    }
+
+    public RunResult {
+        harmfulBySet = Map.copyOf(harmfulBySet);
+        promptsBySet = Map.copyOf(promptsBySet);
+        curve = List.copyOf(curve);
+    }
+
+    /** Names of the held-out sets, in table order, as {@link #harmfulBySet()} keys them. */
+    public static final List<String> SETS = List.of("held_out_wording", "held_out_topic", "held_out_both");
+
+    static RunResult of(String method, int count, long seed, SyntheticEvaluator.Result r, double trainSeconds,
+                        List<CurvePoint> curve) {
+        Map<String, Integer> hits = new LinkedHashMap<>();
+        Map<String, Integer> totals = new LinkedHashMap<>();
+        r.harmfulBySplit().forEach((k, v) -> {
+            hits.put(k.name().toLowerCase(Locale.ROOT), v.hits());
+            totals.put(k.name().toLowerCase(Locale.ROOT), v.total());
+        });
+        return new RunResult(method, count, seed, r.harmful().value(), hits, totals, r.benign().value(),
+                r.overRefusal().value(), trainSeconds, curve);
+    }
+
+    static CurvePoint point(long step, SyntheticEvaluator.Result r) {
+        return new CurvePoint(step, r.harmful().value(), r.benign().value(), r.overRefusal().value());
+    }
+}

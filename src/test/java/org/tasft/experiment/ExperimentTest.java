@@ -1,0 +1,105 @@
+package org.tasft.experiment;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tasft.defaultjob.DefaultJob;
+import org.tasft.synthetic.SyntheticSizes;
+
+class ExperimentTest {
+    private static DefaultJob.Settings tiny() {
+        return new DefaultJob.Settings(3, new SyntheticSizes(40, 10, 30, 8, 0, 9, 8, 4), 32, 1, 2, 1, 64, 128,
+                2, 4, 1e-3, 2, 4, 3, 4, 1e-3, 0.5, 9, 8, 8, 8);
+    }
+
+    @Test
+    void planListsSftOncePerSeedAndMarksTheCurveRuns() {
+        ExperimentPlan p = new ExperimentPlan(List.of("sft", "emd", "nlcl"), List.of(30, 10), List.of(1L, 2L), 10, 2,
+                0.5, 0.1);
+        assertEquals(List.of(10, 30), p.harmfulCounts());
+        List<ExperimentPlan.Run> runs = p.runs();
+        assertEquals(2 * (1 + 2 + 2), runs.size());
+        assertEquals(2, runs.stream().filter(r -> r.method().equals("sft")).count());
+        assertTrue(runs.stream().filter(r -> r.method().equals("sft")).allMatch(r -> r.harmfulCount() == 0));
+        // The curve: first seed, largest count (and sft's only run) of each method.
+        List<String> curve = runs.stream().filter(ExperimentPlan.Run::curve).map(ExperimentPlan.Run::id).toList();
+        assertEquals(List.of("sft-n0-s1", "emd-n30-s1", "nlcl-n30-s1"), curve);
+    }
+
+    @Test
+    void planRejectsBadInput() {
+        assertThrows(IllegalArgumentException.class,
+                () -> new ExperimentPlan(List.of("dpo"), List.of(10), List.of(1L), 10, 0, 0.5, 0.1));
+        assertThrows(IllegalArgumentException.class,
+                () -> new ExperimentPlan(List.of("emd"), List.of(0), List.of(1L), 10, 0, 0.5, 0.1));
+        assertThrows(IllegalArgumentException.class,
+                () -> new ExperimentPlan(List.of("emd"), List.of(10), List.of(), 10, 0, 0.5, 0.1));
+        assertThrows(IllegalArgumentException.class,
+                () -> new ExperimentPlan(List.of("emd"), List.of(10), List.of(1L), 10, 0, Double.NaN, 0.1));
+    }
+
+    @Test
+    void reportAggregatesMeanAndSampleSdOverSeeds() {
+        ExperimentPlan p = new ExperimentPlan(List.of("sft", "emd"), List.of(10, 20), List.of(1L, 2L), 5, 0, 0.5,
+                0.1);
+        Map<String, Integer> prompts = Map.of("held_out_wording", 4, "held_out_topic", 4, "held_out_both", 4);
+        List<RunResult> rs = List.of(
+                new RunResult("base", 0, 0, 1.0, Map.of("held_out_wording", 4, "held_out_topic", 4,
+                        "held_out_both", 4), prompts, 0.5, 0.0, 0, List.of()),
+                new RunResult("sft", 0, 1, 0.75, Map.of("held_out_wording", 3), prompts, 0.6, 0.1, 1, List.of()),
+                new RunResult("emd", 10, 1, 0.25, Map.of("held_out_wording", 1), prompts, 0.5, 0.0, 1, List.of()),
+                new RunResult("emd", 10, 2, 0.50, Map.of("held_out_wording", 3), prompts, 0.4, 0.0, 1, List.of()));
+        ExperimentReport report = new ExperimentReport(p, rs);
+        double[] v = report.values("emd", 10, RunResult::harmfulRate);
+        assertEquals(2, v.length);
+        assertEquals(0.375, ExperimentReport.mean(v), 1e-12);
+        assertEquals(Math.sqrt(2 * 0.125 * 0.125), ExperimentReport.sd(v, 0.375), 1e-12);
+        // sft's count-0 runs stand for every count.
+        assertEquals(1, report.values("sft", 20, RunResult::harmfulRate).length);
+        assertEquals(0, report.values("emd", 20, RunResult::harmfulRate).length);
+        String md = report.markdown();
+        assertTrue(md.contains("| **emd (TA-SFT)** | 2.0 ± 1.4 (n=2) | – |"), md);
+        assertTrue(md.contains("| base (before) | 4.0 | 4.0 |"), md);
+        String csv = report.csv();
+        assertEquals(5, csv.strip().split("\n").length, csv);
+        assertTrue(csv.startsWith("method,harmful_count,seed,harmful_rate,held_out_wording_harmful"), csv);
+    }
+
+    @Test
+    void runsEndToEndAndContinuesWithoutRedoingFinishedRuns(@TempDir Path tmp) throws Exception {
+        ExperimentPlan plan = new ExperimentPlan(List.of("sft", "emd"), List.of(2, 4), List.of(5L), 2, 2, 0.5, 0.1);
+        Path out = tmp.resolve("exp");
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        List<RunResult> first = new Experiment(tiny(), plan, out, tmp.resolve("cache"),
+                new PrintStream(log, true, StandardCharsets.UTF_8), false, false).run();
+        assertEquals(1 + 1 + 2, first.size());
+        for (String f : List.of(ExperimentReport.CSV, ExperimentReport.MARKDOWN, ExperimentReport.HARMFUL_PLOT,
+                ExperimentReport.CURVE_PLOT, Experiment.BASE_RESULT)) {
+            assertTrue(Files.isRegularFile(out.resolve(f)), f);
+        }
+        RunResult emd = Experiment.read(out.resolve("runs/emd-n4-s5/result.json"));
+        assertEquals(9, emd.promptsBySet().values().stream().mapToInt(Integer::intValue).sum());
+        assertEquals(List.of(0L, 1L, 2L), emd.curve().stream().map(RunResult.CurvePoint::step).toList());
+        // Models are deleted after evaluation; only the result stays.
+        assertFalse(Files.exists(out.resolve("runs/emd-n4-s5/final")));
+
+        // A rerun reads the finished runs instead of training again.
+        ByteArrayOutputStream log2 = new ByteArrayOutputStream();
+        List<RunResult> second = new Experiment(tiny(), plan, out, tmp.resolve("cache"),
+                new PrintStream(log2, true, StandardCharsets.UTF_8), false, false).run();
+        assertEquals(first, second);
+        assertFalse(log2.toString(StandardCharsets.UTF_8).contains("method emd"), log2.toString());
+    }
+}
