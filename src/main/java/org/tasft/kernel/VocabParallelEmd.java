@@ -31,7 +31,8 @@ import org.tasft.kernel.EmdKernel.Options;
  * </ol>
  * Options are {@link EmdKernel.Options}: the ignore index everywhere, the expected embedding in the merge, the
  * gradient's scale and destination in the backward. Bad input throws {@link IllegalArgumentException} naming the
- * argument, before native code runs, as {@link EmdKernel} does.
+ * argument, before native code runs, as {@link EmdKernel} does. CUDA tensors run the asynchronous {@code _cuda}
+ * forms, which do not check targets: a row whose target lies in no slice gets a NaN loss and gradient there.
  */
 public final class VocabParallelEmd {
     private VocabParallelEmd() {
