@@ -18,7 +18,7 @@ int fail(int status, const char* fmt, ...) {
 
 void clear_error() { g_error[0] = '\0'; }
 
-int check_shapes(const tasft_emd_args* a, const char* fn) {
+int check_shapes(const tasft_emd_args* a, const char* fn, bool needs_loss_rows) {
     if (!a) return fail(TASFT_INVALID_ARGUMENT, "%s: args is NULL", fn);
     if (a->rows < 0) return fail(TASFT_INVALID_ARGUMENT, "%s: rows must be >= 0, got %" PRId64, fn, a->rows);
     if (a->vocab <= 0) return fail(TASFT_INVALID_ARGUMENT, "%s: vocab must be > 0, got %" PRId64, fn, a->vocab);
@@ -37,7 +37,7 @@ int check_shapes(const tasft_emd_args* a, const char* fn) {
     if (a->rows > 0) {
         if (!a->logits) return fail(TASFT_INVALID_ARGUMENT, "%s: logits is NULL", fn);
         if (!a->targets) return fail(TASFT_INVALID_ARGUMENT, "%s: targets is NULL", fn);
-        if (!a->loss_rows) return fail(TASFT_INVALID_ARGUMENT, "%s: loss_rows is NULL", fn);
+        if (needs_loss_rows && !a->loss_rows) return fail(TASFT_INVALID_ARGUMENT, "%s: loss_rows is NULL", fn);
     }
     // Sizes whose byte counts overflow int64 cannot describe real buffers.
     const int64_t lim = INT64_MAX / 8;
@@ -55,6 +55,82 @@ int check_targets(const int64_t* t, int64_t rows, int64_t vocab, int64_t ignore,
                         "%s: targets[%" PRId64 "] = %" PRId64 " is outside [0, %" PRId64 ") and is not ignore_index (%" PRId64 ")",
                         fn, n, t[n], vocab, ignore);
     }
+    return TASFT_OK;
+}
+
+int check_slice(const tasft_emd_vp_slice_args* s, bool backward, const char* fn, tasft_emd_args* view) {
+    if (!s) return fail(TASFT_INVALID_ARGUMENT, "%s: args is NULL", fn);
+    tasft_emd_args a{};
+    a.logits = s->logits;
+    a.logits_dtype = s->logits_dtype;
+    a.rows = s->rows;
+    a.vocab = s->vocab;
+    a.logits_row_stride = s->logits_row_stride;
+    a.unit_embedding = s->unit_embedding;
+    a.embedding_dtype = s->embedding_dtype;
+    a.dim = s->dim;
+    a.targets = s->targets;
+    a.ignore_index = s->ignore_index;
+    a.grad_scale = s->grad_scale;
+    a.grad_logits = backward ? s->grad_logits : nullptr;
+    a.cuda_stream = s->cuda_stream;
+    if (int st = check_shapes(&a, fn, false)) return st;
+    if (s->vocab_start < 0)
+        return fail(TASFT_INVALID_ARGUMENT, "%s: vocab_start must be >= 0, got %" PRId64, fn, s->vocab_start);
+    if (s->vocab_total < s->vocab || s->vocab_start > s->vocab_total - s->vocab)
+        return fail(TASFT_INVALID_ARGUMENT,
+                    "%s: the slice [vocab_start, vocab_start + vocab) = [%" PRId64 ", %" PRId64
+                    ") is not inside [0, vocab_total) = [0, %" PRId64 ")",
+                    fn, s->vocab_start, s->vocab_start + s->vocab, s->vocab_total);
+    if (s->rows > 0) {
+        if (!backward) {
+            if (!s->slice_max) return fail(TASFT_INVALID_ARGUMENT, "%s: slice_max is NULL", fn);
+            if (!s->slice_stats) return fail(TASFT_INVALID_ARGUMENT, "%s: slice_stats is NULL", fn);
+        } else {
+            if (!s->row_max) return fail(TASFT_INVALID_ARGUMENT, "%s: row_max is NULL", fn);
+            if (!s->row_log_sumexp) return fail(TASFT_INVALID_ARGUMENT, "%s: row_log_sumexp is NULL", fn);
+            if (!s->residual) return fail(TASFT_INVALID_ARGUMENT, "%s: residual is NULL", fn);
+            if (!s->residual_dot_expected)
+                return fail(TASFT_INVALID_ARGUMENT, "%s: residual_dot_expected is NULL", fn);
+            if (!s->grad_logits) return fail(TASFT_INVALID_ARGUMENT, "%s: grad_logits is NULL", fn);
+        }
+    }
+    if (s->rows > 0 && TASFT_EMD_VP_STATS(s->dim) > (INT64_MAX / 8) / s->rows)
+        return fail(TASFT_INVALID_ARGUMENT, "%s: rows * TASFT_EMD_VP_STATS(dim) overflows", fn);
+    *view = a;
+    return TASFT_OK;
+}
+
+int check_merge(const tasft_emd_vp_merge_args* m, const char* fn) {
+    if (!m) return fail(TASFT_INVALID_ARGUMENT, "%s: args is NULL", fn);
+    if (m->slices < 1) return fail(TASFT_INVALID_ARGUMENT, "%s: slices must be >= 1, got %" PRId64, fn, m->slices);
+    if (m->rows < 0) return fail(TASFT_INVALID_ARGUMENT, "%s: rows must be >= 0, got %" PRId64, fn, m->rows);
+    if (m->dim <= 0) return fail(TASFT_INVALID_ARGUMENT, "%s: dim must be > 0, got %" PRId64, fn, m->dim);
+    const int64_t lim = INT64_MAX / 8;
+    if (m->dim > lim / 4) return fail(TASFT_INVALID_ARGUMENT, "%s: dim is too large", fn);
+    if (m->rows > 0 && (m->slices > lim / m->rows || TASFT_EMD_VP_STATS(m->dim) > lim / (m->slices * m->rows)))
+        return fail(TASFT_INVALID_ARGUMENT, "%s: slices * rows * TASFT_EMD_VP_STATS(dim) overflows", fn);
+    if (m->rows == 0) return TASFT_OK;
+    const struct { const void* p; const char* name; } required[] = {
+        {m->slice_max, "slice_max"}, {m->slice_stats, "slice_stats"}, {m->targets, "targets"},
+        {m->loss_rows, "loss_rows"}, {m->row_max, "row_max"}, {m->row_log_sumexp, "row_log_sumexp"},
+        {m->residual, "residual"}, {m->residual_dot_expected, "residual_dot_expected"}};
+    for (const auto& r : required)
+        if (!r.p) return fail(TASFT_INVALID_ARGUMENT, "%s: %s is NULL", fn, r.name);
+    return TASFT_OK;
+}
+
+int check_rescale(int64_t rows, int64_t dim, const float* slice_max, const float* global_max,
+                  const float* slice_stats, const char* fn) {
+    if (rows < 0) return fail(TASFT_INVALID_ARGUMENT, "%s: rows must be >= 0, got %" PRId64, fn, rows);
+    if (dim <= 0) return fail(TASFT_INVALID_ARGUMENT, "%s: dim must be > 0, got %" PRId64, fn, dim);
+    if (dim > INT64_MAX / 32) return fail(TASFT_INVALID_ARGUMENT, "%s: dim is too large", fn);
+    if (rows > 0 && TASFT_EMD_VP_STATS(dim) > (INT64_MAX / 8) / rows)
+        return fail(TASFT_INVALID_ARGUMENT, "%s: rows * TASFT_EMD_VP_STATS(dim) overflows", fn);
+    if (rows == 0) return TASFT_OK;
+    if (!slice_max) return fail(TASFT_INVALID_ARGUMENT, "%s: slice_max is NULL", fn);
+    if (!global_max) return fail(TASFT_INVALID_ARGUMENT, "%s: global_max is NULL", fn);
+    if (!slice_stats) return fail(TASFT_INVALID_ARGUMENT, "%s: slice_stats is NULL", fn);
     return TASFT_OK;
 }
 

@@ -1,5 +1,8 @@
-// tasft_emd_cpu: argument checks, ignored rows, and the choice of the kernel's instruction set.
+// tasft_emd_cpu and the vocabulary-parallel CPU entry points: argument checks, ignored rows, the host-side merge,
+// and the choice of the kernel's instruction set.
+#include <algorithm>
 #include <atomic>
+#include <cinttypes>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -7,19 +10,20 @@
 #include <vector>
 #include <omp.h>
 
+#include "emd_cpu_job.h"
 #include "emd_internal.h"
 
 namespace tasft {
-namespace generic { int run(const tasft_emd_args*, const int64_t*, int64_t, int); }
+namespace generic { int run(const CpuJob&, const int64_t*, int64_t, int); }
 #if defined(__x86_64__)
-namespace avx2 { int run(const tasft_emd_args*, const int64_t*, int64_t, int); }
-namespace avx512 { int run(const tasft_emd_args*, const int64_t*, int64_t, int); }
+namespace avx2 { int run(const CpuJob&, const int64_t*, int64_t, int); }
+namespace avx512 { int run(const CpuJob&, const int64_t*, int64_t, int); }
 #endif
 
 namespace {
 std::atomic<int> g_threads{0};
 
-using KernelFn = int (*)(const tasft_emd_args*, const int64_t*, int64_t, int);
+using KernelFn = int (*)(const CpuJob&, const int64_t*, int64_t, int);
 
 // The widest instruction set this CPU has; TASFT_CPU_ISA=generic|avx2|avx512 forces one (tests use it to cover all).
 KernelFn pick_kernel(const char** name) {
@@ -47,12 +51,34 @@ int threads_to_use() {
 
 // Ignored rows: loss 0, gradient 0 over the first vocab columns, expected embedding 0.
 void zero_row(const tasft_emd_args* a, int64_t n) {
-    a->loss_rows[n] = 0.0f;
+    if (a->loss_rows) a->loss_rows[n] = 0.0f;
     if (a->grad_logits) {
         char* g = static_cast<char*>(a->grad_logits) + (size_t)(n * a->logits_row_stride * dtype_size(a->logits_dtype));
         std::memset(g, 0, (size_t)(a->vocab * dtype_size(a->logits_dtype)));
     }
     if (a->expected_embedding) std::memset(a->expected_embedding + n * a->dim, 0, (size_t)a->dim * 4);
+}
+// The rows whose target is not ignore_index; the others go to `ignored(n)`.
+template <class F>
+int split_rows(const tasft_emd_args* a, std::vector<int64_t>& active, const char* fn, F ignored) {
+    try {
+        active.reserve((size_t)a->rows);
+    } catch (const std::bad_alloc&) {
+        return fail(TASFT_OUT_OF_MEMORY, "%s: cannot allocate the row list", fn);
+    }
+    for (int64_t n = 0; n < a->rows; ++n) {
+        if (a->targets[n] == a->ignore_index) ignored(n);
+        else active.push_back(n);
+    }
+    return TASFT_OK;
+}
+
+int run_job(const CpuJob& job, const std::vector<int64_t>& active, const char* fn) {
+    const char* isa = nullptr;
+    KernelFn kernel = pick_kernel(&isa);
+    int st = kernel(job, active.data(), (int64_t)active.size(), threads_to_use());
+    if (st == TASFT_OUT_OF_MEMORY) return fail(st, "%s: cannot allocate the per-thread workspace", fn);
+    return st;
 }
 }  // namespace
 }  // namespace tasft
@@ -65,20 +91,152 @@ extern "C" int tasft_emd_cpu(const tasft_emd_args* a) {
     if (a->rows == 0) return TASFT_OK;
     if (int st = check_targets(a->targets, a->rows, a->vocab, a->ignore_index, fn)) return st;
     std::vector<int64_t> active;
-    try {
-        active.reserve((size_t)a->rows);
-    } catch (const std::bad_alloc&) {
-        return fail(TASFT_OUT_OF_MEMORY, "%s: cannot allocate the row list", fn);
+    if (int st = split_rows(a, active, fn, [&](int64_t n) { zero_row(a, n); })) return st;
+    CpuJob job{};
+    job.args = a;
+    job.mode = CpuMode::Fused;
+    return run_job(job, active, fn);
+}
+
+// ---- vocabulary-parallel form ----
+
+extern "C" int tasft_emd_vp_partial_cpu(const tasft_emd_vp_slice_args* s) {
+    using namespace tasft;
+    clear_error();
+    const char* fn = "tasft_emd_vp_partial_cpu";
+    tasft_emd_args view;
+    if (int st = check_slice(s, false, fn, &view)) return st;
+    if (s->rows == 0) return TASFT_OK;
+    if (int st = check_targets(s->targets, s->rows, s->vocab_total, s->ignore_index, fn)) return st;
+    const int64_t width = TASFT_EMD_VP_STATS(s->dim);
+    std::vector<int64_t> active;
+    int st = split_rows(&view, active, fn, [&](int64_t n) {  // ignored rows: m = 0, statistics 0
+        s->slice_max[n] = 0.0f;
+        std::memset(s->slice_stats + n * width, 0, (size_t)width * 4);
+    });
+    if (st) return st;
+    CpuJob job{};
+    job.args = &view;
+    job.mode = CpuMode::Partial;
+    job.vocab_start = s->vocab_start;
+    job.slice_max = s->slice_max;
+    job.slice_stats = s->slice_stats;
+    return run_job(job, active, fn);
+}
+
+extern "C" int tasft_emd_vp_backward_cpu(const tasft_emd_vp_slice_args* s) {
+    using namespace tasft;
+    clear_error();
+    const char* fn = "tasft_emd_vp_backward_cpu";
+    tasft_emd_args view;
+    if (int st = check_slice(s, true, fn, &view)) return st;
+    if (s->rows == 0) return TASFT_OK;
+    if (int st = check_targets(s->targets, s->rows, s->vocab_total, s->ignore_index, fn)) return st;
+    std::vector<int64_t> active;
+    if (int st = split_rows(&view, active, fn, [&](int64_t n) { zero_row(&view, n); })) return st;
+    CpuJob job{};
+    job.args = &view;
+    job.mode = CpuMode::Backward;
+    job.row_max = s->row_max;
+    job.row_log_sumexp = s->row_log_sumexp;
+    job.residual = s->residual;
+    job.residual_dot_expected = s->residual_dot_expected;
+    return run_job(job, active, fn);
+}
+
+// The merge is O(slices * rows * dim), small next to the kernels: plain loops, sums in double, slices in order.
+extern "C" int tasft_emd_vp_merge_cpu(const tasft_emd_vp_merge_args* m) {
+    using namespace tasft;
+    clear_error();
+    const char* fn = "tasft_emd_vp_merge_cpu";
+    if (int st = check_merge(m, fn)) return st;
+    const int64_t K = m->slices, N = m->rows, D = m->dim, W = TASFT_EMD_VP_STATS(D);
+    // Every check first, so a rejected call writes nothing.
+    for (int64_t n = 0; n < N; ++n) {
+        const int64_t y = m->targets[n];
+        if (y == m->ignore_index) continue;
+        if (y < 0)
+            return fail(TASFT_INVALID_ARGUMENT, "%s: targets[%" PRId64 "] = %" PRId64 " is negative and not ignore_index (%" PRId64 ")",
+                        fn, n, y, m->ignore_index);
+        double count = 0;
+        for (int64_t k = 0; k < K; ++k) count += m->slice_stats[(k * N + n) * W + 1];
+        if (count != 1.0)
+            return fail(TASFT_INVALID_ARGUMENT,
+                        "%s: targets[%" PRId64 "] = %" PRId64 " lies in %g of the %" PRId64
+                        " slices (the slices must cover the vocabulary without overlap)",
+                        fn, n, y, count, K);
     }
-    for (int64_t n = 0; n < a->rows; ++n) {
-        if (a->targets[n] == a->ignore_index) zero_row(a, n);
-        else active.push_back(n);
+    const bool big = N * K * D > 65536;
+    int oom = 0;
+#pragma omp parallel num_threads(threads_to_use()) if (big)
+    {
+        std::vector<double> S;
+        try {
+            S.resize((size_t)D);
+        } catch (const std::bad_alloc&) {
+#pragma omp atomic write
+            oom = 1;
+        }
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < N; ++n) {
+            if (S.empty()) continue;
+            float* r = m->residual + n * D;
+            float* ee = m->expected_embedding ? m->expected_embedding + n * D : nullptr;
+            if (m->targets[n] == m->ignore_index) {
+                m->loss_rows[n] = m->row_max[n] = m->row_log_sumexp[n] = m->residual_dot_expected[n] = 0.0f;
+                std::memset(r, 0, (size_t)D * 4);
+                if (ee) std::memset(ee, 0, (size_t)D * 4);
+                continue;
+            }
+            double M = -INFINITY;
+            for (int64_t k = 0; k < K; ++k) M = std::fmax(M, (double)m->slice_max[k * N + n]);
+            double L = 0;
+            std::fill(S.begin(), S.end(), 0.0);
+            for (int64_t d = 0; d < D; ++d) r[d] = 0.0f;  // r collects the target's row first
+            for (int64_t k = 0; k < K; ++k) {
+                const double mk = m->slice_max[k * N + n];
+                const float* st = m->slice_stats + (k * N + n) * W;
+                const double c = mk == -INFINITY ? 0.0 : std::exp(mk - M);
+                L += c * st[0];
+                for (int64_t d = 0; d < D; ++d) S[d] += c * st[2 + d];
+                if (st[1] != 0.0f)
+                    for (int64_t d = 0; d < D; ++d) r[d] = st[2 + D + d];
+            }
+            // As the fused kernel's finalize: u in float, r = u - e_y in float, the sums in double.
+            double loss = 0, ru = 0;
+            for (int64_t d = 0; d < D; ++d) {
+                const float ud = (float)(S[d] / L);
+                const float rd = ud - r[d];
+                loss += (double)rd * rd;
+                ru += (double)rd * ud;
+                if (ee) ee[d] = ud;
+                r[d] = rd;
+            }
+            m->loss_rows[n] = (float)loss;
+            m->row_max[n] = (float)M;
+            m->row_log_sumexp[n] = (float)std::log(L);
+            m->residual_dot_expected[n] = (float)ru;
+        }
     }
-    const char* isa = nullptr;
-    KernelFn kernel = pick_kernel(&isa);
-    int st = kernel(a, active.data(), (int64_t)active.size(), threads_to_use());
-    if (st == TASFT_OUT_OF_MEMORY) return fail(st, "%s: cannot allocate the per-thread workspace", fn);
-    return st;
+    if (oom) return fail(TASFT_OUT_OF_MEMORY, "%s: cannot allocate the per-thread workspace", fn);
+    return TASFT_OK;
+}
+
+extern "C" int tasft_emd_vp_rescale_cpu(int64_t rows, int64_t dim, const float* slice_max, const float* global_max,
+                                        float* slice_stats) {
+    using namespace tasft;
+    clear_error();
+    if (int st = check_rescale(rows, dim, slice_max, global_max, slice_stats, "tasft_emd_vp_rescale_cpu")) return st;
+    const int64_t W = TASFT_EMD_VP_STATS(dim);
+#pragma omp parallel for schedule(static) num_threads(threads_to_use()) if (rows * W > 65536)
+    for (int64_t n = 0; n < rows; ++n) {
+        const double m = slice_max[n];
+        const float c = m == -INFINITY ? 0.0f : (float)std::exp(m - (double)global_max[n]);
+        float* st = slice_stats + n * W;
+        st[0] *= c;
+        for (int64_t d = 0; d < dim; ++d) st[2 + d] *= c;
+    }
+    return TASFT_OK;
 }
 
 extern "C" void tasft_cpu_set_num_threads(int n) { tasft::g_threads.store(n > 0 ? n : 0); }

@@ -21,68 +21,10 @@
 #include <cmath>
 #include <vector>
 
-#include "emd_internal.h"
+#include "emd_cuda_common.cuh"
 
 namespace tasft {
 namespace {
-
-constexpr int kBlock = 256;  // threads per block (a multiple of 32)
-constexpr int kWarps = kBlock / 32;
-
-// ---------- dtype conversions (device) ----------
-__device__ __forceinline__ float to_float(float x) { return x; }
-__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
-
-template <typename T> __device__ __forceinline__ T from_float(float x);
-template <> __device__ __forceinline__ float from_float<float>(float x) { return x; }
-template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
-template <> __device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
-
-// ---------- reductions ----------
-struct SumOp {
-    __device__ float operator()(float a, float b) const { return a + b; }
-    static constexpr float identity = 0.0f;
-};
-struct MaxOp {
-    // fmaxf drops a NaN operand; a NaN logit still poisons the row through the sum of exponentials.
-    __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
-    static constexpr float identity = -INFINITY;
-};
-
-template <typename Op>
-__device__ __forceinline__ float warp_reduce(float x, Op op) {
-    for (int off = 16; off > 0; off >>= 1) x = op(x, __shfl_xor_sync(0xffffffffu, x, off));
-    return x;
-}
-
-// Every thread of the block must call it (it synchronises). `red` is shared memory of kWarps + 1 floats; the last
-// __syncthreads makes sure everyone has read the result before `red` is used again.
-template <typename Op>
-__device__ float block_reduce(float x, Op op, float* red) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    x = warp_reduce(x, op);
-    if (lane == 0) red[warp] = x;
-    __syncthreads();
-    if (warp == 0) {
-        float y = lane < kWarps ? red[lane] : Op::identity;
-        y = warp_reduce(y, op);
-        if (lane == 0) red[kWarps] = y;
-    }
-    __syncthreads();
-    const float result = red[kWarps];
-    __syncthreads();
-    return result;
-}
-
-// r . x over dim with the lanes of one warp splitting d; every lane gets the result. The summation order depends only
-// on dim, so r . u and r . e_v are rounded alike.
-template <typename T>
-__device__ __forceinline__ float warp_dot(const float* r, const T* x, int64_t dim, int lane) {
-    float acc = 0.0f;
-    for (int64_t d = lane; d < dim; d += 32) acc += r[d] * to_float(x[d]);
-    return warp_reduce(acc, SumOp());
-}
 
 struct KernelArgs {
     const void* logits;
@@ -188,23 +130,6 @@ __global__ void __launch_bounds__(kBlock) emd_kernel(KernelArgs a) {
 }
 
 // ---------- host side ----------
-
-int cuda_fail(cudaError_t err, const char* fn, const char* what) {
-    cudaGetLastError();  // do not leave a (non-sticky) error behind for the caller's next check
-    return fail(TASFT_CUDA_ERROR, "%s: %s failed: %s (%s)", fn, what, cudaGetErrorString(err), cudaGetErrorName(err));
-}
-
-// Fails with TASFT_CUDA_ERROR when no driver or no device is usable.
-int check_device(const char* fn) {
-    int count = 0;
-    const cudaError_t err = cudaGetDeviceCount(&count);
-    if (err != cudaSuccess) {
-        cudaGetLastError();
-        return fail(TASFT_CUDA_ERROR, "%s: no usable CUDA device (cudaGetDeviceCount: %s)", fn, cudaGetErrorString(err));
-    }
-    if (count <= 0) return fail(TASFT_CUDA_ERROR, "%s: no CUDA device found", fn);
-    return TASFT_OK;
-}
 
 template <typename TL, typename TE>
 int launch(const tasft_emd_args* a, cudaStream_t stream, const char* fn) {

@@ -9,3 +9,18 @@ extern "C" int tasft_emd_cuda_async(const tasft_emd_args*) {
                        "tasft_emd_cuda_async: libtasft was built without CUDA (nvcc not found or TASFT_CUDA=OFF)");
 }
 extern "C" int tasft_cuda_available(void) { return 0; }
+
+#define TASFT_NO_CUDA(name) \
+    tasft::fail(TASFT_UNSUPPORTED, name ": libtasft was built without CUDA (nvcc not found or TASFT_CUDA=OFF)")
+extern "C" int tasft_emd_vp_partial_cuda(const tasft_emd_vp_slice_args*) {
+    return TASFT_NO_CUDA("tasft_emd_vp_partial_cuda");
+}
+extern "C" int tasft_emd_vp_merge_cuda(const tasft_emd_vp_merge_args*) {
+    return TASFT_NO_CUDA("tasft_emd_vp_merge_cuda");
+}
+extern "C" int tasft_emd_vp_backward_cuda(const tasft_emd_vp_slice_args*) {
+    return TASFT_NO_CUDA("tasft_emd_vp_backward_cuda");
+}
+extern "C" int tasft_emd_vp_rescale_cuda(int64_t, int64_t, const float*, const float*, float*, void*) {
+    return TASFT_NO_CUDA("tasft_emd_vp_rescale_cuda");
+}

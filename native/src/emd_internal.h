@@ -16,7 +16,16 @@ inline bool valid_dtype(int d) { return d == TASFT_FLOAT32 || d == TASFT_BFLOAT1
 inline int64_t dtype_size(int d) { return d == TASFT_FLOAT32 ? 4 : 2; }
 
 // Checks everything that does not need to dereference a pointer. `function` names the entry point in messages.
-int check_shapes(const tasft_emd_args* a, const char* function);
+// loss_rows is required (rows > 0) unless needs_loss_rows is false.
+int check_shapes(const tasft_emd_args* a, const char* function, bool needs_loss_rows = true);
+
+// The vocabulary-parallel entry points. check_slice fills `view`, the slice as tasft_emd_args (vocab = the slice's
+// width, loss_rows NULL, grad_logits set for the backward), and checks it and the slice's own fields; `backward`
+// selects which outputs / inputs must be there. Neither dereferences a buffer.
+int check_slice(const tasft_emd_vp_slice_args* s, bool backward, const char* function, tasft_emd_args* view);
+int check_merge(const tasft_emd_vp_merge_args* m, const char* function);
+int check_rescale(int64_t rows, int64_t dim, const float* slice_max, const float* global_max,
+                  const float* slice_stats, const char* function);
 // Checks that every target lies in [0, vocab) or equals ignore_index; `targets` must be host memory.
 int check_targets(const int64_t* targets, int64_t rows, int64_t vocab, int64_t ignore_index, const char* function);
 

@@ -62,6 +62,99 @@ int tasft_cuda_available(void);
  * `in` and `out` have the same dtype and may be the same buffer. Host pointers. */
 int tasft_normalize_rows_cpu(const void* in, void* out, int dtype, int64_t rows, int64_t dim);
 
+/* ---- vocabulary-parallel form (an LM head split over ranks by vocabulary) ----
+ *
+ * A slice holds the columns [vocab_start, vocab_start + vocab) of the logits and the same rows of ehat; targets are
+ * global ids. The unsplit result follows from three steps (n = row, k = slice, y = targets[n]):
+ *
+ *   1. tasft_emd_vp_partial_*, per slice:  m_k = max_v z_v            l_k = sum_v exp(z_v - m_k)
+ *                                           s_k = sum_v exp(z_v - m_k) ehat_v
+ *                                           t_k = 1 if y lies in the slice, else 0;   e_k = t_k ? ehat_y : 0
+ *   2. tasft_emd_vp_merge_*, over slices:  M = max_k m_k,  c_k = exp(m_k - M)  (0 where m_k = -inf)
+ *                                           L = sum_k c_k l_k,  S = sum_k c_k s_k,  T = sum_k t_k (must be 1),
+ *                                           u = S / L,  r = u - sum_k e_k,  loss_rows = ||r||^2,
+ *                                           lse = M + log L (kept as the pair M, log L: their sum would round)
+ *   3. tasft_emd_vp_backward_*, per slice:  grad[n, v] = grad_scale * 2 exp(z_v - M - log L) (r . ehat_v - r . u)
+ *
+ * Partial statistics, float32: slice_max [rows] (m) and slice_stats [rows, TASFT_EMD_VP_STATS(dim)], row n =
+ *     [0] l    [1] t    [2, 2 + dim) s    [2 + dim, 2 + 2 dim) e
+ * so everything that is summed across slices is one buffer. Across ranks (c10d / NCCL), step 2 is
+ *     all_reduce(MAX) of slice_max (-> M, in place or a copy);  tasft_emd_vp_rescale_*(rows, dim, m, M, slice_stats);
+ *     all_reduce(SUM) of slice_stats;  tasft_emd_vp_merge_* with slices = 1, slice_max = M, the summed stats
+ * (every rank gets the same merged values; 4 (rows + rows (2 dim + 2)) bytes per rank instead of a [rows, vocab]
+ * gather), or, deterministic given the rank order: all_gather slice_max into [ranks, rows] and slice_stats into
+ * [ranks, rows, TASFT_EMD_VP_STATS(dim)], then merge with slices = ranks. Every rank then runs step 3 on its slice.
+ * Ignored rows (target == ignore_index): partial m = 0 and stats 0; merged values 0 (loss included); gradient 0.
+ * A slice whose logits of a row are all -inf has m = -inf, l = 0, s = 0. The caller makes the slices cover the
+ * vocabulary without overlap: the merge can check that each target lies in exactly one slice, nothing more.
+ */
+#define TASFT_EMD_VP_STATS(dim) (2 * (dim) + 2)
+
+/* One slice, for tasft_emd_vp_partial_* (fills slice_max, slice_stats) and tasft_emd_vp_backward_* (reads the merged
+ * statistics, writes grad_logits). Unused fields of the other call may be anything. */
+typedef struct {
+    const void*    logits;             /* [rows, logits_row_stride] in logits_dtype: the slice's columns, the first
+                                          vocab are read */
+    int            logits_dtype;       /* tasft_dtype */
+    int64_t        rows, vocab, logits_row_stride;  /* vocab = the slice's width (>= 1) */
+    int64_t        vocab_start;        /* global id of the slice's column 0 */
+    int64_t        vocab_total;        /* the whole vocabulary; vocab_start + vocab <= vocab_total */
+    const void*    unit_embedding;     /* [vocab, dim]: the slice's rows of ehat (unit L2 norm), in embedding_dtype */
+    int            embedding_dtype;    /* tasft_dtype */
+    int64_t        dim;
+    const int64_t* targets;            /* [rows] global ids in [0, vocab_total), or ignore_index */
+    int64_t        ignore_index;
+    /* partial: out */
+    float*         slice_max;          /* [rows] m */
+    float*         slice_stats;        /* [rows, TASFT_EMD_VP_STATS(dim)] l, t, s, e */
+    /* backward: in (from the merge) */
+    const float*   row_max;            /* [rows] M */
+    const float*   row_log_sumexp;     /* [rows] log L */
+    const float*   residual;           /* [rows, dim] r */
+    const float*   residual_dot_expected; /* [rows] r . u */
+    /* backward: out, as in tasft_emd_args */
+    float          grad_scale;
+    void*          grad_logits;        /* [rows, logits_row_stride] in logits_dtype; may equal logits; 0 for ignored
+                                          rows; columns past vocab never written */
+    void*          cuda_stream;        /* cudaStream_t for the _cuda forms */
+} tasft_emd_vp_slice_args;
+
+/* The merge of `slices` partial results (in that order; the sums run over k = 0, 1, ...). */
+typedef struct {
+    int64_t        slices, rows, dim;  /* slices >= 1 */
+    const float*   slice_max;          /* [slices, rows] */
+    const float*   slice_stats;        /* [slices, rows, TASFT_EMD_VP_STATS(dim)] */
+    const int64_t* targets;            /* [rows] global ids or ignore_index */
+    int64_t        ignore_index;
+    float*         loss_rows;          /* [rows] out: ||r||^2, as tasft_emd_args.loss_rows */
+    float*         row_max;            /* [rows] out: M */
+    float*         row_log_sumexp;     /* [rows] out: log L */
+    float*         residual;           /* [rows, dim] out: r = u - ehat_y */
+    float*         residual_dot_expected; /* [rows] out: r . u */
+    float*         expected_embedding; /* [rows, dim] out, optional (NULL): u */
+    void*          cuda_stream;        /* cudaStream_t for tasft_emd_vp_merge_cuda */
+} tasft_emd_vp_merge_args;
+
+/* Host pointers, multi-threaded. Targets are range-checked: INVALID_ARGUMENT names the first bad one; the merge also
+ * fails when a row's target lies in no slice or in more than one. Outputs must not overlap inputs (except
+ * grad_logits == logits). */
+int tasft_emd_vp_partial_cpu(const tasft_emd_vp_slice_args* args);
+int tasft_emd_vp_merge_cpu(const tasft_emd_vp_merge_args* args);
+int tasft_emd_vp_backward_cpu(const tasft_emd_vp_slice_args* args);
+/* slice_stats[n] (l and s) *= exp(slice_max[n] - global_max[n]) (0 where slice_max[n] = -inf), for the all-reduce
+ * recipe; global_max[n] >= slice_max[n]. */
+int tasft_emd_vp_rescale_cpu(int64_t rows, int64_t dim, const float* slice_max, const float* global_max,
+                             float* slice_stats);
+
+/* Device pointers, asynchronous on cuda_stream (no host copy of the targets, no wait): a target outside
+ * [0, vocab_total) counts as in no slice, and a row whose target lies in no slice or in several gets NaN (loss,
+ * residual, gradient) instead of an error. TASFT_UNSUPPORTED without CUDA. */
+int tasft_emd_vp_partial_cuda(const tasft_emd_vp_slice_args* args);
+int tasft_emd_vp_merge_cuda(const tasft_emd_vp_merge_args* args);
+int tasft_emd_vp_backward_cuda(const tasft_emd_vp_slice_args* args);
+int tasft_emd_vp_rescale_cuda(int64_t rows, int64_t dim, const float* slice_max, const float* global_max,
+                              float* slice_stats, void* cuda_stream);
+
 /* Threads used by tasft_emd_cpu; n <= 0 restores the default (the OpenMP default, usually one per core). */
 void tasft_cpu_set_num_threads(int n);
 int tasft_cpu_get_num_threads(void);

@@ -276,10 +276,18 @@ public final class EmdKernel {
 
     // ---- checks ----
 
-    private record Layout(long rows, long vocab, long rowStride, long dim, int logitsDtype, int embeddingDtype) {
+    record Layout(long rows, long vocab, long rowStride, long dim, int logitsDtype, int embeddingDtype) {
     }
 
     private static Layout validate(Tensor logits, Tensor unitEmbedding, Tensor targets, Options options) {
+        return validate(logits, unitEmbedding, targets, options, -1);
+    }
+
+    /**
+     * The checks of {@link #compute}; targets must lie in [0, targetBound) (or be the ignore index), where
+     * targetBound < 0 means the logits' vocab. The vocabulary-parallel API passes the whole vocabulary's size.
+     */
+    static Layout validate(Tensor logits, Tensor unitEmbedding, Tensor targets, Options options, long targetBound) {
         requireTensor(logits, "logits");
         requireTensor(unitEmbedding, "unitEmbedding");
         requireTensor(targets, "targets");
@@ -366,7 +374,7 @@ public final class EmdKernel {
                     + "would overwrite a parameter; use NEW_TENSOR");
         }
         if (device.is_cpu() && rows > 0) {
-            checkTargetsOnHost(targets, rows, vocab, options.ignoreIndex());
+            checkTargetsOnHost(targets, rows, targetBound < 0 ? vocab : targetBound, options.ignoreIndex());
         }
         return new Layout(rows, vocab, rowStride, dim, logitsDtype, embeddingDtype);
     }
@@ -388,7 +396,7 @@ public final class EmdKernel {
         }
     }
 
-    private static void requireTensor(Tensor t, String name) {
+    static void requireTensor(Tensor t, String name) {
         Objects.requireNonNull(t, name);
         if (t.isNull() || !t.defined()) {
             throw new IllegalArgumentException(name + ": undefined tensor");
@@ -402,7 +410,7 @@ public final class EmdKernel {
         }
     }
 
-    private static void requireSameDevice(Tensor t, String name, Device device) {
+    static void requireSameDevice(Tensor t, String name, Device device) {
         Device other = t.device();
         if (!other.equals(device)) {
             throw new IllegalArgumentException(name + ": on device " + describe(other)
@@ -410,7 +418,7 @@ public final class EmdKernel {
         }
     }
 
-    private static void check(int status, String function) {
+    static void check(int status, String function) {
         if (status == EmdNative.TASFT_OK) {
             return;
         }
@@ -427,7 +435,7 @@ public final class EmdKernel {
      * detached alias (both share the logits' version counter) makes the write visible at no cost: backward through
      * a node that saved the old logits then fails instead of silently using the gradient as values.
      */
-    private static void bumpVersion(Tensor logits) {
+    static void bumpVersion(Tensor logits) {
         if (logits.is_inference()) {
             return; // inference tensors have no version counter
         }
@@ -455,7 +463,7 @@ public final class EmdKernel {
         return new TensorOptions(type).device(new DeviceOptional(device));
     }
 
-    private static String shape(Tensor t) {
+    static String shape(Tensor t) {
         long[] s = new long[(int) t.dim()];
         for (int i = 0; i < s.length; i++) {
             s[i] = t.size(i);
@@ -463,7 +471,7 @@ public final class EmdKernel {
         return Arrays.toString(s);
     }
 
-    private static String strides(Tensor t) {
+    static String strides(Tensor t) {
         long[] s = new long[(int) t.dim()];
         for (int i = 0; i < s.length; i++) {
             s[i] = t.stride(i);
@@ -471,7 +479,7 @@ public final class EmdKernel {
         return Arrays.toString(s);
     }
 
-    private static String describe(Device device) {
+    static String describe(Device device) {
         return device.str().getString();
     }
 
@@ -480,7 +488,7 @@ public final class EmdKernel {
      * {@code CUstream_st}, a class only the GPU build has on its class path, hence reflection: the CPU build neither
      * compiles against nor loads it.
      */
-    private static final class CudaStreams {
+    static final class CudaStreams {
         static Pointer current(Device device) {
             try {
                 Class<?> global = Class.forName("org.bytedeco.pytorch.global.torch_cuda");

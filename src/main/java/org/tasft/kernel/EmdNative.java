@@ -116,6 +116,175 @@ public final class EmdNative {
     public static native int tasft_normalize_rows_cpu(@Const Pointer in, Pointer out, int dtype,
             @Cast("int64_t") long rows, @Cast("int64_t") long dim);
 
+    /** Columns of one row of the vocabulary-parallel partial statistics: {@code TASFT_EMD_VP_STATS(dim)}. */
+    public static long tasftEmdVpStats(long dim) {
+        return 2 * dim + 2;
+    }
+
+    /** {@code tasft_emd_vp_slice_args}: one vocabulary slice, for the partial and the backward. */
+    @Name("tasft_emd_vp_slice_args")
+    public static final class VpSliceArgs extends Pointer {
+        static {
+            Loader.load();
+        }
+
+        /** A new, zero-initialized struct in native memory, freed when this object is closed or collected. */
+        public VpSliceArgs() {
+            super((Pointer) null);
+            allocate();
+        }
+
+        public VpSliceArgs(Pointer p) {
+            super(p);
+        }
+
+        private native void allocate();
+
+        public native @Const Pointer logits();
+        public native VpSliceArgs logits(@Const Pointer setter);
+
+        public native int logits_dtype();
+        public native VpSliceArgs logits_dtype(int setter);
+
+        public native @Cast("int64_t") long rows();
+        public native VpSliceArgs rows(long setter);
+
+        public native @Cast("int64_t") long vocab();
+        public native VpSliceArgs vocab(long setter);
+
+        public native @Cast("int64_t") long logits_row_stride();
+        public native VpSliceArgs logits_row_stride(long setter);
+
+        public native @Cast("int64_t") long vocab_start();
+        public native VpSliceArgs vocab_start(long setter);
+
+        public native @Cast("int64_t") long vocab_total();
+        public native VpSliceArgs vocab_total(long setter);
+
+        public native @Const Pointer unit_embedding();
+        public native VpSliceArgs unit_embedding(@Const Pointer setter);
+
+        public native int embedding_dtype();
+        public native VpSliceArgs embedding_dtype(int setter);
+
+        public native @Cast("int64_t") long dim();
+        public native VpSliceArgs dim(long setter);
+
+        public native @Cast("const int64_t*") LongPointer targets();
+        public native VpSliceArgs targets(@Cast("const int64_t*") LongPointer setter);
+
+        public native @Cast("int64_t") long ignore_index();
+        public native VpSliceArgs ignore_index(long setter);
+
+        public native FloatPointer slice_max();
+        public native VpSliceArgs slice_max(FloatPointer setter);
+
+        public native FloatPointer slice_stats();
+        public native VpSliceArgs slice_stats(FloatPointer setter);
+
+        public native @Const FloatPointer row_max();
+        public native VpSliceArgs row_max(@Const FloatPointer setter);
+
+        public native @Const FloatPointer row_log_sumexp();
+        public native VpSliceArgs row_log_sumexp(@Const FloatPointer setter);
+
+        public native @Const FloatPointer residual();
+        public native VpSliceArgs residual(@Const FloatPointer setter);
+
+        public native @Const FloatPointer residual_dot_expected();
+        public native VpSliceArgs residual_dot_expected(@Const FloatPointer setter);
+
+        public native float grad_scale();
+        public native VpSliceArgs grad_scale(float setter);
+
+        public native Pointer grad_logits();
+        public native VpSliceArgs grad_logits(Pointer setter);
+
+        public native Pointer cuda_stream();
+        public native VpSliceArgs cuda_stream(Pointer setter);
+    }
+
+    /** {@code tasft_emd_vp_merge_args}: the merge of stacked partial statistics. */
+    @Name("tasft_emd_vp_merge_args")
+    public static final class VpMergeArgs extends Pointer {
+        static {
+            Loader.load();
+        }
+
+        /** A new, zero-initialized struct in native memory, freed when this object is closed or collected. */
+        public VpMergeArgs() {
+            super((Pointer) null);
+            allocate();
+        }
+
+        public VpMergeArgs(Pointer p) {
+            super(p);
+        }
+
+        private native void allocate();
+
+        public native @Cast("int64_t") long slices();
+        public native VpMergeArgs slices(long setter);
+
+        public native @Cast("int64_t") long rows();
+        public native VpMergeArgs rows(long setter);
+
+        public native @Cast("int64_t") long dim();
+        public native VpMergeArgs dim(long setter);
+
+        public native @Const FloatPointer slice_max();
+        public native VpMergeArgs slice_max(@Const FloatPointer setter);
+
+        public native @Const FloatPointer slice_stats();
+        public native VpMergeArgs slice_stats(@Const FloatPointer setter);
+
+        public native @Cast("const int64_t*") LongPointer targets();
+        public native VpMergeArgs targets(@Cast("const int64_t*") LongPointer setter);
+
+        public native @Cast("int64_t") long ignore_index();
+        public native VpMergeArgs ignore_index(long setter);
+
+        public native FloatPointer loss_rows();
+        public native VpMergeArgs loss_rows(FloatPointer setter);
+
+        public native FloatPointer row_max();
+        public native VpMergeArgs row_max(FloatPointer setter);
+
+        public native FloatPointer row_log_sumexp();
+        public native VpMergeArgs row_log_sumexp(FloatPointer setter);
+
+        public native FloatPointer residual();
+        public native VpMergeArgs residual(FloatPointer setter);
+
+        public native FloatPointer residual_dot_expected();
+        public native VpMergeArgs residual_dot_expected(FloatPointer setter);
+
+        public native FloatPointer expected_embedding();
+        public native VpMergeArgs expected_embedding(FloatPointer setter);
+
+        public native Pointer cuda_stream();
+        public native VpMergeArgs cuda_stream(Pointer setter);
+    }
+
+    public static native int tasft_emd_vp_partial_cpu(@Const VpSliceArgs args);
+
+    public static native int tasft_emd_vp_merge_cpu(@Const VpMergeArgs args);
+
+    public static native int tasft_emd_vp_backward_cpu(@Const VpSliceArgs args);
+
+    public static native int tasft_emd_vp_rescale_cpu(@Cast("int64_t") long rows, @Cast("int64_t") long dim,
+            @Const FloatPointer slice_max, @Const FloatPointer global_max, FloatPointer slice_stats);
+
+    public static native int tasft_emd_vp_partial_cuda(@Const VpSliceArgs args);
+
+    public static native int tasft_emd_vp_merge_cuda(@Const VpMergeArgs args);
+
+    public static native int tasft_emd_vp_backward_cuda(@Const VpSliceArgs args);
+
+    public static native int tasft_emd_vp_rescale_cuda(@Cast("int64_t") long rows, @Cast("int64_t") long dim,
+            @Const FloatPointer slice_max, @Const FloatPointer global_max, FloatPointer slice_stats,
+            Pointer cuda_stream);
+
     public static native void tasft_cpu_set_num_threads(int n);
 
     public static native int tasft_cpu_get_num_threads();
