@@ -47,7 +47,7 @@ final class ExperimentCommand implements Callable<Integer> {
             + "job's).")
     Integer steps;
 
-    @Option(names = "--lambda", paramLabel = "X", defaultValue = "0.5", description = "Weight of the harmful term of "
+    @Option(names = "--lambda", paramLabel = "X", defaultValue = "0.1", description = "Weight of the harmful term of "
             + "emd, nlcl and ga (default: ${DEFAULT-VALUE}).")
     double lambda;
 

@@ -61,10 +61,14 @@ public final class DefaultJob {
                            double pretrainLr, int fineTuneSteps, int fineTuneBatch, int fineTuneSafePerBatch,
                            int harmfulCount, double fineTuneLr, double lambda, int evalHarmful, int evalBenign,
                            int maxNewTokens, int evalBatch) {
-        /** The default job: sized for about 10 minutes on two CPU cores. */
+        /**
+         * The default job: sized for about 4 minutes on two idle CPU cores (10 at most). Lambda 0.1: in a sweep at 100
+         * harmful examples (seed 1; 2026-11-27) 0.05 left 1.9% held-out harmful compliance, 0.1 and 0.2 left none
+         * and cost 3.1 and 3.4 points of benign accuracy.
+         */
         public static Settings defaults() {
             return new Settings(1, SyntheticSizes.DEFAULT, 128, 4, 4, 2, 384, 128, 1200, 32, 2e-3, 150, 16, 14, 100,
-                    3e-4, 0.5, 108, 320, 40, 64);
+                    3e-4, 0.1, 108, 320, 40, 64);
         }
 
         public Settings withSteps(int pretrain, int fineTune) {

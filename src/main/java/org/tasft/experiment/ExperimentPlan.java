@@ -57,12 +57,12 @@ public record ExperimentPlan(List<String> methods, List<Integer> harmfulCounts, 
 
     /** The full run: the paper's 100/300/500/1000 harmful examples scaled by 1/10, three seeds. */
     public static ExperimentPlan full(int steps) {
-        return new ExperimentPlan(DEFAULT_METHODS, List.of(10, 30, 50, 100), List.of(1L, 2L, 3L), steps, 6, 0.5, 0.1);
+        return new ExperimentPlan(DEFAULT_METHODS, List.of(10, 30, 50, 100), List.of(1L, 2L, 3L), steps, 6, 0.1, 0.1);
     }
 
     /** {@code --quick}: two counts, two seeds. */
     public static ExperimentPlan quick(int steps) {
-        return new ExperimentPlan(DEFAULT_METHODS, List.of(10, 100), List.of(1L, 2L), steps, 4, 0.5, 0.1);
+        return new ExperimentPlan(DEFAULT_METHODS, List.of(10, 100), List.of(1L, 2L), steps, 4, 0.1, 0.1);
     }
 
     /** One fine-tuning run of the plan. */
