@@ -31,6 +31,17 @@ public interface CausalLm {
         return forward(inputIds, null, null);
     }
 
+    /**
+     * The final hidden states, after the last norm and before the LM head: what a sequence-classification head
+     * (transformers' {@code score}) reads. No cache.
+     *
+     * @param attentionMask as in {@link #forward(Tensor, Tensor, KvCache)}, or null
+     * @return float32 [batch, seq, hidden]
+     */
+    default Tensor hiddenStates(Tensor inputIds, Tensor attentionMask) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not expose its hidden states");
+    }
+
     /** An empty cache for this model. */
     KvCache newCache();
 

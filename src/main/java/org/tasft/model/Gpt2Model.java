@@ -67,6 +67,16 @@ public final class Gpt2Model implements CausalLm {
 
     @Override
     public Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache cache) {
+        return torch.linear(trunk(inputIds, attentionMask, cache), lmHead).to(torch.ScalarType.Float);
+    }
+
+    @Override
+    public Tensor hiddenStates(Tensor inputIds, Tensor attentionMask) {
+        return trunk(inputIds, attentionMask, null).to(torch.ScalarType.Float);
+    }
+
+    /** Everything but the LM head: the final norm's output [batch, seq, hidden]. */
+    private Tensor trunk(Tensor inputIds, Tensor attentionMask, KvCache cache) {
         DynamicKvCache kv = cache == null ? null : DynamicKvCache.of(cache, this);
         long past = kv == null ? 0 : kv.length();
         CausalAttention.checkMask(inputIds, attentionMask, past);
@@ -89,8 +99,7 @@ public final class Gpt2Model implements CausalLm {
         if (kv != null) {
             kv.advance(seq);
         }
-        h = lnF.forward(h);
-        return torch.linear(h, lmHead).to(torch.ScalarType.Float);
+        return lnF.forward(h);
     }
 
     @Override

@@ -70,6 +70,16 @@ public final class LlamaModel implements CausalLm {
 
     @Override
     public Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache cache) {
+        return torch.linear(trunk(inputIds, attentionMask, cache), lmHead).to(torch.ScalarType.Float);
+    }
+
+    @Override
+    public Tensor hiddenStates(Tensor inputIds, Tensor attentionMask) {
+        return trunk(inputIds, attentionMask, null).to(torch.ScalarType.Float);
+    }
+
+    /** Everything but the LM head: the final norm's output [batch, seq, hidden]. */
+    private Tensor trunk(Tensor inputIds, Tensor attentionMask, KvCache cache) {
         DynamicKvCache kv = cache == null ? null : DynamicKvCache.of(cache, this);
         long past = kv == null ? 0 : kv.length();
         CausalAttention.checkMask(inputIds, attentionMask, past);
@@ -98,8 +108,7 @@ public final class LlamaModel implements CausalLm {
         if (kv != null) {
             kv.advance(seq);
         }
-        h = norm.forward(h);
-        return torch.linear(h, lmHead).to(torch.ScalarType.Float);
+        return norm.forward(h);
     }
 
     @Override

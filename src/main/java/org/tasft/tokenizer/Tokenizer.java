@@ -207,6 +207,19 @@ public final class Tokenizer implements AutoCloseable {
         return tokenizer.encode(text, addSpecialTokens, false).getIds();
     }
 
+    /**
+     * The ids and token type ids of a text pair, as transformers' {@code tokenizer(text, pair)} gives them: the
+     * post-processor's pair template (e.g. {@code [CLS] text [SEP] pair [SEP]}) with {@code addSpecialTokens}.
+     */
+    public Encoding encodePair(String text, String pair, boolean addSpecialTokens) {
+        ai.djl.huggingface.tokenizers.Encoding e = tokenizer.encode(text, pair, addSpecialTokens, false);
+        return new Encoding(e.getIds(), e.getTypeIds());
+    }
+
+    /** Token ids with their token type (segment) ids, of the same length. */
+    public record Encoding(long[] ids, long[] typeIds) {
+    }
+
     /** The text of token ids, special tokens included. */
     public String decode(long[] ids) {
         return decode(ids, false);
