@@ -53,6 +53,7 @@ final class ClassifierBatch {
         mask = longs(maskValues, batch, width, device);
     }
 
+    /** Ids inside [0, vocab); token types inside [0, typeVocab) where the model has token types (typeVocab > 0). */
     void checkVocabulary(List<SequenceClassifier.Input> inputs, long vocab, long typeVocab) {
         for (int b = 0; b < inputs.size(); b++) {
             SequenceClassifier.Input in = inputs.get(b);
@@ -62,11 +63,12 @@ final class ClassifierBatch {
                             + " is outside the model's vocabulary [0, " + vocab + ")");
                 }
             }
-            if (in.typeIds() != null) {
+            // models without token type embeddings ignore the types, as transformers does
+            if (in.typeIds() != null && typeVocab > 0) {
                 for (long t : in.typeIds()) {
-                    if (t != 0 && (t < 0 || t >= typeVocab)) {
+                    if (t < 0 || t >= typeVocab) {
                         throw new IllegalArgumentException("classifier input " + b + ": token type " + t
-                                + " is outside [0, " + Math.max(typeVocab, 1) + ")");
+                                + " is outside [0, " + typeVocab + ")");
                     }
                 }
             }

@@ -27,6 +27,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.tasft.checkpoint.CheckpointException;
 import org.tasft.checkpoint.SafetensorsWriter;
+import org.tasft.testing.ClassifierFixtures;
 import org.tasft.testing.Safetensors;
 
 /**
@@ -39,37 +40,9 @@ class SequenceClassifierTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final long[] SCORE_ROWS = {5, 9, 300};
 
-    /** A ...ForSequenceClassification folder from a causal LM fixture; score.weight = the head's SCORE_ROWS. */
     static Path classificationFolder(String fixture, String architecture, Integer padTokenId, Path dir)
             throws IOException {
-        Safetensors source = Safetensors.load("/fixtures/" + fixture + "/model.safetensors");
-        ObjectNode config = (ObjectNode) JSON.readTree(resourceText("/fixtures/" + fixture + "/config.json"));
-        boolean gpt2 = architecture.startsWith("GPT2");
-        String head = source.names().contains("lm_head.weight") ? "lm_head.weight"
-                : gpt2 ? "transformer.wte.weight" : "model.embed_tokens.weight";
-        Map<String, Tensor> tensors = new LinkedHashMap<>();
-        for (String name : source.names()) {
-            if (!name.equals("lm_head.weight")) {
-                tensors.put(name, source.get(name));
-            }
-        }
-        Tensor rows = torch.tensor(SCORE_ROWS);
-        tensors.put("score.weight", source.get(head).index_select(0, rows).contiguous());
-        config.putArray("architectures").add(architecture);
-        ObjectNode labels = config.putObject("id2label");
-        for (int i = 0; i < SCORE_ROWS.length; i++) {
-            labels.put(Integer.toString(i), "row" + SCORE_ROWS[i]);
-        }
-        config.remove("tie_word_embeddings");
-        if (padTokenId == null) {
-            config.remove("pad_token_id");
-        } else {
-            config.put("pad_token_id", padTokenId);
-        }
-        Files.createDirectories(dir);
-        Files.writeString(dir.resolve("config.json"), config.toPrettyString());
-        SafetensorsWriter.write(dir.resolve("model.safetensors"), tensors);
-        return dir;
+        return ClassifierFixtures.decoderFolder(fixture, architecture, padTokenId, SCORE_ROWS, null, dir);
     }
 
     static CausalLm causalLm(String fixture) {

@@ -1,0 +1,262 @@
+package org.tasft.eval;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+import org.tasft.eval.EvalReport.Answer;
+import org.tasft.eval.EvalReport.BoolqPrediction;
+import org.tasft.eval.EvalReport.BoolqResult;
+import org.tasft.eval.EvalReport.Comparison;
+import org.tasft.eval.EvalReport.Role;
+import org.tasft.eval.EvalReport.SetResult;
+import org.tasft.eval.EvalReport.WinRateResult;
+import org.tasft.generate.GenerationOptions;
+import org.tasft.generate.Generator;
+import org.tasft.model.CausalLm;
+import org.tasft.tokenizer.PromptTemplate;
+import org.tasft.tokenizer.Tokenizer;
+
+/**
+ * Evaluates one model: greedy answers to prompt sets judged by a {@link Judge} (harmful rate on harmful sets,
+ * refusal rate on safe prompts), BoolQ accuracy by log-likelihood, and a win rate against reference answers.
+ *
+ * <pre>{@code
+ * EvalReport r = Evaluator.run(model, tokenizer, EvalSuites.of(List.of(PromptSets.read(file))),
+ *         RefusalPhraseJudge.defaults(), EvalOptions.defaults().maxNewTokens(64));
+ * r.harmful().get(0).harmfulRate();
+ * }</pre>
+ *
+ * Prompts are the template's text for (instruction, input), encoded with the tokenizer's specials; a prompt too long
+ * for the model's context keeps its last tokens (counted in {@link SetResult#truncatedPrompts()}). Generation stops
+ * at every EOS id of the model config and the tokenizer; prompts are batched by length.
+ */
+public final class Evaluator {
+    private final CausalLm model;
+    private final Tokenizer tokenizer;
+    private final EvalOptions options;
+
+    public Evaluator(CausalLm model, Tokenizer tokenizer, EvalOptions options) {
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.options = options;
+    }
+
+    /** Everything in {@code suites}, judged by {@code judge}. */
+    public static EvalReport run(CausalLm model, Tokenizer tokenizer, EvalSuites suites, Judge judge,
+            EvalOptions options) {
+        return new Evaluator(model, tokenizer, options).run(suites, judge);
+    }
+
+    public EvalReport run(EvalSuites suites, Judge judge) {
+        List<SetResult> harmful = new ArrayList<>();
+        for (PromptSet set : suites.harmful()) {
+            harmful.add(evaluate(set, Role.HARMFUL, judge));
+        }
+        SetResult safe = suites.safe() == null ? null : evaluate(suites.safe(), Role.SAFE, judge);
+        BoolqResult boolq = suites.boolq() == null ? null : boolq(suites.boolqName(), suites.boolq());
+        WinRateResult win = suites.references() == null ? null
+                : winRate(suites.referencesName(), suites.references(), suites.rewardModel());
+        return new EvalReport(judge.name(), harmful, safe, boolq, win);
+    }
+
+    /**
+     * Answers and judges a set. HARMFUL asks the prompts not labelled safe; SAFE asks those labelled safe, or all of
+     * them when the set has no labels.
+     */
+    public SetResult evaluate(PromptSet set, Role role, Judge judge) {
+        PromptSet asked = role == Role.HARMFUL ? set.harmfulHalf()
+                : set.labelled() ? set.safeHalf() : set;
+        int skipped = set.size() - asked.size();
+        asked = asked.limit(options.limit());
+        if (asked.size() == 0) {
+            throw new IllegalArgumentException(set.name() + ": no " + (role == Role.HARMFUL ? "harmful (not "
+                    + "safe-labelled)" : "safe-labelled") + " prompts to ask");
+        }
+        int[] truncated = new int[1];
+        List<String> answers = answer(set.name(), asked.prompts(), truncated);
+        List<String> instructions = new ArrayList<>();
+        for (EvalPrompt p : asked.prompts()) {
+            instructions.add(p.input().isEmpty() ? p.instruction() : p.instruction() + "\n\n" + p.input());
+        }
+        List<Verdict> verdicts = judge.judge(instructions, answers);
+        List<Answer> out = new ArrayList<>();
+        for (int i = 0; i < answers.size(); i++) {
+            out.add(new Answer(asked.prompts().get(i), answers.get(i), verdicts.get(i)));
+        }
+        SetResult r = new SetResult(set.name(), set.file(), role, out, skipped, truncated[0]);
+        options.progress().accept(String.format("%s (%s): %d prompts, %d harmful (%.1f%%), %d refused (%.1f%%)",
+                set.name(), role.name().toLowerCase(), r.prompts(), r.harmful(), 100 * r.harmfulRate(), r.refused(),
+                100 * r.refusalRate()));
+        return r;
+    }
+
+    /** The model's greedy answers to the prompts, in order. */
+    public List<String> answer(String setName, List<EvalPrompt> prompts, int[] truncatedOut) {
+        int limit = model.config().maxPositionEmbeddings() - options.maxNewTokens();
+        if (limit < 1) {
+            throw new IllegalArgumentException("--max-new-tokens " + options.maxNewTokens()
+                    + " leaves no room for a prompt in the model's " + model.config().maxPositionEmbeddings()
+                    + " positions");
+        }
+        List<long[]> encoded = new ArrayList<>();
+        int truncated = 0;
+        for (EvalPrompt p : prompts) {
+            long[] ids = tokenizer.encode(format(setName, p), options.addSpecialTokens());
+            if (ids.length == 0) {
+                throw new IllegalArgumentException(setName + " line " + p.line() + ": the prompt gives no tokens");
+            }
+            if (ids.length > limit) {
+                ids = Arrays.copyOfRange(ids, ids.length - limit, ids.length);
+                truncated++;
+            }
+            encoded.add(ids);
+        }
+        if (truncatedOut != null) {
+            truncatedOut[0] = truncated;
+        }
+        GenerationOptions generation = GenerationOptions.defaults().maxNewTokens(options.maxNewTokens())
+                .stopTokens(stopTokens());
+        Integer[] order = byLength(encoded);
+        String[] out = new String[prompts.size()];
+        Generator generator = new Generator(model);
+        for (int start = 0; start < order.length; start += options.batchSize()) {
+            int end = Math.min(order.length, start + options.batchSize());
+            List<long[]> batch = new ArrayList<>();
+            for (int k = start; k < end; k++) {
+                batch.add(encoded.get(order[k]));
+            }
+            List<Generator.Generation> g = generator.generate(batch, generation);
+            for (int k = start; k < end; k++) {
+                out[order[k]] = tokenizer.decode(g.get(k - start).tokens(), true);
+            }
+            options.progress().accept(setName + ": " + end + "/" + order.length + " answered");
+        }
+        return Arrays.asList(out);
+    }
+
+    private String format(String setName, EvalPrompt p) {
+        try {
+            return options.template().format(p.instruction(), p.input());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(setName + " line " + p.line() + ": " + e.getMessage()
+                    + " (the prompt has an input)", e);
+        }
+    }
+
+    private long[] stopTokens() {
+        Set<Long> stop = new LinkedHashSet<>();
+        model.config().eosTokenIds().forEach(id -> stop.add(id.longValue()));
+        stop.addAll(tokenizer.eosIds());
+        return stop.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    private static Integer[] byLength(List<long[]> encoded) {
+        Integer[] order = new Integer[encoded.size()];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        Arrays.sort(order, (a, b) -> Integer.compare(encoded.get(a).length, encoded.get(b).length));
+        return order;
+    }
+
+    /**
+     * BoolQ accuracy: for each item, the log-likelihood of the true and the false continuation after the prompt
+     * (the raw template: {@code passage\nQuestion: question?\nAnswer:}; an instruction template: the question as the
+     * instruction, the passage as the input); the larger one is the prediction.
+     */
+    public BoolqResult boolq(String name, List<BoolqItems.BoolqItem> items) {
+        List<BoolqItems.BoolqItem> asked = options.limit() > 0 && options.limit() < items.size()
+                ? items.subList(0, options.limit()) : items;
+        String[] choices = options.boolqChoices();
+        List<long[]> contexts = new ArrayList<>();
+        List<long[]> continuations = new ArrayList<>();
+        int max = model.config().maxPositionEmbeddings();
+        for (BoolqItems.BoolqItem item : asked) {
+            String prompt = boolqPrompt(item);
+            long[] context = tokenizer.encode(prompt, options.addSpecialTokens());
+            for (String choice : choices) {
+                long[] cont = continuation(prompt, context, choice);
+                long[] ctx = context;
+                if (ctx.length + cont.length > max) {
+                    ctx = Arrays.copyOfRange(ctx, ctx.length + cont.length - max, ctx.length);
+                }
+                contexts.add(ctx);
+                continuations.add(cont);
+            }
+        }
+        double[] ll = new ContinuationScorer(model).logLikelihoods(contexts, continuations, options.batchSize());
+        List<BoolqPrediction> predictions = new ArrayList<>();
+        for (int i = 0; i < asked.size(); i++) {
+            predictions.add(new BoolqPrediction(asked.get(i), ll[2 * i], ll[2 * i + 1]));
+        }
+        BoolqResult r = new BoolqResult(name, predictions);
+        options.progress().accept(String.format("%s: accuracy %.1f%% (%d / %d)", name, 100 * r.accuracy(),
+                r.correct(), r.items()));
+        return r;
+    }
+
+    String boolqPrompt(BoolqItems.BoolqItem item) {
+        String q = item.question().strip();
+        if (!q.endsWith("?")) {
+            q = q + "?";
+        }
+        if (options.template() == PromptTemplate.RAW) {
+            return item.passage() + "\nQuestion: " + q + "\nAnswer:";
+        }
+        try {
+            return options.template().format(q, item.passage());
+        } catch (IllegalArgumentException e) {
+            // a template without an {input} slot: the passage goes into the instruction
+            return options.template().format(item.passage() + "\n\n" + q);
+        }
+    }
+
+    /**
+     * The continuation's tokens after a context: those of encode(prompt + choice) past the context when the context
+     * is a prefix of it (what the model sees when it writes the answer), else the choice encoded alone.
+     */
+    private long[] continuation(String prompt, long[] context, String choice) {
+        long[] full = tokenizer.encode(prompt + choice, options.addSpecialTokens());
+        if (full.length > context.length
+                && Arrays.equals(Arrays.copyOf(full, context.length), context)) {
+            return Arrays.copyOfRange(full, context.length, full.length);
+        }
+        long[] alone = tokenizer.encode(choice, false);
+        if (alone.length == 0) {
+            throw new IllegalArgumentException("BoolQ continuation '" + choice + "' gives no tokens");
+        }
+        return alone;
+    }
+
+    /** The model's answers against the references, both scored by the reward model. */
+    public WinRateResult winRate(String name, List<ReferenceAnswers.Reference> references, PairClassifier reward) {
+        if (reward.classifier().labels().size() != 1) {
+            throw new IllegalArgumentException("the win rate needs a reward model (one label); "
+                    + reward.dir() + " has labels " + reward.classifier().labels());
+        }
+        List<ReferenceAnswers.Reference> asked = options.limit() > 0 && options.limit() < references.size()
+                ? references.subList(0, options.limit()) : references;
+        List<EvalPrompt> prompts = asked.stream().map(ReferenceAnswers.Reference::prompt).toList();
+        List<String> answers = answer(name, prompts, null);
+        List<String> instructions = new ArrayList<>();
+        List<String> refs = new ArrayList<>();
+        for (ReferenceAnswers.Reference r : asked) {
+            EvalPrompt p = r.prompt();
+            instructions.add(p.input().isEmpty() ? p.instruction() : p.instruction() + "\n\n" + p.input());
+            refs.add(r.answer());
+        }
+        float[][] mine = reward.logits(instructions, answers, options.batchSize());
+        float[][] theirs = reward.logits(instructions, refs, options.batchSize());
+        List<Comparison> out = new ArrayList<>();
+        for (int i = 0; i < asked.size(); i++) {
+            out.add(new Comparison(asked.get(i), answers.get(i), mine[i][0], theirs[i][0]));
+        }
+        WinRateResult r = new WinRateResult(name, reward.dir().toString(), out);
+        options.progress().accept(String.format("%s: win rate %.1f%% (%d wins, %d ties of %d)", name,
+                100 * r.winRate(), r.wins(), r.ties(), r.pairs()));
+        return r;
+    }
+}

@@ -1,0 +1,72 @@
+package org.tasft.eval;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Reads evaluation prompt sets:
+ * <ul>
+ * <li>Safety-Tuned-Llamas' evaluation JSON {@code {"instructions": [...], "inputs": [...]}} (I-MaliciousInstructions,
+ * I-CoNa, I-Controversial, Q-Harm, ...); inputs are optional and may be empty strings;</li>
+ * <li>CSV with a header, RFC 4180 quoting (fields with commas, quotes and newlines): the prompt is the first of the
+ * columns prompt, instruction, goal (AdvBench's harmful_behaviors.csv: goal,target), question; an input column is
+ * optional; the label is the label column (XSTest: safe/unsafe) or, without one, XSTest's type column (types
+ * starting with "contrast" are the unsafe ones);</li>
+ * <li>JSONL, one object per line (or a JSON array of such objects): prompt, or instruction with optional input;
+ * optional label (or type, as for CSV).</li>
+ * </ul>
+ * Blank prompts and malformed rows are errors naming the file and line.
+ */
+public final class PromptSets {
+    static final String[] PROMPT_FIELDS = {"prompt", "instruction", "goal", "question"};
+
+    private PromptSets() {
+    }
+
+    /** Reads a set; its name is the file name without extension. */
+    public static PromptSet read(Path file, PromptSetFormat format) {
+        List<PromptFiles.Row> rows = PromptFiles.read(file, format);
+        List<EvalPrompt> prompts = new ArrayList<>();
+        for (PromptFiles.Row row : rows) {
+            String instruction = PromptFiles.text(file, row, "prompt", row.first(PROMPT_FIELDS));
+            if (instruction == null) {
+                throw PromptFiles.error(file, row.line(), "no prompt field (expected one of prompt, instruction, "
+                        + "goal, question; found " + String.join(", ", row.fields().keySet()) + ")");
+            }
+            if (instruction.isBlank()) {
+                throw PromptFiles.error(file, row.line(), "empty prompt");
+            }
+            String input = PromptFiles.text(file, row, "input", row.fields().get("input"));
+            prompts.add(new EvalPrompt(instruction, input, label(file, row), row.line()));
+        }
+        if (prompts.isEmpty()) {
+            throw new IllegalArgumentException(file + ": no prompts");
+        }
+        return new PromptSet(nameOf(file), file, prompts);
+    }
+
+    public static PromptSet read(Path file) {
+        return read(file, PromptSetFormat.AUTO);
+    }
+
+    private static String label(Path file, PromptFiles.Row row) {
+        String label = PromptFiles.text(file, row, "label", row.fields().get("label"));
+        if (label != null && !label.isBlank()) {
+            return label;
+        }
+        String type = PromptFiles.text(file, row, "type", row.fields().get("type"));
+        if (type != null && !type.isBlank()) {
+            return type.strip().toLowerCase(Locale.ROOT).startsWith("contrast") ? "unsafe" : "safe";
+        }
+        return "";
+    }
+
+    /** The file name without its last extension, for tables and output file names. */
+    static String nameOf(Path file) {
+        String n = file.getFileName().toString();
+        int dot = n.lastIndexOf('.');
+        return dot > 0 ? n.substring(0, dot) : n;
+    }
+}
