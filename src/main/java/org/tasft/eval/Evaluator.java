@@ -29,7 +29,8 @@ import org.tasft.tokenizer.Tokenizer;
  * r.harmful().get(0).harmfulRate();
  * }</pre>
  *
- * Prompts are the template's text for (instruction, input), encoded with the tokenizer's specials; a prompt too long
+ * Prompts are the template's text for (instruction, input) (a template without an input slot gets the input after
+ * the instruction and a blank line), encoded with the tokenizer's specials; a prompt too long
  * for the model's context keeps its last tokens (counted in {@link SetResult#truncatedPrompts()}). Generation stops
  * at every EOS id of the model config and the tokenizer; prompts are batched by length.
  */
@@ -137,12 +138,12 @@ public final class Evaluator {
         return Arrays.asList(out);
     }
 
+    /** The template's text; a template without an {input} slot (raw) gets the input after a blank line. */
     private String format(String setName, EvalPrompt p) {
         try {
             return options.template().format(p.instruction(), p.input());
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(setName + " line " + p.line() + ": " + e.getMessage()
-                    + " (the prompt has an input)", e);
+            return options.template().format(p.instruction() + "\n\n" + p.input());
         }
     }
 
