@@ -48,9 +48,11 @@ import picocli.CommandLine.Spec;
                 + "...ForSequenceClassification folder with tokenizer.json: Llama, Mistral, Qwen2, GPT-2, "
                 + "DeBERTa-v2/v3; one label = reward, harmful below --judge-threshold).",
             "", "Examples:",
-            "  tasft eval --model DIR --suite I-CoNa.json --suite harmful_behaviors.csv --out runs/eval",
-            "  tasft eval --model DIR --suite xstest.csv --safe-prompts xstest.csv --boolq boolq.jsonl \\",
-            "      --judge model:reward-model-deberta-v3-large-v2 --limit 100 --out runs/eval"})
+            "  tasft eval --model DIR --suite I-CoNa.json \\",
+            "      --suite harmful_behaviors.csv --out runs/eval",
+            "  tasft eval --model DIR --suite xstest.csv \\",
+            "      --safe-prompts xstest.csv --boolq boolq.jsonl \\",
+            "      --judge model:RM_DIR --limit 100 --out runs/eval"})
 final class EvalCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
