@@ -17,7 +17,7 @@ import picocli.CommandLine.Spec;
 
 /**
  * The {@code tasft} command line: one subcommand per job ({@code score}, {@code generate}, {@code train},
- * {@code eval}; {@code harvest} and {@code experiment} join the {@code subcommands} list as they are written).
+ * {@code eval}, {@code experiment}; {@code harvest} joins the {@code subcommands} list when it is written).
  *
  * <p>Exit codes: 0 success, 2 bad arguments (picocli's parse errors, {@link UsageException}, and the
  * {@link IllegalArgumentException}s the library throws for inputs it refuses), 1 any other failure. Errors are one line on stderr ({@code tasft score: error: ...}); {@code --debug} adds the stack trace.

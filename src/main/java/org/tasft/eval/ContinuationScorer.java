@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Module;
@@ -48,7 +49,10 @@ final class ContinuationScorer {
                 for (int k = start; k < Math.min(n, start + batchSize); k++) {
                     batch.add(order[k]);
                 }
-                double[] values = batch(batch, contexts, continuations);
+                double[] values;
+                try (PointerScope scope = new PointerScope()) {
+                    values = batch(batch, contexts, continuations);
+                }
                 for (int k = 0; k < batch.size(); k++) {
                     out[batch.get(k)] = values[k];
                 }

@@ -6,6 +6,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 
+import org.bytedeco.javacpp.PointerScope;
 import org.tasft.eval.EvalReport.Answer;
 import org.tasft.eval.EvalReport.BoolqPrediction;
 import org.tasft.eval.EvalReport.BoolqResult;
@@ -129,9 +130,12 @@ public final class Evaluator {
             for (int k = start; k < end; k++) {
                 batch.add(encoded.get(order[k]));
             }
-            List<Generator.Generation> g = generator.generate(batch, generation);
-            for (int k = start; k < end; k++) {
-                out[order[k]] = tokenizer.decode(g.get(k - start).tokens(), true);
+            // the batch's tensors (cache, logits) are freed here, not whenever the garbage collector runs
+            try (PointerScope scope = new PointerScope()) {
+                List<Generator.Generation> g = generator.generate(batch, generation);
+                for (int k = start; k < end; k++) {
+                    out[order[k]] = tokenizer.decode(g.get(k - start).tokens(), true);
+                }
             }
             options.progress().accept(setName + ": " + end + "/" + order.length + " answered");
         }

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
+import org.bytedeco.javacpp.PointerScope;
 import org.tasft.model.SequenceClassifier;
 import org.tasft.model.SequenceClassifiers;
 import org.tasft.tokenizer.Tokenizer;
@@ -69,7 +70,10 @@ public final class PairClassifier implements AutoCloseable {
             for (int k = start; k < Math.min(order.length, start + step); k++) {
                 batch.add(inputs.get(order[k]));
             }
-            float[][] logits = classifier.classify(batch);
+            float[][] logits;
+            try (PointerScope scope = new PointerScope()) {
+                logits = classifier.classify(batch);
+            }
             for (int k = 0; k < logits.length; k++) {
                 out[order[start + k]] = logits[k];
             }
