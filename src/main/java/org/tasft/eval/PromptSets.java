@@ -11,7 +11,8 @@ import java.util.Locale;
  * <li>Safety-Tuned-Llamas' evaluation JSON {@code {"instructions": [...], "inputs": [...]}} (I-MaliciousInstructions,
  * I-CoNa, I-Controversial, Q-Harm, ...); inputs are optional and may be empty strings;</li>
  * <li>CSV with a header, RFC 4180 quoting (fields with commas, quotes and newlines): the prompt is the first of the
- * columns prompt, instruction, goal (AdvBench's harmful_behaviors.csv: goal,target), question; an input column is
+ * columns prompt, instruction, goal (AdvBench's harmful_behaviors.csv: goal,target), behavior (HarmBench), question;
+ * an input column is
  * optional; the label is the label column (XSTest: safe/unsafe) or, without one, XSTest's type column (types
  * starting with "contrast" are the unsafe ones);</li>
  * <li>JSONL, one object per line (or a JSON array of such objects): prompt, or instruction with optional input;
@@ -20,7 +21,7 @@ import java.util.Locale;
  * Blank prompts and malformed rows are errors naming the file and line.
  */
 public final class PromptSets {
-    static final String[] PROMPT_FIELDS = {"prompt", "instruction", "goal", "question"};
+    static final String[] PROMPT_FIELDS = {"prompt", "instruction", "goal", "behavior", "question"};
 
     private PromptSets() {
     }
@@ -33,7 +34,7 @@ public final class PromptSets {
             String instruction = PromptFiles.text(file, row, "prompt", row.first(PROMPT_FIELDS));
             if (instruction == null) {
                 throw PromptFiles.error(file, row.line(), "no prompt field (expected one of prompt, instruction, "
-                        + "goal, question; found " + String.join(", ", row.fields().keySet()) + ")");
+                        + "goal, behavior, question; found " + String.join(", ", row.fields().keySet()) + ")");
             }
             if (instruction.isBlank()) {
                 throw PromptFiles.error(file, row.line(), "empty prompt");
