@@ -48,6 +48,12 @@ int check_shapes(const tasft_emd_args* a, const char* fn, bool needs_loss_rows) 
     return TASFT_OK;
 }
 
+int check_skip(const tasft_emd_skip* skip, const char* fn) {
+    if (skip && !(skip->threshold >= 0.0f && skip->threshold <= 1.0f))
+        return fail(TASFT_INVALID_ARGUMENT, "%s: skip->threshold must be in [0, 1], got %g", fn, (double)skip->threshold);
+    return TASFT_OK;
+}
+
 int check_targets(const int64_t* t, int64_t rows, int64_t vocab, int64_t ignore, const char* fn) {
     for (int64_t n = 0; n < rows; ++n) {
         if (t[n] != ignore && (t[n] < 0 || t[n] >= vocab))

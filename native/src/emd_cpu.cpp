@@ -83,19 +83,46 @@ int run_job(const CpuJob& job, const std::vector<int64_t>& active, const char* f
 }  // namespace
 }  // namespace tasft
 
-extern "C" int tasft_emd_cpu(const tasft_emd_args* a) {
-    using namespace tasft;
+namespace tasft {
+namespace {
+// tasft_emd_cpu and tasft_emd_cpu_skip: the fused job, with the skipping mode when skip->threshold > 0.
+int emd_cpu(const tasft_emd_args* a, const tasft_emd_skip* skip, const char* fn) {
     clear_error();
-    const char* fn = "tasft_emd_cpu";
     if (int st = check_shapes(a, fn)) return st;
+    if (int st = check_skip(skip, fn)) return st;
     if (a->rows == 0) return TASFT_OK;
     if (int st = check_targets(a->targets, a->rows, a->vocab, a->ignore_index, fn)) return st;
-    std::vector<int64_t> active;
-    if (int st = split_rows(a, active, fn, [&](int64_t n) { zero_row(a, n); })) return st;
     CpuJob job{};
     job.args = a;
     job.mode = CpuMode::Fused;
+    if (skip) {
+        job.skip.threshold = skip->threshold;
+        job.skip.loss_error_bound = skip->loss_error_bound;
+        job.skip.skipped_mass = skip->skipped_mass;
+    }
+    const SkipOut& sk = job.skip;
+    std::vector<int64_t> active;
+    if (int st = split_rows(a, active, fn, [&](int64_t n) {
+            zero_row(a, n);
+            if (sk.loss_error_bound) sk.loss_error_bound[n] = 0.0f;
+            if (sk.skipped_mass) sk.skipped_mass[n] = 0.0f;
+        }))
+        return st;
+    // Threshold 0 is the exact kernel itself (same code, same bits); the outputs of the skipping mode are then 0.
+    if (sk.threshold == 0.0f)
+        for (int64_t n : active) {
+            if (sk.loss_error_bound) sk.loss_error_bound[n] = 0.0f;
+            if (sk.skipped_mass) sk.skipped_mass[n] = 0.0f;
+        }
     return run_job(job, active, fn);
+}
+}  // namespace
+}  // namespace tasft
+
+extern "C" int tasft_emd_cpu(const tasft_emd_args* a) { return tasft::emd_cpu(a, nullptr, "tasft_emd_cpu"); }
+
+extern "C" int tasft_emd_cpu_skip(const tasft_emd_args* a, const tasft_emd_skip* skip) {
+    return tasft::emd_cpu(a, skip, "tasft_emd_cpu_skip");
 }
 
 // ---- vocabulary-parallel form ----

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include "tasft/emd.h"
+#include "emd_skip.h"
 
 namespace tasft {
 
@@ -23,6 +24,8 @@ struct CpuJob {
     int64_t vocab_start;   // global id of column 0: the target y is in the slice when 0 <= y - vocab_start < vocab
     float* slice_max;      // [rows]
     float* slice_stats;    // [rows, TASFT_EMD_VP_STATS(dim)]
+    // Fused: the skipping mode when skip.threshold > 0 (tasft_emd_cpu_skip)
+    SkipOut skip;
     // Backward
     const float* row_max;
     const float* row_log_sumexp;

@@ -24,3 +24,10 @@ extern "C" int tasft_emd_vp_backward_cuda(const tasft_emd_vp_slice_args*) {
 extern "C" int tasft_emd_vp_rescale_cuda(int64_t, int64_t, const float*, const float*, float*, void*) {
     return TASFT_NO_CUDA("tasft_emd_vp_rescale_cuda");
 }
+extern "C" int tasft_emd_cuda_skip(const tasft_emd_args*, const tasft_emd_skip*) {
+    return TASFT_NO_CUDA("tasft_emd_cuda_skip");
+}
+extern "C" int tasft_emd_cuda_skip_async(const tasft_emd_args*, const tasft_emd_skip*) {
+    return TASFT_NO_CUDA("tasft_emd_cuda_skip_async");
+}
+extern "C" const char* tasft_cuda_kernel(void) { return "none"; }

@@ -357,4 +357,196 @@ TEST_CASE("empty_rows") {
     CHECK(tasft_emd_cpu(&a) == TASFT_OK, "rows = 0 with NULL buffers must be accepted: %s", tasft_last_error());
 }
 
+// ---------- skipping mode (tasft_emd_cpu_skip) ----------
+namespace {
+
+struct SkipRun {
+    tt::Outputs out;
+    std::vector<float> bound, mass;
+};
+
+SkipRun run_cpu_skip(const tt::Case& c, Grad mode, float threshold, bool expected = true) {
+    SkipRun r;
+    r.out.loss.assign(c.spec.rows, -1.0f);
+    r.out.expected.assign(c.spec.rows * c.spec.dim, -1.0f);
+    r.bound.assign(c.spec.rows, -1.0f);
+    r.mass.assign(c.spec.rows, -1.0f);
+    std::vector<unsigned char> logits_copy = c.logits.bytes;
+    tasft_emd_args a = base_args(c);
+    a.logits = logits_copy.data();
+    a.loss_rows = r.out.loss.data();
+    a.expected_embedding = expected ? r.out.expected.data() : nullptr;
+    if (mode == Grad::NewBuffer) {
+        r.out.grad = c.logits.bytes;
+        a.grad_logits = r.out.grad.data();
+    } else if (mode == Grad::InPlace) {
+        a.grad_logits = logits_copy.data();
+    }
+    tasft_emd_skip sk{};
+    sk.threshold = threshold;
+    sk.loss_error_bound = r.bound.data();
+    sk.skipped_mass = r.mass.data();
+    const int st = tasft_emd_cpu_skip(&a, &sk);
+    CHECK(st == TASFT_OK, "%s: threshold %g: status %d: %s", c.spec.describe().c_str(), threshold, st,
+          tasft_last_error());
+    if (mode == Grad::InPlace) r.out.grad = logits_copy;
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("skip_threshold_zero") {
+    // Threshold 0 is the exact kernel: the same bits, bound and mass 0. A tiny positive threshold runs the skipping
+    // code path (LSE pass, then normalised probabilities) and must agree with the oracle at the exact tolerances.
+    tt::CaseSpec s;
+    s.rows = 37;
+    s.vocab = 3001;
+    s.dim = 40;
+    s.pad = 3;
+    s.ignore_fraction = 0.2;
+    s.neg_inf_fraction = 0.1;
+    s.seed = 900;
+    for (int lm_logits = 0; lm_logits < 2; ++lm_logits) {
+        tt::Case c = lm_logits ? tt::make_lm_case(s, 2.0) : tt::make_case(s);
+        for_each_isa([&] {
+            for (Grad mode : {Grad::NewBuffer, Grad::InPlace}) {
+                tt::Outputs exact = run_cpu(c, mode);
+                SkipRun z = run_cpu_skip(c, mode, 0.0f);
+                CHECK(z.out.loss == exact.loss && z.out.expected == exact.expected && z.out.grad == exact.grad,
+                      "%s: threshold 0 differs from tasft_emd_cpu", s.describe().c_str());
+                for (int64_t n = 0; n < s.rows; ++n)
+                    CHECK(z.bound[n] == 0.0f && z.mass[n] == 0.0f, "row %lld: bound %g mass %g at threshold 0",
+                          (long long)n, z.bound[n], z.mass[n]);
+                SkipRun t = run_cpu_skip(c, mode, 1e-37f);
+                if (!lm_logits) tt::compare(c, t.out, true, true);  // (peaked rows: check_skip_result's tolerance)
+                tt::check_skip_result(c, t.out, t.bound, t.mass, 1e-37f, true);
+            }
+        });
+    }
+}
+
+TEST_CASE("skip_bound") {
+    // LM-like peaked logits: the true loss error (against float64) lies within the reported bound, the gradient
+    // within the bounds of tasft/emd.h, for thresholds from harmless to brutal; skipping must actually happen.
+    struct Shape { int64_t rows, vocab, dim, pad; int ld, ed; double entropy; };
+    const Shape shapes[] = {
+        {40, 5003, 32, 0, TASFT_FLOAT32, TASFT_FLOAT32, 2.0},
+        {19, 20000, 16, 5, TASFT_FLOAT32, TASFT_FLOAT32, 1.0},
+        {23, 4099, 70, 2, TASFT_BFLOAT16, TASFT_BFLOAT16, 3.0},
+        {9, 3000, 24, 0, TASFT_FLOAT16, TASFT_FLOAT32, 2.0},
+    };
+    uint64_t seed = 950;
+    for (const Shape& sh : shapes) {
+        tt::CaseSpec s;
+        s.rows = sh.rows;
+        s.vocab = sh.vocab;
+        s.dim = sh.dim;
+        s.pad = sh.pad;
+        s.logits_dtype = sh.ld;
+        s.embedding_dtype = sh.ed;
+        s.ignore_fraction = 0.15;
+        s.seed = ++seed;
+        tt::Case c = tt::make_lm_case(s, sh.entropy);
+        for (float thr : {1e-8f, 1e-6f, 1e-4f, 1e-2f}) {
+            for_each_isa([&] {
+                SkipRun r = run_cpu_skip(c, thr < 1e-3f ? Grad::InPlace : Grad::NewBuffer, thr);
+                const int skipping = tt::check_skip_result(c, r.out, r.bound, r.mass, thr, true);
+                if (thr >= 1e-4f)
+                    CHECK(skipping > 0, "%s: threshold %g skipped nothing on peaked logits", s.describe().c_str(), thr);
+            });
+        }
+    }
+}
+
+TEST_CASE("skip_extreme") {
+    // Near one-hot rows (logit scales 1e2-1e4), masked -inf logits, a row of only one finite logit, ignored rows,
+    // forward only; a NaN logit still poisons its row (it is never skipped).
+    for (double scale : {1e2, 1e4}) {
+        tt::CaseSpec s;
+        s.rows = 17;
+        s.vocab = 1001;
+        s.dim = 24;
+        s.pad = 1;
+        s.logit_scale = scale;
+        s.neg_inf_fraction = 0.3;
+        s.ignore_fraction = 0.2;
+        s.seed = 970 + (uint64_t)scale;
+        tt::Case c = tt::make_case(s);
+        for (float thr : {1e-6f, 0.5f, 1.0f})
+            for_each_isa([&] {
+                SkipRun r = run_cpu_skip(c, Grad::NewBuffer, thr);
+                tt::check_skip_result(c, r.out, r.bound, r.mass, thr, true);
+            });
+    }
+    {
+        tt::CaseSpec s;
+        s.rows = 5;
+        s.vocab = 700;
+        s.dim = 10;
+        s.neg_inf_fraction = 1.0;  // one finite logit per row: p one-hot, loss exact, nothing to skip but zeros
+        s.seed = 990;
+        tt::Case c = tt::make_case(s);
+        SkipRun r = run_cpu_skip(c, Grad::InPlace, 1e-3f);
+        tt::check_skip_result(c, r.out, r.bound, r.mass, 1e-3f, true);
+        for (int64_t n = 0; n < s.rows; ++n) CHECK(r.mass[n] == 0.0f, "one-hot row %lld: mass %g", (long long)n, r.mass[n]);
+        SkipRun f = run_cpu_skip(c, Grad::None, 1e-3f, false);
+        for (int64_t n = 0; n < s.rows; ++n)
+            CHECK(f.out.loss[n] == r.out.loss[n], "forward only: loss[%lld] %g vs %g", (long long)n, f.out.loss[n],
+                  r.out.loss[n]);
+    }
+    {
+        tt::CaseSpec s;
+        s.rows = 3;
+        s.vocab = 2000;
+        s.dim = 8;
+        s.logit_scale = 30;
+        s.seed = 991;
+        tt::Case c = tt::make_case(s);
+        std::vector<float> z(c.logits.values.begin(), c.logits.values.end());
+        z[1 * c.stride + 1999] = std::nanf("");  // deep in the tail of row 1
+        c.logits.store(z, TASFT_FLOAT32);
+        SkipRun r = run_cpu_skip(c, Grad::NewBuffer, 0.1f);
+        CHECK(std::isnan(r.out.loss[1]), "a NaN logit was skipped: loss %g", r.out.loss[1]);
+        CHECK(!std::isnan(r.out.loss[0]) && !std::isnan(r.out.loss[2]), "NaN leaked into other rows");
+    }
+    // All rows ignored: everything 0.
+    tt::CaseSpec s;
+    s.rows = 6;
+    s.vocab = 300;
+    s.dim = 5;
+    s.ignore_fraction = 1.0;
+    tt::Case c = tt::make_case(s);
+    SkipRun r = run_cpu_skip(c, Grad::NewBuffer, 1e-4f);
+    tt::check_skip_result(c, r.out, r.bound, r.mass, 1e-4f, true);
+}
+
+TEST_CASE("skip_bad_arguments") {
+    tt::CaseSpec s;
+    s.rows = 3;
+    s.vocab = 10;
+    s.dim = 4;
+    tt::Case c = tt::make_case(s);
+    std::vector<float> loss(3, 42.0f);
+    tasft_emd_args a = base_args(c);
+    a.loss_rows = loss.data();
+    for (float bad : {-1e-9f, 1.5f, std::nanf(""), INFINITY}) {
+        tasft_emd_skip sk{};
+        sk.threshold = bad;
+        CHECK(tasft_emd_cpu_skip(&a, &sk) == TASFT_INVALID_ARGUMENT, "threshold %g accepted", bad);
+        CHECK(std::strstr(tasft_last_error(), "threshold") && std::strstr(tasft_last_error(), "tasft_emd_cpu_skip"),
+              "message: %s", tasft_last_error());
+    }
+    CHECK(loss[0] == 42.0f, "a rejected call wrote loss_rows");
+    CHECK(tasft_emd_cpu_skip(&a, nullptr) == TASFT_OK, "skip = NULL: %s", tasft_last_error());
+    tasft_emd_args bad = a;
+    bad.logits = nullptr;
+    tasft_emd_skip sk{};
+    sk.threshold = 1e-3f;
+    CHECK(tasft_emd_cpu_skip(&bad, &sk) == TASFT_INVALID_ARGUMENT && std::strstr(tasft_last_error(), "logits"),
+          "NULL logits: %s", tasft_last_error());
+    if (!tasft_cuda_available()) {
+        CHECK(tasft_emd_cuda_skip(&a, &sk) != TASFT_OK && tasft_last_error()[0] != '\0', "cuda skip without device");
+    }
+}
+
 int main(int argc, char** argv) { return tt::run_main(argc, argv); }

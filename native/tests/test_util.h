@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "emd_reference.h"
+#include "lm_logits.h"
 #include "tasft/emd.h"
 
 namespace tt {
@@ -203,6 +204,25 @@ inline Case make_case(const CaseSpec& s) {
     return c;
 }
 
+// A case with LM-like peaked logits (lm_logits.h; mean entropy `entropy` nats) instead of Gaussian ones; the
+// embedding, padding sentinels and ignored rows as in make_case.
+inline Case make_lm_case(const CaseSpec& s, double entropy) {
+    Case c = make_case(s);  // embedding, NaN padding and the ignored rows
+    lm::Params p;
+    p.seed = s.seed;
+    lm::calibrate_temperature(p, s.vocab, entropy, 4);
+    std::vector<float> z(c.logits.values.size());
+    for (int64_t n = 0; n < s.rows; ++n)
+        for (int64_t v = 0; v < c.stride; ++v)
+            z[n * c.stride + v] = v < s.vocab ? (float)lm::logit(p, n, v, s.vocab) : std::nanf("");
+    c.logits.store(z, s.logits_dtype);
+    for (int64_t n = 0; n < s.rows; ++n)
+        if (c.targets[n] != c.ignore_index) c.targets[n] = lm::target(p, n, s.vocab);
+    c.expected = ref::emd(c.logits.values, s.rows, s.vocab, c.stride, c.embedding.values, s.dim, c.targets,
+                          c.ignore_index);
+    return c;
+}
+
 // The case's sizes, dtypes and ignore index as kernel arguments; no buffer pointers (host or device is the
 // caller's business), grad_scale 1.
 inline tasft_emd_args shape_args(const Case& c) {
@@ -264,6 +284,59 @@ inline void compare(const Case& c, const Outputs& out, bool check_grad, bool che
             }
         }
     }
+}
+
+// Checks a skipping-mode result against the float64 oracle with the bounds derived in tasft/emd.h: the loss error
+// within the reported bound (plus the exact kernel's fp32 tolerance), the skipped mass at most the oracle's total
+// mass below the threshold, the gradient within the kept/skipped bounds. Returns the number of rows that skipped
+// something, so callers can insist that skipping happened.
+inline int check_skip_result(const Case& c, const Outputs& out, const std::vector<float>& bound,
+                             const std::vector<float>& mass, float threshold, bool check_grad) {
+    const auto& s = c.spec;
+    int rows_skipping = 0;
+    for (int64_t n = 0; n < s.rows; ++n) {
+        const bool ignored = c.targets[n] == c.ignore_index;
+        const double L = out.loss[n], L64 = c.expected.loss[n], B = bound[n], q = mass[n];
+        if (ignored) {
+            CHECK(L == 0 && B == 0 && q == 0, "%s: ignored row %lld: loss %g bound %g mass %g", s.describe().c_str(),
+                  (long long)n, L, B, q);
+            continue;
+        }
+        double below = 0;  // the oracle's mass below the threshold: q can only be part of it
+        for (int64_t v = 0; v < s.vocab; ++v)
+            if (c.expected.prob[n * s.vocab + v] < threshold * (1 + 1e-4)) below += c.expected.prob[n * s.vocab + v];
+        CHECK(q >= 0 && q <= below * (1 + 1e-4) + 1e-30, "%s: row %lld: skipped mass %.9g > mass below threshold %.9g",
+              s.describe().c_str(), (long long)n, q, below);
+        const double want_bound = 2.0 * std::sqrt(std::max(L, 0.0)) * q + q * q;
+        CHECK(std::fabs(B - want_bound) <= 1e-5 * want_bound + 1e-30, "%s: row %lld: bound %.9g, 2 sqrt(L) q + q^2 = %.9g",
+              s.describe().c_str(), (long long)n, B, want_bound);
+        CHECK(std::fabs(L - L64) <= B + 2e-5 * std::fabs(L64) + 1e-6,
+              "%s: row %lld: loss %.9g, float64 %.9g: error %.3g beyond the reported bound %.3g (mass %.3g)",
+              s.describe().c_str(), (long long)n, L, L64, std::fabs(L - L64), B, q);
+        if (q > 0) ++rows_skipping;
+        if (!check_grad) continue;
+        double unorm = 0;
+        for (int64_t d = 0; d < s.dim; ++d) unorm += (double)out.expected[n * s.dim + d] * out.expected[n * s.dim + d];
+        unorm = std::sqrt(unorm);
+        const double rn = std::sqrt(std::max(L, 0.0));
+        const double tol = grad_tolerance(s.logits_dtype);
+        // As in compare(), but r = u - e_y is rounded relative to |u| and |e_y| (= 1), not to |r|: on peaked rows
+        // (p_y ~ 0.9997, |r| ~ 3e-4) any fp32 computation, the exact kernel's too, is off by 1e-3 relative there.
+        const double cancel = 2.0 * (c.expected.rnorm.at(n) + 1.0) * std::sqrt((double)s.dim) * 1e-6;
+        for (int64_t v = 0; v < s.vocab; ++v) {
+            const double g = read_value(out.grad.data(), s.logits_dtype, n * c.stride + v);
+            const double w = c.expected.grad[n * s.vocab + v], p = c.expected.prob[n * s.vocab + v];
+            double allowed = tol * std::fabs(w) + cancel * p + (s.logits_dtype == TASFT_FLOAT16 ? 6e-8 : 1e-12);
+            allowed += 2 * p * q * (1 + rn + unorm + q) * (1 + 1e-3);              // kept entries
+            if (p < threshold * (1 + 1e-4)) allowed += 2 * p * (rn + q) * (1 + unorm + q) * (1 + 1e-3);  // skipped
+            CHECK(std::fabs(g - w) <= allowed, "%s: grad[%lld,%lld] = %.9g, want %.9g (p %.3g, mass %.3g)",
+                  s.describe().c_str(), (long long)n, (long long)v, g, w, p, q);
+        }
+        for (int64_t v = s.vocab; v < c.stride; ++v)
+            CHECK(std::isnan(read_value(out.grad.data(), s.logits_dtype, n * c.stride + v)),
+                  "%s: padding grad[%lld,%lld] was written", s.describe().c_str(), (long long)n, (long long)v);
+    }
+    return rows_skipping;
 }
 
 // ---------- the golden fixture (safetensors: 8-byte header length, JSON header, raw little-endian data) ----------

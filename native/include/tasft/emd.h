@@ -166,6 +166,52 @@ const char* tasft_cpu_isa(void);
 /* Version string of the library, e.g. "0.1.0 (cuda sm_80,sm_90a)" or "0.1.0 (cpu only)". */
 const char* tasft_version(void);
 
+/* ---- skipping mode: skip vocabulary tiles of negligible probability, with a reported error bound ----
+ *
+ * After the log-sum-exp pass p_v = exp(z_v - lse) is known for every entry. A tile of the vocabulary (a few rows
+ * by a few columns; the tile shape is the implementation's: CPU forward up to 8 rows x 64-256 columns, CPU backward
+ * up to 8 rows x 16-32 columns, CUDA v1 1 row x 32 columns, CUDA v2 64 rows x 32 columns) is skipped when EVERY p_v in
+ * it is below `threshold`: in the forward its terms p_v e_v are left out of u, in the backward its gradient entries
+ * are written as 0 without computing r . e_v. Forward and backward decide independently (their tiles differ), each
+ * skipping only entries with p_v < threshold. The mass of what the forward skipped is known exactly (up to fp32
+ * rounding of p), and from it the kernel reports a bound on the loss error of each row.
+ *
+ * Derivation (per row; unit embedding rows, so ||e_v|| = 1, ||u|| <= 1, ||r|| <= 2):
+ *   S = entries the forward skipped,  q = sum_{v in S} p_v  (skipped_mass),  delta = sum_{v in S} p_v e_v,
+ *   ||delta|| <= sum_{v in S} p_v ||e_v|| = q                                   (triangle inequality)
+ *   computed: u' = u - delta,  r' = u' - e_y = r - delta,  L' = ||r'||^2 (what loss_rows holds)
+ *   exact:    L = ||r||^2 = ||r' + delta||^2 = L' + 2 r'.delta + ||delta||^2
+ *   so        |L - L'| <= 2 ||r'|| q + q^2 = 2 sqrt(L') q + q^2                  (loss_error_bound)
+ * The bound covers the skipping only; the fp32 rounding of the exact kernel (about 1e-6 relative) comes on top.
+ * Gradient (grad_scale = 1; both follow from dz_v = 2 p_v (r.e_v - r.u) with r = r' + delta, u = u' + delta):
+ *   kept entries:    |dz_v - dz'_v| = 2 p_v |delta.e_v - r'.delta - delta.u' - ||delta||^2|
+ *                                  <= 2 p_v q (1 + ||r'|| + ||u'|| + q)
+ *   skipped entries: |dz_v| = 2 p_v |r.(e_v - u)| <= 2 p_v (||r'|| + q)(1 + ||u'|| + q) < 8 threshold.
+ * Since p_v < threshold for every skipped entry, q <= threshold * (entries skipped); on the peaked distributions of
+ * trained language models (most of a 32k-128k vocabulary below 1e-6) q is far smaller than that worst case.
+ *
+ * threshold 0 skips nothing and gives exactly the results of tasft_emd_cpu / tasft_emd_cuda (same code path, same
+ * bits), with loss_error_bound and skipped_mass 0. Ignored rows get bound 0 and mass 0. */
+typedef struct {
+    float  threshold;         /* skip tiles whose every p_v < threshold; 0 = exact; must be in [0, 1] */
+    float* loss_error_bound;  /* [rows] out, optional (NULL): 2 sqrt(loss) q + q^2 per row */
+    float* skipped_mass;      /* [rows] out, optional (NULL): q, the probability mass the forward left out */
+} tasft_emd_skip;
+
+/* tasft_emd_cpu with skipping (host pointers); skip == NULL is tasft_emd_cpu. */
+int tasft_emd_cpu_skip(const tasft_emd_args* args, const tasft_emd_skip* skip);
+
+/* tasft_emd_cuda / tasft_emd_cuda_async with skipping (device pointers, loss_error_bound and skipped_mass included);
+ * skip == NULL is the call without it. */
+int tasft_emd_cuda_skip(const tasft_emd_args* args, const tasft_emd_skip* skip);
+int tasft_emd_cuda_skip_async(const tasft_emd_args* args, const tasft_emd_skip* skip);
+
+/* Which CUDA kernel tasft_emd_cuda* use: "v1" (the default: one block per row, fp32 CUDA cores) unless the
+ * environment variable TASFT_CUDA_KERNEL=v2 asks for the tensor-core version (bf16 MMA tiles, exp(z - lse) applied as
+ * the A operand is staged; needs a bf16 embedding and sm_80+, else v1 runs). v2 is experimental until a GPU run
+ * has validated it (bench/gpu/run.sh). Read on every call. */
+const char* tasft_cuda_kernel(void);
+
 #ifdef __cplusplus
 }
 #endif
