@@ -13,18 +13,25 @@
 //      difference, and the gradient, is exactly 0 as in the math.
 // All arithmetic is fp32; inputs are fp32, bf16 or fp16 (logits and embedding independently); the gradient is
 // stored in the logits dtype.
-#include <cuda_runtime.h>
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
+//
+// Skipping mode (kSkip, tasft_emd_skip): the tiles are 32 aligned columns of one row. In step 2 each warp holds 32
+// consecutive p of the chunk; when all are below the threshold (a warp vote) the group is left out of u and its mass
+// goes into q; in step 4 the warp that owns the same 32 columns recomputes the same p (same expression, same bits),
+// takes the same vote and writes zeros without the dot products.
+//
+// Kernel versions (llm.c's dev/cuda style: every version stays runnable and is timed by bench/gpu):
+//   v1 = this file, the oracle on the device;  v2 = emd_cuda_v2.cu, tensor cores, chosen by TASFT_CUDA_KERNEL=v2.
 #include <cinttypes>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "emd_cuda_common.cuh"
 
 namespace tasft {
 namespace {
+using namespace cuda;
 
 struct KernelArgs {
     const void* logits;
@@ -36,13 +43,17 @@ struct KernelArgs {
     float* workspace;  // [gridDim.x, 2, dim]: u and r of the block's current row
     int64_t rows, vocab, stride, dim, ignore_index;
     float grad_scale;
+    float threshold;         // kSkip only
+    float* loss_error_bound; // kSkip only, may be NULL
+    float* skipped_mass;     // kSkip only, may be NULL
 };
 
 // No __restrict__ on logits / grad_logits: they may alias, and the loads must not go through the read-only cache.
-template <typename TL, typename TE>
+template <typename TL, typename TE, bool kSkip>
 __global__ void __launch_bounds__(kBlock) emd_kernel(KernelArgs a) {
     __shared__ float red[kWarps + 1];
     __shared__ float p_chunk[kBlock];
+    __shared__ int group_kept[kWarps];  // kSkip: does warp w's group of 32 columns of the chunk stay in?
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int64_t vocab = a.vocab, dim = a.dim;
@@ -58,6 +69,10 @@ __global__ void __launch_bounds__(kBlock) emd_kernel(KernelArgs a) {
 
         if (y == a.ignore_index) {
             if (tid == 0) a.loss_rows[n] = 0.0f;
+            if (kSkip && tid == 0) {
+                if (a.loss_error_bound) a.loss_error_bound[n] = 0.0f;
+                if (a.skipped_mass) a.skipped_mass[n] = 0.0f;
+            }
             if (g)
                 for (int64_t v = tid; v < vocab; v += kBlock) g[v] = from_float<TL>(0.0f);
             if (ee)
@@ -80,19 +95,37 @@ __global__ void __launch_bounds__(kBlock) emd_kernel(KernelArgs a) {
 
         // ---- 2. u = sum_v p_v e_v. Thread tid owns d = tid, tid + kBlock, ...: it alone accumulates u[d].
         for (int64_t d = tid; d < dim; d += kBlock) u[d] = 0.0f;
+        float q_part = 0.0f;  // kSkip: this thread's share of the skipped mass
         for (int64_t v0 = 0; v0 < vocab; v0 += kBlock) {
             const int64_t v = v0 + tid;
-            p_chunk[tid] = v < vocab ? expf(to_float(z[v]) - m) * inv_s : 0.0f;
+            const float p = v < vocab ? expf(to_float(z[v]) - m) * inv_s : 0.0f;
+            p_chunk[tid] = p;
+            if (kSkip) {
+                // p < threshold is false for NaN: a NaN is never skipped and poisons the row as in the exact kernel.
+                const bool all_below = __all_sync(0xffffffffu, p < a.threshold);
+                if (lane == 0) group_kept[warp] = !all_below;
+                if (all_below) q_part += p;
+            }
             __syncthreads();  // the chunk of p is complete
             const int count = (int)(vocab - v0 < kBlock ? vocab - v0 : kBlock);
             const TE* e_chunk = emb + v0 * dim;
             for (int64_t d = tid; d < dim; d += kBlock) {
                 float acc = 0.0f;
-                for (int j = 0; j < count; ++j) acc += p_chunk[j] * to_float(e_chunk[(int64_t)j * dim + d]);
+                if (kSkip) {
+                    for (int g = 0; g * 32 < count; ++g) {
+                        if (!group_kept[g]) continue;
+                        const int end = count < g * 32 + 32 ? count : g * 32 + 32;
+                        for (int j = g * 32; j < end; ++j) acc += p_chunk[j] * to_float(e_chunk[(int64_t)j * dim + d]);
+                    }
+                } else {
+                    for (int j = 0; j < count; ++j) acc += p_chunk[j] * to_float(e_chunk[(int64_t)j * dim + d]);
+                }
                 u[d] += acc;
             }
             __syncthreads();  // everyone is done with p_chunk before the next chunk overwrites it
         }
+        float q = 0.0f;
+        if (kSkip) q = block_reduce(q_part, SumOp(), red);
         if (ee)
             for (int64_t d = tid; d < dim; d += kBlock) ee[d] = u[d];
 
@@ -106,6 +139,10 @@ __global__ void __launch_bounds__(kBlock) emd_kernel(KernelArgs a) {
         }
         const float loss = block_reduce(loss_part, SumOp(), red);  // its __syncthreads also publish r to the block
         if (tid == 0) a.loss_rows[n] = loss;
+        if (kSkip && tid == 0) {
+            if (a.loss_error_bound) a.loss_error_bound[n] = 2.0f * sqrtf(loss) * q + q * q;
+            if (a.skipped_mass) a.skipped_mass[n] = q;
+        }
 
         // ---- 4. the gradient. Warp `warp` takes v0 = 32 * (warp + k * kWarps); lane j ends up owning v0 + j.
         if (g) {
@@ -113,6 +150,14 @@ __global__ void __launch_bounds__(kBlock) emd_kernel(KernelArgs a) {
             const float twice_scale = 2.0f * a.grad_scale;
             for (int64_t v0 = (int64_t)warp * 32; v0 < vocab; v0 += (int64_t)kWarps * 32) {
                 const int count = (int)(vocab - v0 < 32 ? vocab - v0 : 32);
+                if (kSkip) {
+                    // The same 32 columns and the same p as in step 2, so the same vote.
+                    const float p = lane < count ? expf(to_float(z[v0 + lane]) - m) * inv_s : 0.0f;
+                    if (__all_sync(0xffffffffu, p < a.threshold)) {
+                        if (lane < count) g[v0 + lane] = from_float<TL>(0.0f);
+                        continue;
+                    }
+                }
                 float mine = 0.0f;  // r . e_{v0 + lane}
                 for (int j = 0; j < count; ++j) {
                     const float s_j = warp_dot(r, emb + (v0 + j) * dim, dim, lane);
@@ -131,28 +176,22 @@ __global__ void __launch_bounds__(kBlock) emd_kernel(KernelArgs a) {
 
 // ---------- host side ----------
 
-template <typename TL, typename TE>
-int launch(const tasft_emd_args* a, cudaStream_t stream, const char* fn) {
+template <typename TL, typename TE, bool kSkip>
+int launch(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, const char* fn) {
     // Enough blocks to fill the device; each loops over rows, so the workspace is [grid, 2, dim], not [rows, 2, dim].
     int device = 0, sms = 0, per_sm = 0;
     cudaError_t err = cudaGetDevice(&device);
     if (err != cudaSuccess) return cuda_fail(err, fn, "cudaGetDevice");
     err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
     if (err != cudaSuccess) return cuda_fail(err, fn, "cudaDeviceGetAttribute");
-    err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, emd_kernel<TL, TE>, kBlock, 0);
+    err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, emd_kernel<TL, TE, kSkip>, kBlock, 0);
     if (err != cudaSuccess) return cuda_fail(err, fn, "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
     const int64_t max_grid = (int64_t)(sms > 0 ? sms : 1) * (per_sm > 0 ? per_sm : 1);
     const int64_t grid = a->rows < max_grid ? a->rows : max_grid;
 
     float* workspace = nullptr;
     const size_t ws_bytes = (size_t)grid * 2 * (size_t)a->dim * sizeof(float);
-    err = cudaMallocAsync(reinterpret_cast<void**>(&workspace), ws_bytes, stream);
-    if (err == cudaErrorMemoryAllocation) {
-        cudaGetLastError();
-        return fail(TASFT_OUT_OF_MEMORY, "%s: cannot allocate the %zu-byte workspace on the device (cudaMallocAsync: %s)",
-                    fn, ws_bytes, cudaGetErrorString(err));
-    }
-    if (err != cudaSuccess) return cuda_fail(err, fn, "cudaMallocAsync of the workspace");
+    if (int st = device_alloc(reinterpret_cast<void**>(&workspace), ws_bytes, stream, fn)) return st;
 
     KernelArgs k;
     k.logits = a->logits;
@@ -168,7 +207,10 @@ int launch(const tasft_emd_args* a, cudaStream_t stream, const char* fn) {
     k.dim = a->dim;
     k.ignore_index = a->ignore_index;
     k.grad_scale = a->grad_scale;
-    emd_kernel<TL, TE><<<(unsigned)grid, kBlock, 0, stream>>>(k);
+    k.threshold = sk.threshold;
+    k.loss_error_bound = sk.loss_error_bound;
+    k.skipped_mass = sk.skipped_mass;
+    emd_kernel<TL, TE, kSkip><<<(unsigned)grid, kBlock, 0, stream>>>(k);
     const cudaError_t launch_err = cudaGetLastError();
     // Freed in stream order: the memory returns to the pool once the kernel is done with it.
     const cudaError_t free_err = cudaFreeAsync(workspace, stream);
@@ -177,30 +219,66 @@ int launch(const tasft_emd_args* a, cudaStream_t stream, const char* fn) {
     return TASFT_OK;
 }
 
+template <typename TL, typename TE>
+int launch_skip(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, const char* fn) {
+    return sk.threshold > 0.0f ? launch<TL, TE, true>(a, sk, stream, fn) : launch<TL, TE, false>(a, sk, stream, fn);
+}
+
 template <typename TL>
-int dispatch_embedding(const tasft_emd_args* a, cudaStream_t stream, const char* fn) {
+int dispatch_embedding(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, const char* fn) {
     switch (a->embedding_dtype) {
-        case TASFT_FLOAT32: return launch<TL, float>(a, stream, fn);
-        case TASFT_BFLOAT16: return launch<TL, __nv_bfloat16>(a, stream, fn);
-        case TASFT_FLOAT16: return launch<TL, __half>(a, stream, fn);
+        case TASFT_FLOAT32: return launch_skip<TL, float>(a, sk, stream, fn);
+        case TASFT_BFLOAT16: return launch_skip<TL, __nv_bfloat16>(a, sk, stream, fn);
+        case TASFT_FLOAT16: return launch_skip<TL, __half>(a, sk, stream, fn);
     }
     return fail(TASFT_INVALID_ARGUMENT, "%s: bad embedding_dtype %d", fn, a->embedding_dtype);  // check_shapes caught it
 }
 
-int dispatch(const tasft_emd_args* a, cudaStream_t stream, const char* fn) {
+int dispatch_v1(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, const char* fn) {
     switch (a->logits_dtype) {
-        case TASFT_FLOAT32: return dispatch_embedding<float>(a, stream, fn);
-        case TASFT_BFLOAT16: return dispatch_embedding<__nv_bfloat16>(a, stream, fn);
-        case TASFT_FLOAT16: return dispatch_embedding<__half>(a, stream, fn);
+        case TASFT_FLOAT32: return dispatch_embedding<float>(a, sk, stream, fn);
+        case TASFT_BFLOAT16: return dispatch_embedding<__nv_bfloat16>(a, sk, stream, fn);
+        case TASFT_FLOAT16: return dispatch_embedding<__half>(a, sk, stream, fn);
     }
     return fail(TASFT_INVALID_ARGUMENT, "%s: bad logits_dtype %d", fn, a->logits_dtype);
 }
 
-// Both entry points: checks, then (when asked) the host-side target check, then the launch.
-int run(const tasft_emd_args* a, bool check_targets_on_host, const char* fn) {
+// TASFT_CUDA_KERNEL=v2 asks for the tensor-core kernel; anything else (or nothing) is v1.
+bool v2_requested() {
+    const char* k = std::getenv("TASFT_CUDA_KERNEL");
+    return k && std::strcmp(k, "v2") == 0;
+}
+
+int dispatch(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, const char* fn) {
+    // Threshold 0 is the exact kernel; the skipping outputs are then zeros (also for ignored rows).
+    if (sk.threshold == 0.0f) {
+        for (float* out : {sk.loss_error_bound, sk.skipped_mass}) {
+            if (!out) continue;
+            const cudaError_t err = cudaMemsetAsync(out, 0, (size_t)a->rows * sizeof(float), stream);
+            if (err != cudaSuccess) return cuda_fail(err, fn, "cudaMemsetAsync of the skipping outputs");
+        }
+    }
+    if (v2_requested()) {
+        const int st = launch_v2(a, sk, stream, fn);
+        if (st != TASFT_UNSUPPORTED) return st;
+        clear_error();  // v2 cannot run this call: v1 does
+    }
+    return dispatch_v1(a, sk, stream, fn);
+}
+
+// Every entry point: checks, then (when asked) the host-side target check, then the launch.
+int run(const tasft_emd_args* a, const tasft_emd_skip* skip, bool check_targets_on_host, const char* fn) {
     clear_error();
     int st = check_shapes(a, fn);
     if (st != TASFT_OK) return st;
+    st = check_skip(skip, fn);
+    if (st != TASFT_OK) return st;
+    SkipOut sk;
+    if (skip) {
+        sk.threshold = skip->threshold;
+        sk.loss_error_bound = skip->loss_error_bound;
+        sk.skipped_mass = skip->skipped_mass;
+    }
     if (a->rows == 0) return TASFT_OK;  // nothing to do; the pointers may be NULL
     st = check_device(fn);
     if (st != TASFT_OK) return st;
@@ -217,17 +295,29 @@ int run(const tasft_emd_args* a, bool check_targets_on_host, const char* fn) {
         st = check_targets(host_targets.data(), a->rows, a->vocab, a->ignore_index, fn);
         if (st != TASFT_OK) return st;
     }
-    return dispatch(a, stream, fn);
+    return dispatch(a, sk, stream, fn);
 }
 
 }  // namespace
 }  // namespace tasft
 
-extern "C" int tasft_emd_cuda(const tasft_emd_args* args) { return tasft::run(args, true, "tasft_emd_cuda"); }
+extern "C" int tasft_emd_cuda(const tasft_emd_args* args) {
+    return tasft::run(args, nullptr, true, "tasft_emd_cuda");
+}
 
 extern "C" int tasft_emd_cuda_async(const tasft_emd_args* args) {
-    return tasft::run(args, false, "tasft_emd_cuda_async");
+    return tasft::run(args, nullptr, false, "tasft_emd_cuda_async");
 }
+
+extern "C" int tasft_emd_cuda_skip(const tasft_emd_args* args, const tasft_emd_skip* skip) {
+    return tasft::run(args, skip, true, "tasft_emd_cuda_skip");
+}
+
+extern "C" int tasft_emd_cuda_skip_async(const tasft_emd_args* args, const tasft_emd_skip* skip) {
+    return tasft::run(args, skip, false, "tasft_emd_cuda_skip_async");
+}
+
+extern "C" const char* tasft_cuda_kernel(void) { return tasft::v2_requested() ? "v2" : "v1"; }
 
 extern "C" int tasft_cuda_available(void) {
     int count = 0;

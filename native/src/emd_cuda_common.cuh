@@ -1,4 +1,5 @@
-// Device helpers and host-side error handling shared by the CUDA entry points (emd_cuda.cu, emd_vp_cuda.cu).
+// Device helpers and host-side error handling shared by the CUDA entry points (emd_cuda.cu: v1, emd_cuda_v2.cu: v2,
+// emd_vp_cuda.cu).
 #ifndef TASFT_EMD_CUDA_COMMON_CUH
 #define TASFT_EMD_CUDA_COMMON_CUH
 
@@ -9,6 +10,7 @@
 #include <cstdint>
 
 #include "emd_internal.h"
+#include "emd_skip.h"
 
 namespace tasft {
 namespace {
@@ -90,7 +92,26 @@ int check_device(const char* fn) {
     return TASFT_OK;
 }
 
+// Stream-ordered device allocation with the library's error messages (TASFT_OUT_OF_MEMORY when it does not fit).
+int device_alloc(void** ptr, size_t bytes, cudaStream_t stream, const char* fn) {
+    const cudaError_t err = cudaMallocAsync(ptr, bytes, stream);
+    if (err == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        return fail(TASFT_OUT_OF_MEMORY, "%s: cannot allocate the %zu-byte workspace on the device (cudaMallocAsync: %s)",
+                    fn, bytes, cudaGetErrorString(err));
+    }
+    if (err != cudaSuccess) return cuda_fail(err, fn, "cudaMallocAsync of the workspace");
+    return TASFT_OK;
+}
+
 }  // namespace
+
+namespace cuda {
+// v2 (emd_cuda_v2.cu). Returns TASFT_UNSUPPORTED, without touching anything, when v2 cannot run this call (embedding
+// not bf16, device older than sm_80, grids too large); the caller then runs v1.
+int launch_v2(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, const char* fn);
+}  // namespace cuda
+
 }  // namespace tasft
 
 #endif

@@ -13,6 +13,11 @@ struct RunOptions {
     float grad_scale = 1.0f;
     cudaStream_t stream = nullptr;  // NULL = the legacy default stream
     const std::vector<int64_t>* targets = nullptr;  // overrides c.targets (bad-target tests)
+    // Skipping mode: tasft_emd_cuda_skip(_async) with this threshold; bound and mass come back into these vectors.
+    bool skip = false;
+    float threshold = 0.0f;
+    std::vector<float>* bound = nullptr;
+    std::vector<float>* mass = nullptr;
 };
 
 // Copies the case to the device, runs the entry point, waits for it and copies every output back.
@@ -40,12 +45,23 @@ tt::Outputs run_cuda(const tt::Case& c, const RunOptions& o = RunOptions()) {
     a.grad_logits = o.grad == Grad::NewBuffer ? grad.get() : o.grad == Grad::InPlace ? logits.get() : nullptr;
     a.grad_scale = o.grad_scale;
     a.cuda_stream = o.stream;
-    const int st = o.async ? tasft_emd_cuda_async(&a) : tasft_emd_cuda(&a);
+    DeviceBuffer bound(o.skip ? rows * sizeof(float) : 0), mass(o.skip ? rows * sizeof(float) : 0);
+    bound.fill_nan();
+    mass.fill_nan();
+    CUDA_OK(cudaDeviceSynchronize());
+    tasft_emd_skip sk{};
+    sk.threshold = o.threshold;
+    sk.loss_error_bound = o.skip ? bound.get<float>() : nullptr;
+    sk.skipped_mass = o.skip ? mass.get<float>() : nullptr;
+    const int st = o.skip ? (o.async ? tasft_emd_cuda_skip_async(&a, &sk) : tasft_emd_cuda_skip(&a, &sk))
+                          : (o.async ? tasft_emd_cuda_async(&a) : tasft_emd_cuda(&a));
     CHECK(st == TASFT_OK, "%s: status %d: %s", c.spec.describe().c_str(), st, tasft_last_error());
     CHECK(tasft_last_error()[0] == '\0', "a successful call left the message '%s'", tasft_last_error());
     CUDA_OK(cudaStreamSynchronize(o.stream));  // also surfaces a fault inside the kernel
     CUDA_OK(cudaGetLastError());
 
+    if (o.skip && o.bound) *o.bound = bound.download<float>();
+    if (o.skip && o.mass) *o.mass = mass.download<float>();
     tt::Outputs out;
     out.loss = loss.download<float>();
     if (o.expected) out.expected = expected.download<float>();
@@ -527,6 +543,272 @@ TEST_CASE("matches_cpu") {
             }
         }
     }
+}
+
+// ---------- skipping mode ----------
+
+TEST_CASE("skip_v1") {
+    require_cuda();
+    unsetenv("TASFT_CUDA_KERNEL");
+    Stream stream;
+    struct Shape { int64_t rows, vocab, dim, pad; int ld, ed; };
+    const Shape shapes[] = {{40, 5003, 32, 0, TASFT_FLOAT32, TASFT_FLOAT32},
+                            {19, 20000, 16, 5, TASFT_BFLOAT16, TASFT_BFLOAT16},
+                            {9, 3000, 300, 0, TASFT_FLOAT16, TASFT_FLOAT32}};
+    uint64_t seed = 1100;
+    for (const Shape& sh : shapes) {
+        tt::CaseSpec s;
+        s.rows = sh.rows;
+        s.vocab = sh.vocab;
+        s.dim = sh.dim;
+        s.pad = sh.pad;
+        s.logits_dtype = sh.ld;
+        s.embedding_dtype = sh.ed;
+        s.ignore_fraction = 0.15;
+        s.seed = ++seed;
+        tt::Case c = tt::make_lm_case(s, 2.0);
+        // Threshold 0: the exact kernel's bits, bound and mass 0.
+        RunOptions exact_o;
+        tt::Outputs exact = run_cuda(c, exact_o);
+        std::vector<float> bound, mass;
+        RunOptions o;
+        o.skip = true;
+        o.bound = &bound;
+        o.mass = &mass;
+        tt::Outputs zero = run_cuda(c, o);
+        CHECK(zero.loss == exact.loss && zero.grad == exact.grad && zero.expected == exact.expected,
+              "%s: threshold 0 differs from tasft_emd_cuda", s.describe().c_str());
+        for (int64_t n = 0; n < s.rows; ++n) CHECK(bound[n] == 0.0f && mass[n] == 0.0f, "threshold 0: row %lld", (long long)n);
+        for (float thr : {1e-8f, 1e-6f, 1e-4f, 1e-2f}) {
+            o.threshold = thr;
+            o.grad = thr < 1e-3f ? Grad::InPlace : Grad::NewBuffer;
+            o.stream = stream.get();
+            o.async = thr == 1e-6f;
+            tt::Outputs out = run_cuda(c, o);
+            const int skipping = tt::check_skip_result(c, out, bound, mass, thr, true);
+            if (thr >= 1e-4f) CHECK(skipping > 0, "%s: threshold %g skipped nothing", s.describe().c_str(), thr);
+        }
+    }
+    // Bad thresholds are argument errors naming the threshold.
+    tt::CaseSpec s;
+    s.rows = 2;
+    s.vocab = 10;
+    s.dim = 4;
+    tt::Case c = tt::make_case(s);
+    DeviceBuffer logits(c.logits.bytes.data(), c.logits.bytes.size()), emb(c.embedding.bytes.data(), c.embedding.bytes.size());
+    DeviceBuffer tgt(c.targets.data(), c.targets.size() * sizeof(int64_t)), loss(2 * sizeof(float));
+    tasft_emd_args a = tt::shape_args(c);
+    a.logits = logits.get();
+    a.unit_embedding = emb.get();
+    a.targets = tgt.get<int64_t>();
+    a.loss_rows = loss.get<float>();
+    for (float bad : {-1.0f, 2.0f, std::nanf("")}) {
+        tasft_emd_skip sk{};
+        sk.threshold = bad;
+        CHECK(tasft_emd_cuda_skip(&a, &sk) == TASFT_INVALID_ARGUMENT && std::strstr(tasft_last_error(), "threshold"),
+              "threshold %g: %s", bad, tasft_last_error());
+        CHECK(tasft_emd_cuda_skip_async(&a, &sk) == TASFT_INVALID_ARGUMENT, "async threshold %g", bad);
+    }
+    CUDA_OK(cudaDeviceSynchronize());
+}
+
+// ---------- v2 (tensor cores), selected by TASFT_CUDA_KERNEL=v2 ----------
+namespace {
+
+struct KernelEnv {  // selects a kernel version for the scope of a test
+    explicit KernelEnv(const char* v) { setenv("TASFT_CUDA_KERNEL", v, 1); }
+    ~KernelEnv() { unsetenv("TASFT_CUDA_KERNEL"); }
+};
+
+// v2 rounds p and r to bf16 before its GEMMs. From tasft/emd.h's notation, with |dp_v| <= 2^-9 p_v:
+//   |du_d| <= 2^-9 sum_v p_v |e_vd|,  ||du|| <= 2^-9,  |dL| <= 2 ||r|| ||du|| + ||du||^2,
+//   |d dz_v| <= 2 p_v ||dr|| ||e_v - u|| <= 4 p_v 2^-9 (||r|| + 1)       (dr: r's bf16 rounding plus du)
+// Each is allowed twice over, on top of the fp32 tolerances.
+const tt::ExtraTol kV2Tol = [] {
+    tt::ExtraTol t;
+    t.loss_per_rnorm = 4.0 * std::ldexp(1.0, -9);
+    t.loss_abs = std::ldexp(1.0, -17);
+    t.grad_per_p = 8.0 * std::ldexp(1.0, -9);
+    return t;
+}();
+
+void compare_v2(const tt::Case& c, const tt::Outputs& out, bool check_grad, bool check_expected) {
+    const auto& s = c.spec;
+    // The loss and gradient bounds are those of the skipping check with nothing skipped (mass 0).
+    std::vector<float> zeros(s.rows, 0.0f);
+    tt::check_skip_result(c, out, zeros, zeros, 0.0f, check_grad, kV2Tol);
+    if (!check_expected) return;
+    for (int64_t n = 0; n < s.rows; ++n) {
+        const bool ignored = c.targets[n] == c.ignore_index;
+        for (int64_t d = 0; d < s.dim; ++d) {
+            double a = 0;
+            if (!ignored)
+                for (int64_t v = 0; v < s.vocab; ++v)
+                    a += c.expected.prob[n * s.vocab + v] * std::fabs(c.embedding.values[v * s.dim + d]);
+            const double w = ignored ? 0.0 : c.expected.expected[n * s.dim + d], g = out.expected[n * s.dim + d];
+            CHECK(std::fabs(g - w) <= 2.0 * std::ldexp(a, -9) + 2e-5 * std::fabs(w) + 2e-6,
+                  "%s: v2 expected_embedding[%lld,%lld] = %.9g, want %.9g (sum p|e| %.3g)", s.describe().c_str(),
+                  (long long)n, (long long)d, g, w, a);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("v2_random_shapes") {
+    require_cuda();
+    KernelEnv env("v2");
+    CHECK(std::strcmp(tasft_cuda_kernel(), "v2") == 0, "tasft_cuda_kernel() = %s", tasft_cuda_kernel());
+    Stream stream;
+    // rows x vocab x dim: tile edges (64 rows, 32/128 vocabulary, 256/32 dims), odd sizes, several row tiles.
+    const int64_t shapes[][3] = {{1, 1, 8},     {1, 7, 1},     {3, 1000, 33},  {37, 4099, 64},  {64, 128, 256},
+                                 {65, 129, 257}, {130, 513, 72}, {7, 32003, 24}, {200, 300, 8},   {5, 301, 4096}};
+    uint64_t seed = 1200;
+    for (auto& sh : shapes)
+        for (int ld : {TASFT_FLOAT32, TASFT_BFLOAT16, TASFT_FLOAT16}) {
+            tt::CaseSpec s;
+            s.rows = sh[0];
+            s.vocab = sh[1];
+            s.dim = sh[2];
+            s.pad = (sh[1] % 3 == 0) ? 0 : 3;
+            s.logits_dtype = ld;
+            s.embedding_dtype = TASFT_BFLOAT16;
+            s.ignore_fraction = 0.15;
+            s.neg_inf_fraction = 0.02;
+            s.seed = ++seed;
+            tt::Case c = tt::make_case(s);
+            RunOptions o;
+            o.stream = stream.get();
+            tt::Outputs a = run_cuda(c, o);
+            compare_v2(c, a, true, true);
+            o.grad = Grad::InPlace;
+            tt::Outputs b = run_cuda(c, o);
+            CHECK(a.loss == b.loss, "%s: v2 in-place loss differs", s.describe().c_str());
+            compare_v2(c, b, true, true);
+        }
+}
+
+TEST_CASE("v2_extreme_and_ignored") {
+    require_cuda();
+    KernelEnv env("v2");
+    // Near one-hot rows, masked logits, a row of one finite logit, all rows ignored, forward only, bad async targets.
+    for (double scale : {1e2, 1e4}) {
+        tt::CaseSpec s;
+        s.rows = 70;
+        s.vocab = 1001;
+        s.dim = 40;
+        s.pad = 2;
+        s.logit_scale = scale;
+        s.neg_inf_fraction = 0.3;
+        s.ignore_fraction = 0.2;
+        s.logits_dtype = TASFT_BFLOAT16;
+        s.embedding_dtype = TASFT_BFLOAT16;
+        s.seed = 1300 + (uint64_t)scale;
+        tt::Case c = tt::make_case(s);
+        compare_v2(c, run_cuda(c), true, true);
+    }
+    {
+        tt::CaseSpec s;
+        s.rows = 9;
+        s.vocab = 700;
+        s.dim = 16;
+        s.neg_inf_fraction = 1.0;
+        s.embedding_dtype = TASFT_BFLOAT16;
+        s.seed = 1310;
+        tt::Case c = tt::make_case(s);
+        tt::Outputs o = run_cuda(c);
+        compare_v2(c, o, true, true);
+        for (int64_t n = 0; n < s.rows; ++n) CHECK(o.loss[n] == 0.0f, "one-hot row %lld: loss %g", (long long)n, o.loss[n]);
+    }
+    {
+        tt::CaseSpec s;
+        s.rows = 20;
+        s.vocab = 333;
+        s.dim = 12;
+        s.pad = 4;
+        s.ignore_fraction = 1.0;
+        s.embedding_dtype = TASFT_BFLOAT16;
+        tt::Case c = tt::make_case(s);
+        tt::Outputs o = run_cuda(c);
+        for (int64_t n = 0; n < s.rows; ++n) CHECK(o.loss[n] == 0.0f, "ignored row %lld: loss %g", (long long)n, o.loss[n]);
+        compare_v2(c, o, true, true);
+        tt::CaseSpec f = s;
+        f.ignore_fraction = 0.1;
+        f.seed = 1311;
+        tt::Case cf = tt::make_case(f);
+        RunOptions fo;
+        fo.grad = Grad::None;
+        fo.expected = false;
+        compare_v2(cf, run_cuda(cf, fo), false, false);  // run_cuda also checks the logits are untouched
+    }
+    {
+        tt::CaseSpec s;
+        s.rows = 9;
+        s.vocab = 1234;
+        s.dim = 40;
+        s.pad = 2;
+        s.logits_dtype = TASFT_BFLOAT16;
+        s.embedding_dtype = TASFT_BFLOAT16;
+        s.seed = 1320;
+        tt::Case c = tt::make_case(s);
+        std::vector<int64_t> bad = c.targets;
+        bad[3] = s.vocab + 5;
+        bad[7] = -1;
+        RunOptions o;
+        o.async = true;
+        o.targets = &bad;
+        tt::Outputs out = run_cuda(c, o);
+        for (int64_t n : {3, 7}) {
+            CHECK(std::isnan(out.loss[n]), "v2 bad target row %lld: loss %g", (long long)n, out.loss[n]);
+            for (int64_t v = 0; v < s.vocab; ++v)
+                CHECK(std::isnan(tt::read_value(out.grad.data(), s.logits_dtype, (size_t)(n * c.stride + v))),
+                      "v2 bad target row %lld: grad[%lld] not NaN", (long long)n, (long long)v);
+        }
+    }
+}
+
+TEST_CASE("v2_fallback_and_skip") {
+    require_cuda();
+    // fp32 and fp16 embeddings are v1's: the very same bits as without the variable.
+    for (int ed : {TASFT_FLOAT32, TASFT_FLOAT16}) {
+        tt::CaseSpec s;
+        s.rows = 13;
+        s.vocab = 777;
+        s.dim = 20;
+        s.embedding_dtype = ed;
+        s.seed = 1400 + ed;
+        tt::Case c = tt::make_case(s);
+        tt::Outputs v1 = run_cuda(c);
+        KernelEnv env("v2");
+        tt::Outputs v2 = run_cuda(c);
+        CHECK(v1.loss == v2.loss && v1.grad == v2.grad, "embedding %s: v2 request did not fall back to v1", tt::dname(ed));
+    }
+    // Skipping on tensor cores: the loss error within the reported bound plus v2's bf16 allowance.
+    KernelEnv env("v2");
+    uint64_t seed = 1410;
+    for (int64_t rows : {40, 130})
+        for (float thr : {1e-6f, 1e-4f, 1e-2f}) {
+            tt::CaseSpec s;
+            s.rows = rows;
+            s.vocab = 20000;
+            s.dim = 64;
+            s.pad = 1;
+            s.logits_dtype = TASFT_BFLOAT16;
+            s.embedding_dtype = TASFT_BFLOAT16;
+            s.ignore_fraction = 0.1;
+            s.seed = ++seed;
+            tt::Case c = tt::make_lm_case(s, 2.0);
+            std::vector<float> bound, mass;
+            RunOptions o;
+            o.skip = true;
+            o.threshold = thr;
+            o.bound = &bound;
+            o.mass = &mass;
+            o.grad = Grad::InPlace;
+            tt::Outputs out = run_cuda(c, o);
+            const int skipping = tt::check_skip_result(c, out, bound, mass, thr, true, kV2Tol);
+            if (thr >= 1e-4f) CHECK(skipping > 0, "%s: v2 threshold %g skipped nothing", s.describe().c_str(), thr);
+        }
 }
 
 int main(int argc, char** argv) { return tt::run_main(argc, argv); }
