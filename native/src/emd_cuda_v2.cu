@@ -146,7 +146,9 @@ __global__ void __launch_bounds__(kThreads) forward(Params a) {
     const int64_t k_begin = (int64_t)blockIdx.z * per, k_end = k_begin + per < steps ? k_begin + per : steps;
 
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][4];
+    #pragma unroll
     for (int i = 0; i < 2; ++i)
+        #pragma unroll
         for (int j = 0; j < 4; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
     __syncthreads();
 
@@ -198,19 +200,26 @@ __global__ void __launch_bounds__(kThreads) forward(Params a) {
             }
         }
         __syncthreads();
+#pragma unroll
         for (int kk = 0; kk < F_BK; kk += 16) {
             wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa[2];
             wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb[4];
+            #pragma unroll
             for (int i = 0; i < 2; ++i) wmma::load_matrix_sync(fa[i], &As[(wr * 32 + i * 16) * F_LDA + kk], F_LDA);
+            #pragma unroll
             for (int j = 0; j < 4; ++j) wmma::load_matrix_sync(fb[j], &Bs[kk * F_LDB + wc * 64 + j * 16], F_LDB);
+            #pragma unroll
             for (int i = 0; i < 2; ++i)
+                #pragma unroll
                 for (int j = 0; j < 4; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
         }
         __syncthreads();
     }
 
     // Epilogue: fragment -> the warp's scratch -> U (plain stores, or atomics when the vocabulary is split).
+    #pragma unroll
     for (int i = 0; i < 2; ++i)
+        #pragma unroll
         for (int j = 0; j < 4; ++j) {
             wmma::store_matrix_sync(scratch[warp], acc[i][j], 16, wmma::mem_row_major);
             __syncwarp();
@@ -348,7 +357,9 @@ __global__ void __launch_bounds__(kThreads) backward(Params a) {
     }
 
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+    #pragma unroll
     for (int i = 0; i < 2; ++i)
+        #pragma unroll
         for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
 
     const __nv_bfloat16* R = reinterpret_cast<const __nv_bfloat16*>(a.U);  // row stride 2 * D
@@ -383,13 +394,18 @@ __global__ void __launch_bounds__(kThreads) backward(Params a) {
             }
         }
         __syncthreads();
+#pragma unroll
         for (int kk = 0; kk < B_BK; kk += 16) {
             wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa[2];
             wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb[2];
+            #pragma unroll
             for (int i = 0; i < 2; ++i) wmma::load_matrix_sync(fa[i], &As[(wr * 32 + i * 16) * B_LDA + kk], B_LDA);
             // B(k, n) = E[v0 + n][k0 + k] = Bs[n * B_LDB + k]: column-major with leading dimension B_LDB.
+            #pragma unroll
             for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(fb[j], &Bs[(wc * 32 + j * 16) * B_LDB + kk], B_LDB);
+            #pragma unroll
             for (int i = 0; i < 2; ++i)
+                #pragma unroll
                 for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
         }
         __syncthreads();
@@ -397,7 +413,9 @@ __global__ void __launch_bounds__(kThreads) backward(Params a) {
 
     // Epilogue: dz = 2 grad_scale p (s - ru), p from z read by the thread that overwrites it.
     const float c2 = 2.0f * a.grad_scale;
+    #pragma unroll
     for (int i = 0; i < 2; ++i)
+        #pragma unroll
         for (int j = 0; j < 2; ++j) {
             wmma::store_matrix_sync(scratch[warp], acc[i][j], 16, wmma::mem_row_major);
             __syncwarp();
