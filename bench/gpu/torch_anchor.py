@@ -118,7 +118,7 @@ def main():
               f"loss err {le:.2e}  grad err {ge:.2e}", flush=True)
         if out:
             out.write(f"torch\t{card}\t{n}\t{v}\t{d}\t{impl}\t0\t{med:.4f}\t{mn:.4f}\t{tflops:.1f}\t{extra:.1f}\t"
-                      f"{le:.3e}\t{ge:.3e}\tnan\tnan\tnan\n")
+                      f"{le:.3e}\t{ge:.3e}\tnan\tnan\tnan\t-1\n")
             out.flush()
 
     for shape in parse_shapes(a.shapes):
