@@ -4,17 +4,24 @@
 // Four launches on the caller's stream, with a workspace of N*D fp32 (U, later R) + O(N) + the skip flags:
 //   1. row_stats   one warp per row: m = max z, inv_s = 1 / sum exp(z - m)  (p = exp(z - m) * inv_s, normalised exactly
 //                  as v1 does; a rounded lse would leave sum p off by |lse| * 2^-24)
-//   2. forward     U[N, D] = P @ E over CTA tiles of 64 rows x 256 dims, walking the vocabulary in steps of 32 (split
-//                  over V when the tiles alone do not fill the device: then fp32 atomics into a zeroed U). The A operand
-//                  P is made as it is staged: z -> exp(z - m) * inv_s -> bf16 in shared memory (nothing [N, V] exists).
+//   2. forward     U[N, D] = (P - Y) @ E = r over CTA tiles of 64 rows x 256 dims, walking the vocabulary in steps of
+//                  32 (split over V when the tiles alone do not fill the device: then fp32 atomics into a zeroed U).
+//                  The A operand is made as it is staged: z -> exp(z - m) * inv_s, minus 1 at the target -> bf16 in
+//                  shared memory (nothing [N, V] exists). Y is the one-hot target: the GEMM yields r = u - e_y itself.
+//                  Why: a confident row (p_y = 0.999) has |r| ~ 1e-3, and u - e_y after a bf16 P would cancel to
+//                  nothing (p_y rounds to 1.0 in bf16); p_y - 1 = -0.001 keeps 8 bits, so r is bf16-accurate
+//                  relative to itself (measured on an H200: loss error 1e-1 -> see bench/RESULTS.md).
 //                  Skipping: a 64 x 32 tile whose p are all below the threshold is neither staged nor multiplied; its
 //                  mass goes into q per row and a flag for the backward.
-//   3. finalize    one block per row: r = u - e_y, loss = ||r||^2, ru = r_b . u, bound; R_b = bf16(r) written over the
-//                  row's own U memory (row stride 2D bf16), so the workspace stays N*D*4 bytes.
+//   3. finalize    one block per row: r (minus e_y when the forward skipped the target's tile), u = r + e_y,
+//                  loss = ||r||^2, ru = r_b . u, bound; R_b = bf16(r) written over the row's own U memory (row stride
+//                  2D bf16), so the workspace stays N*D*4 bytes.
 //   4. backward    S = R_b @ E^T over CTA tiles of 64 rows x 128 vocabulary entries, walking D in steps of 32; epilogue
 //                  dz = grad_scale * 2 p (S - ru) with p recomputed from z, written in place (each element is read
 //                  and written by the same thread; CTAs own disjoint tiles). Skipping: the forward's flags, per 64x32.
-// Precision: P and R are rounded to bf16 for the MMAs, as PyTorch's bf16 computation rounds softmax and its gradient;
+// Determinism: with the vocabulary split (small N * D) the fp32 atomics make u, and so the loss, vary in the last bits
+// from call to call; with one split (N * D large enough to fill the device) every output is deterministic.
+// Precision: P - Y and R are rounded to bf16 for the MMAs, as PyTorch's bf16 computation rounds softmax and its gradient;
 // using the same R_b in S and in ru keeps dz the exact gradient of a slightly perturbed r (p one-hot: dz = 0 exactly).
 // Limits: the embedding must be bf16 (fp32 / fp16 embeddings, and devices before sm_80, run v1). Logits fp32/bf16/fp16.
 // Not yet done (v3): cp.async / TMA double buffering, wgmma on sm_90a, persistent scheduling; see bench/RESULTS.md.
@@ -59,6 +66,7 @@ struct Params {
     float grad_scale, threshold;
     int splits;       // forward split over the vocabulary
     int64_t k_tiles;  // ceil(V / 32)
+    bool skip_on;     // threshold > 0: the skip flags are valid
 };
 
 __device__ __forceinline__ float warp_sum(float x) {
@@ -128,6 +136,7 @@ __global__ void __launch_bounds__(kThreads) forward(Params a) {
     __shared__ __align__(128) __nv_bfloat16 Bs[F_BK * F_LDB];
     __shared__ __align__(128) float scratch[8][16 * 16];
     __shared__ float s_m[F_BM], s_inv[F_BM], s_q[F_BM];
+    __shared__ int64_t s_y[F_BM];  // target of an active row, -1 otherwise
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int wr = warp >> 2, wc = warp & 3;
@@ -140,6 +149,7 @@ __global__ void __launch_bounds__(kThreads) forward(Params a) {
         s_m[tid] = active ? a.stats[n * 4] : INFINITY;
         s_inv[tid] = active ? a.stats[n * 4 + 1] : 0.0f;
         s_q[tid] = 0.0f;
+        s_y[tid] = active ? a.targets[n] : -1;
     }
     // This split's range of vocabulary steps.
     const int64_t steps = a.k_tiles, per = (steps + a.splits - 1) / a.splits;
@@ -164,7 +174,7 @@ __global__ void __launch_bounds__(kThreads) forward(Params a) {
             float p = 0.0f;
             if (n < a.N && v < a.V && s_inv[r] != 0.0f)  // s_inv = 0: an inactive row, whose logits are not read
                 p = __expf(to_float(logits[n * a.stride + v]) - s_m[r]) * s_inv[r];
-            As[r * F_LDA + lane] = __float2bfloat16_rn(p);
+            As[r * F_LDA + lane] = __float2bfloat16_rn(v == s_y[r] ? p - 1.0f : p);  // A = P - Y
             if (kSkip) {
                 keep = keep || !(p < a.threshold);  // NaN keeps
                 const float row_mass = warp_sum(p);
@@ -260,19 +270,26 @@ __global__ void __launch_bounds__(kThreads) finalize(Params a) {
     __nv_bfloat16* rb = reinterpret_cast<__nv_bfloat16*>(u);  // R_b[n, d] lives at bf16 index d of the row's memory
     const int64_t y = a.targets[n];
     const __nv_bfloat16* ey = a.emb + (state == kRowActive ? y : 0) * a.D;
+    // The GEMM gave r (A = P - Y), unless the forward skipped the target's tile: then it lacks -e_y (and p_y e_y,
+    // which is in the skipped mass q like every skipped term).
+    const bool target_skipped =
+        a.skip_on && state == kRowActive && a.skip[(n / F_BM) * a.k_tiles + y / F_BK] != 0;
 
     float loss_part = 0.0f, ru_part = 0.0f;
-    // Chunks of kThreads dims: everyone reads the chunk's u, barrier, then writes R_b, which lands at byte 2d, i.e.
-    // inside u[d / 2] with d / 2 < the chunk's end: only elements already read are overwritten.
+    // Chunks of kThreads dims: everyone reads the chunk's U, barrier, then writes R_b, which lands at byte 2d, i.e.
+    // inside U[d / 2] with d / 2 < the chunk's end: only elements already read are overwritten.
     for (int64_t c0 = 0; c0 < a.D; c0 += kThreads) {
         const int64_t d = c0 + tid;
         float ud = 0.0f, rd = 0.0f;
         if (d < a.D) {
-            ud = u[d];
             if (state == kRowActive) {
-                rd = ud - __bfloat162float(ey[d]);
+                const float eyd = __bfloat162float(ey[d]);
+                rd = target_skipped ? u[d] - eyd : u[d];
+                ud = rd + eyd;
                 loss_part += rd * rd;
                 ru_part += __bfloat162float(__float2bfloat16_rn(rd)) * ud;
+            } else {
+                ud = u[d];
             }
             if (a.expected) a.expected[n * a.D + d] = state == kRowIgnored ? 0.0f : ud;
         }
@@ -496,6 +513,7 @@ int launch_v2(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, c
     p.grad_scale = a->grad_scale;
     p.threshold = sk.threshold;
     p.k_tiles = (p.V + F_BK - 1) / F_BK;
+    p.skip_on = sk.threshold > 0.0f;
     const int64_t row_tiles = (p.N + F_BM - 1) / F_BM, ctas = row_tiles * ((p.D + F_BD - 1) / F_BD);
     // Split the vocabulary only when the output tiles cannot fill two waves; at least 8 steps per split.
     int64_t splits = 1;

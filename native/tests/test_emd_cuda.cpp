@@ -620,15 +620,17 @@ struct KernelEnv {  // selects a kernel version for the scope of a test
     ~KernelEnv() { unsetenv("TASFT_CUDA_KERNEL"); }
 };
 
-// v2 rounds p and r to bf16 before its GEMMs. From tasft/emd.h's notation, with |dp_v| <= 2^-9 p_v:
-//   |du_d| <= 2^-9 sum_v p_v |e_vd|,  ||du|| <= 2^-9,  |dL| <= 2 ||r|| ||du|| + ||du||^2,
-//   |d dz_v| <= 2 p_v ||dr|| ||e_v - u|| <= 4 p_v 2^-9 (||r|| + 1)       (dr: r's bf16 rounding plus du)
-// Each is allowed twice over, on top of the fp32 tolerances.
+// v2 rounds A = P - Y (Y the one-hot target) and r to bf16 before its GEMMs; its first GEMM yields r directly.
+// With |dA_v| <= 2^-9 |A_v| and tail = 1 - p_y, sum_v |A_v| = 2 tail, so
+//   |dr_d| <= 2^-9 sum_v |A_v| |e_vd|,  ||dr|| <= 2^-8 tail,  |dL| <= 2 ||r|| ||dr|| + ||dr||^2,
+//   |d dz_v| <= 2 p_v ||dr'|| ||e_v - u|| <= 4 p_v (2^-9 ||r|| + 2^-8 tail)   (dr': dr plus r's own bf16 rounding)
+// Each is allowed twice over, on top of the fp32 tolerances. (An earlier v2 with A = P had |dr| ~ 2^-9 whatever r is,
+// a 100% loss error on confident rows; the H200 run showed it, see bench/RESULTS.md.)
 const tt::ExtraTol kV2Tol = [] {
     tt::ExtraTol t;
-    t.loss_per_rnorm = 4.0 * std::ldexp(1.0, -9);
-    t.loss_abs = std::ldexp(1.0, -17);
-    t.grad_per_p = 8.0 * std::ldexp(1.0, -9);
+    t.loss_r_tail = 4.0 * std::ldexp(1.0, -8);
+    t.loss_tail2 = 2.0 * std::ldexp(1.0, -16);
+    t.grad_p = 8.0 * std::ldexp(1.0, -8);
     return t;
 }();
 
@@ -641,13 +643,14 @@ void compare_v2(const tt::Case& c, const tt::Outputs& out, bool check_grad, bool
     for (int64_t n = 0; n < s.rows; ++n) {
         const bool ignored = c.targets[n] == c.ignore_index;
         for (int64_t d = 0; d < s.dim; ++d) {
-            double a = 0;
+            double a = 0;  // sum_v |A_v| |e_vd| with A = P - Y
             if (!ignored)
                 for (int64_t v = 0; v < s.vocab; ++v)
-                    a += c.expected.prob[n * s.vocab + v] * std::fabs(c.embedding.values[v * s.dim + d]);
+                    a += std::fabs(c.expected.prob[n * s.vocab + v] - (v == c.targets[n] ? 1.0 : 0.0)) *
+                         std::fabs(c.embedding.values[v * s.dim + d]);
             const double w = ignored ? 0.0 : c.expected.expected[n * s.dim + d], g = out.expected[n * s.dim + d];
             CHECK(std::fabs(g - w) <= 2.0 * std::ldexp(a, -9) + 2e-5 * std::fabs(w) + 2e-6,
-                  "%s: v2 expected_embedding[%lld,%lld] = %.9g, want %.9g (sum p|e| %.3g)", s.describe().c_str(),
+                  "%s: v2 expected_embedding[%lld,%lld] = %.9g, want %.9g (sum |A||e| %.3g)", s.describe().c_str(),
                   (long long)n, (long long)d, g, w, a);
         }
     }
@@ -683,7 +686,10 @@ TEST_CASE("v2_random_shapes") {
             compare_v2(c, a, true, true);
             o.grad = Grad::InPlace;
             tt::Outputs b = run_cuda(c, o);
-            CHECK(a.loss == b.loss, "%s: v2 in-place loss differs", s.describe().c_str());
+            // (Not bit for bit: with the vocabulary split over CTAs the fp32 atomics add in any order.)
+            for (int64_t n = 0; n < s.rows; ++n)
+                CHECK(std::fabs(a.loss[n] - b.loss[n]) <= 1e-6 * std::fabs(a.loss[n]) + 1e-9,
+                      "%s: v2 in-place loss[%lld] %.9g vs %.9g", s.describe().c_str(), (long long)n, a.loss[n], b.loss[n]);
             compare_v2(c, b, true, true);
         }
 }
@@ -716,9 +722,20 @@ TEST_CASE("v2_extreme_and_ignored") {
         s.embedding_dtype = TASFT_BFLOAT16;
         s.seed = 1310;
         tt::Case c = tt::make_case(s);
+        // Target = the only finite logit: p is one-hot at y, so r = 0 exactly (A = P - Y = 0), loss and gradient 0.
+        for (int64_t n = 0; n < s.rows; ++n)
+            for (int64_t v = 0; v < s.vocab; ++v)
+                if (std::isfinite(c.logits.values[n * c.stride + v])) c.targets[n] = v;
+        c.expected = ref::emd(c.logits.values, s.rows, s.vocab, c.stride, c.embedding.values, s.dim, c.targets,
+                              c.ignore_index);
         tt::Outputs o = run_cuda(c);
         compare_v2(c, o, true, true);
-        for (int64_t n = 0; n < s.rows; ++n) CHECK(o.loss[n] == 0.0f, "one-hot row %lld: loss %g", (long long)n, o.loss[n]);
+        for (int64_t n = 0; n < s.rows; ++n) {
+            CHECK(o.loss[n] == 0.0f, "one-hot row %lld: loss %g", (long long)n, o.loss[n]);
+            for (int64_t v = 0; v < s.vocab; ++v)
+                CHECK(tt::read_value(o.grad.data(), s.logits_dtype, (size_t)(n * c.stride + v)) == 0.0,
+                      "one-hot row %lld: grad[%lld] not 0", (long long)n, (long long)v);
+        }
     }
     {
         tt::CaseSpec s;
