@@ -13,6 +13,8 @@
 #   bash bench/gpu/run.sh                          # everything
 #   TASFT_GPU_QUICK=1 bash bench/gpu/run.sh        # main shapes only, fewer iterations
 #   TASFT_GPU_BUDGET_S=540 (default) caps the whole run.
+#   TASFT_GPU_TORCH=0 / TASFT_GPU_JMH=0 leave out the PyTorch anchors / JMH (e.g. a rerun after a kernel fix);
+#   TASFT_GPU_PROFILE=1 adds Nsight Compute sections of v2's kernels (ncu, where installed and permitted).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -91,18 +93,28 @@ else
 fi
 step "native timing, main shapes (v1 only where it finishes, v2, naive, floor; skipping mode)" 150 \
   "$bench_bin" --shapes "$main_shapes" --iters "$iters" --warmup "$warmup" --out "$tsv"
-step "PyTorch anchors, main shapes (eager, torch.compile, cuBLAS floor)" 180 \
+torch=${TASFT_GPU_TORCH:-1}
+[[ $torch == 1 ]] && step "PyTorch anchors, main shapes (eager, torch.compile, cuBLAS floor)" 180 \
   python3 bench/gpu/torch_anchor.py --shapes "$main_shapes" --iters "$iters" --warmup "$warmup" --out "$tsv"
 if [[ $quick != 1 ]]; then
   step "native timing, smaller shapes (v1 included)" 90 \
     "$bench_bin" --shapes "$small_shapes" --iters "$iters" --warmup "$warmup" --skip 1e-5 --skip-impls v1,v2 --out "$tsv"
-  step "PyTorch anchors, smaller shapes (eager, floor)" 60 \
+  [[ $torch == 1 ]] && step "PyTorch anchors, smaller shapes (eager, floor)" 60 \
     python3 bench/gpu/torch_anchor.py --shapes "$small_shapes" --compile-shapes "" --iters "$iters" --warmup "$warmup" --out "$tsv"
+fi
+ncu_bin=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
+if [[ ${TASFT_GPU_PROFILE:-0} == 1 && -n "$ncu_bin" ]]; then
+  # One launch of each v2 kernel at the first main shape: where the time goes (throughputs, stalls, occupancy).
+  step "Nsight Compute: v2 kernels at 8192 x 32000 x 4096" 120 \
+    "$ncu_bin" --kernel-name regex:"row_stats|forward|finalize|backward" --launch-skip 0 --launch-count 4 \
+    --section SpeedOfLight --section Occupancy --section WarpStateStats --section LaunchStats \
+    --section MemoryWorkloadAnalysis "$bench_bin" --shapes "8192,32000,4096" --impls v2 --iters 1 --warmup 0 --skip "" \
+    > "$OUT/ncu-v2.txt"
 fi
 
 # JMH of the JNI binding on device memory: only when bench/gpu/prepare-jvm.sh's folder was carried along.
 jmh=.jre/gpu-jmh
-if [[ -f $jmh/jdk.tgz ]]; then
+if [[ -f $jmh/jdk.tgz && ${TASFT_GPU_JMH:-1} == 1 ]]; then
   rt=$(mktemp -d)
   tar -C "$rt" -xzf "$jmh/jdk.tgz"
   gomp_path=""

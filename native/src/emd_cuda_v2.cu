@@ -4,16 +4,18 @@
 // Four launches on the caller's stream, with a workspace of N*D fp32 (U, later R) + O(N) + the skip flags:
 //   1. row_stats   one warp per row: m = max z, inv_s = 1 / sum exp(z - m)  (p = exp(z - m) * inv_s, normalised exactly
 //                  as v1 does; a rounded lse would leave sum p off by |lse| * 2^-24)
-//   2. forward     U[N, D] = (P - Y) @ E = r over CTA tiles of 64 rows x 256 dims, walking the vocabulary in steps of
-//                  32 (split over V when the tiles alone do not fill the device: then fp32 atomics into a zeroed U).
-//                  The A operand is made as it is staged: z -> exp(z - m) * inv_s, minus 1 at the target -> bf16 in
-//                  shared memory (nothing [N, V] exists). Y is the one-hot target: the GEMM yields r = u - e_y itself.
-//                  Why: a confident row (p_y = 0.999) has |r| ~ 1e-3, and u - e_y after a bf16 P would cancel to
-//                  nothing (p_y rounds to 1.0 in bf16); p_y - 1 = -0.001 keeps 8 bits, so r is bf16-accurate
-//                  relative to itself (measured on an H200: loss error 1e-1 -> see bench/RESULTS.md).
+//   2. forward     U[N, D] = P' @ E over CTA tiles of 64 rows x 256 dims, walking the vocabulary in steps of 32
+//                  (split over V when the tiles alone do not fill the device: then fp32 atomics into a zeroed U).
+//                  The A operand is made as it is staged: z -> exp(z - m) * inv_s -> bf16 in shared memory (nothing
+//                  [N, V] exists), with the target's entry left out (P' = P with p_y = 0); finalize adds
+//                  (p_y - 1) e_y in fp32. Why: a confident row (p_y = 0.999) has |r| ~ 1e-3, and u - e_y after a
+//                  bf16 p_y (which rounds to 1.0) cancels to nothing: a 1e-1 loss error on the H200 with A = P; with
+//                  A = P - Y the bf16 rounding of p_y - 1 costs up to 2^-10 on ordinary rows (5e-4 loss error). Out
+//                  of the GEMM, every row's r is as accurate as its non-target terms (see bench/RESULTS.md).
 //                  Skipping: a 64 x 32 tile whose p are all below the threshold is neither staged nor multiplied; its
 //                  mass goes into q per row and a flag for the backward.
-//   3. finalize    one block per row: r (minus e_y when the forward skipped the target's tile), u = r + e_y,
+//   3. finalize    one block per row: r = U + (p_y - 1) e_y (U - e_y when the forward skipped the target's tile: p_y
+//                  is then part of the skipped mass), u = r + e_y,
 //                  loss = ||r||^2, ru = r_b . u, bound; R_b = bf16(r) written over the row's own U memory (row stride
 //                  2D bf16), so the workspace stays N*D*4 bytes.
 //   4. backward    S = R_b @ E^T over CTA tiles of 64 rows x 128 vocabulary entries, walking D in steps of 32; epilogue
@@ -174,7 +176,7 @@ __global__ void __launch_bounds__(kThreads) forward(Params a) {
             float p = 0.0f;
             if (n < a.N && v < a.V && s_inv[r] != 0.0f)  // s_inv = 0: an inactive row, whose logits are not read
                 p = __expf(to_float(logits[n * a.stride + v]) - s_m[r]) * s_inv[r];
-            As[r * F_LDA + lane] = __float2bfloat16_rn(v == s_y[r] ? p - 1.0f : p);  // A = P - Y
+            As[r * F_LDA + lane] = __float2bfloat16_rn(v == s_y[r] ? 0.0f : p);  // the target's term: in finalize
             if (kSkip) {
                 keep = keep || !(p < a.threshold);  // NaN keeps
                 const float row_mass = warp_sum(p);
@@ -261,6 +263,7 @@ __device__ float block_sum(float x, float* red) {
     return t;
 }
 
+template <typename TL>
 __global__ void __launch_bounds__(kThreads) finalize(Params a) {
     __shared__ float red[kThreads / 32];
     const int64_t n = blockIdx.x;
@@ -270,10 +273,16 @@ __global__ void __launch_bounds__(kThreads) finalize(Params a) {
     __nv_bfloat16* rb = reinterpret_cast<__nv_bfloat16*>(u);  // R_b[n, d] lives at bf16 index d of the row's memory
     const int64_t y = a.targets[n];
     const __nv_bfloat16* ey = a.emb + (state == kRowActive ? y : 0) * a.D;
-    // The GEMM gave r (A = P - Y), unless the forward skipped the target's tile: then it lacks -e_y (and p_y e_y,
-    // which is in the skipped mass q like every skipped term).
+    // The GEMM left out the target's term: r = U + (p_y - 1) e_y, with p_y in fp32 from the logits (still intact: the
+    // backward overwrites them later). If the forward skipped the target's tile, p_y e_y belongs to the skipped mass q
+    // like every skipped term, and r' = U - e_y.
     const bool target_skipped =
         a.skip_on && state == kRowActive && a.skip[(n / F_BM) * a.k_tiles + y / F_BK] != 0;
+    float tail = -1.0f;  // p_y - 1
+    if (state == kRowActive && !target_skipped) {
+        const float* st = a.stats + n * 4;
+        tail = __expf(to_float(static_cast<const TL*>(a.logits)[n * a.stride + y]) - st[0]) * st[1] - 1.0f;
+    }
 
     float loss_part = 0.0f, ru_part = 0.0f;
     // Chunks of kThreads dims: everyone reads the chunk's U, barrier, then writes R_b, which lands at byte 2d, i.e.
@@ -284,7 +293,7 @@ __global__ void __launch_bounds__(kThreads) finalize(Params a) {
         if (d < a.D) {
             if (state == kRowActive) {
                 const float eyd = __bfloat162float(ey[d]);
-                rd = target_skipped ? u[d] - eyd : u[d];
+                rd = u[d] + tail * eyd;
                 ud = rd + eyd;
                 loss_part += rd * rd;
                 ru_part += __bfloat162float(__float2bfloat16_rn(rd)) * ud;
@@ -463,7 +472,7 @@ int launch_all(Params& p, cudaStream_t stream, const char* fn) {
     row_stats<TL><<<(unsigned)((p.N + 7) / 8), kThreads, 0, stream>>>(p);
     const dim3 fgrid((unsigned)((p.D + F_BD - 1) / F_BD), row_tiles, (unsigned)p.splits);
     forward<TL, kSkip><<<fgrid, kThreads, 0, stream>>>(p);
-    finalize<<<(unsigned)p.N, kThreads, 0, stream>>>(p);
+    finalize<TL><<<(unsigned)p.N, kThreads, 0, stream>>>(p);
     if (p.grad) {
         const int64_t ctas = (int64_t)row_tiles * ((p.V + B_BN - 1) / B_BN);
         backward<TL, kSkip><<<(unsigned)ctas, kThreads, 0, stream>>>(p);

@@ -620,17 +620,18 @@ struct KernelEnv {  // selects a kernel version for the scope of a test
     ~KernelEnv() { unsetenv("TASFT_CUDA_KERNEL"); }
 };
 
-// v2 rounds A = P - Y (Y the one-hot target) and r to bf16 before its GEMMs; its first GEMM yields r directly.
-// With |dA_v| <= 2^-9 |A_v| and tail = 1 - p_y, sum_v |A_v| = 2 tail, so
-//   |dr_d| <= 2^-9 sum_v |A_v| |e_vd|,  ||dr|| <= 2^-8 tail,  |dL| <= 2 ||r|| ||dr|| + ||dr||^2,
-//   |d dz_v| <= 2 p_v ||dr'|| ||e_v - u|| <= 4 p_v (2^-9 ||r|| + 2^-8 tail)   (dr': dr plus r's own bf16 rounding)
+// v2 rounds p_v (v != y) and r to bf16 before its GEMMs; the target's term (p_y - 1) e_y is added in fp32.
+// With |dp_v| <= 2^-9 p_v and tail = 1 - p_y = sum_{v != y} p_v:
+//   |dr_d| <= 2^-9 sum_{v != y} p_v |e_vd|,  ||dr|| <= 2^-9 tail,  |dL| <= 2 ||r|| ||dr|| + ||dr||^2,
+//   |d dz_v| <= 2 p_v ||dr'|| ||e_v - u|| <= 4 p_v 2^-9 (||r|| + tail)   (dr': dr plus r's own bf16 rounding)
 // Each is allowed twice over, on top of the fp32 tolerances. (An earlier v2 with A = P had |dr| ~ 2^-9 whatever r is,
-// a 100% loss error on confident rows; the H200 run showed it, see bench/RESULTS.md.)
+// a 100% loss error on confident rows, and one with A = P - Y lost up to 2^-10 of r on ordinary rows; the H200 runs
+// showed both, see bench/RESULTS.md.)
 const tt::ExtraTol kV2Tol = [] {
     tt::ExtraTol t;
-    t.loss_r_tail = 4.0 * std::ldexp(1.0, -8);
-    t.loss_tail2 = 2.0 * std::ldexp(1.0, -16);
-    t.grad_p = 8.0 * std::ldexp(1.0, -8);
+    t.loss_r_tail = 4.0 * std::ldexp(1.0, -9);
+    t.loss_tail2 = 2.0 * std::ldexp(1.0, -18);
+    t.grad_p = 8.0 * std::ldexp(1.0, -9);
     return t;
 }();
 
@@ -643,11 +644,10 @@ void compare_v2(const tt::Case& c, const tt::Outputs& out, bool check_grad, bool
     for (int64_t n = 0; n < s.rows; ++n) {
         const bool ignored = c.targets[n] == c.ignore_index;
         for (int64_t d = 0; d < s.dim; ++d) {
-            double a = 0;  // sum_v |A_v| |e_vd| with A = P - Y
+            double a = 0;  // sum_{v != y} p_v |e_vd|
             if (!ignored)
                 for (int64_t v = 0; v < s.vocab; ++v)
-                    a += std::fabs(c.expected.prob[n * s.vocab + v] - (v == c.targets[n] ? 1.0 : 0.0)) *
-                         std::fabs(c.embedding.values[v * s.dim + d]);
+                    if (v != c.targets[n]) a += c.expected.prob[n * s.vocab + v] * std::fabs(c.embedding.values[v * s.dim + d]);
             const double w = ignored ? 0.0 : c.expected.expected[n * s.dim + d], g = out.expected[n * s.dim + d];
             CHECK(std::fabs(g - w) <= 2.0 * std::ldexp(a, -9) + 2e-5 * std::fabs(w) + 2e-6,
                   "%s: v2 expected_embedding[%lld,%lld] = %.9g, want %.9g (sum |A||e| %.3g)", s.describe().c_str(),
@@ -722,7 +722,7 @@ TEST_CASE("v2_extreme_and_ignored") {
         s.embedding_dtype = TASFT_BFLOAT16;
         s.seed = 1310;
         tt::Case c = tt::make_case(s);
-        // Target = the only finite logit: p is one-hot at y, so r = 0 exactly (A = P - Y = 0), loss and gradient 0.
+        // Target = the only finite logit: p is one-hot at y, so r = 0 exactly (P' = 0, p_y - 1 = 0): loss, gradient 0.
         for (int64_t n = 0; n < s.rows; ++n)
             for (int64_t v = 0; v < s.vocab; ++v)
                 if (std::isfinite(c.logits.values[n * c.stride + v])) c.targets[n] = v;
