@@ -15,7 +15,7 @@ trap 'rm -rf "$tmp"' EXIT
 {
   echo "# ptxas -v for $arch, $("$nvcc" --version | tail -1)"
   echo "# regenerate: bench/gpu/ptxas-report.sh${1:+ $1}"
-  for src in native/src/emd_cuda.cu native/src/emd_cuda_v2.cu bench/gpu/emd_gpu_bench.cu; do
+  for src in native/src/emd_cuda.cu native/src/emd_cuda_v2.cu native/src/emd_vp_cuda.cu bench/gpu/emd_gpu_bench.cu; do
     echo
     echo "## $src"
     "$nvcc" -O3 -std=c++17 --expt-relaxed-constexpr -arch="$arch" -I"$root/native/include" -I"$root/native/src" \
