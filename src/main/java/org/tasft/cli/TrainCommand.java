@@ -1,12 +1,14 @@
 package org.tasft.cli;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
 import org.tasft.defaultjob.DefaultJob;
 import org.tasft.loss.EmdLoss.Reduction;
 import org.tasft.train.LrSchedule;
+import org.tasft.train.RunFolder;
 import org.tasft.train.TaSft.EmbeddingSource;
 import org.tasft.train.TrainConfig;
 import org.tasft.train.Trainer;
@@ -17,16 +19,20 @@ import picocli.CommandLine.Option;
 /** {@code tasft train}: fine-tune a model with TA-SFT or a baseline on explicit data files. */
 @Command(name = "train",
         description = {"Fine-tune a model on safe data plus (optionally) a few harmful examples with TA-SFT (emd) or a "
-                + "baseline (sft, nlcl, ga, kto). Writes checkpoints, final/, metrics.jsonl and loss.png under --out."},
+                + "baseline (sft, nlcl, ga, kto, stl), fully or with LoRA. Writes checkpoints, final/, metrics.jsonl "
+                + "and loss.png under --out."},
         footer = {"", "Without --model and --safe, train runs the built-in default job, offline: it writes the "
                 + "synthetic benchmark under --out (default runs/default)/data, pretrains a small unsafe Llama (cached "
-                + "in ~/.cache/tasft/unsafe-base-<hash>, -Dtasft.cache overrides), fine-tunes it with TA-SFT (emd) "
+                + "in ~/.cache/tasft/unsafe-base-<hash>; --cache DIR or -Dtasft.cache moves it), fine-tunes it with "
+                + "TA-SFT (emd) "
                 + "into --out, evaluates both (harmful-compliance rate, benign accuracy) and writes summary.json. "
                 + "Its other options are fixed.",
             "", "Examples:",
             "  tasft train                    # the default job",
             "  tasft train --model DIR --safe safe.json --harmful harmful.json --harmful-count 100 \\",
             "      --batch-size 8 --safe-per-batch 7 --method emd --lambda 0.25 --steps 500 --out runs/emd",
+            "  tasft train ... --lora-rank 8 --save-adapters  # LoRA on q_proj,v_proj; final/ has them merged",
+            "  tasft train ... --method stl --harmful harmful.json --harmful-count 100 --safe-per-batch 7",
             "  tasft train --model DIR --safe safe.json --out runs/emd --steps 500 --resume runs/emd/checkpoint-200"})
 final class TrainCommand implements Callable<Integer> {
     @Mixin
@@ -48,8 +54,13 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "DIR", description = "Output folder (required).")
     Path out;
 
-    @Option(names = "--method", defaultValue = "emd", description = "emd | sft | nlcl | ga | kto (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--method", defaultValue = "emd", description = "emd | sft | nlcl | ga | kto | stl (default: "
+            + "${DEFAULT-VALUE}). stl: the harmful prompts paired with refusals, learned with sft.")
     String method;
+
+    @Option(names = "--refusals", paramLabel = "FILE",
+            description = "stl's refusal sentences, one per line (default: a built-in list).")
+    Path refusals;
 
     @Option(names = "--lambda", defaultValue = "1.0", description = "Weight of the harmful term (default: ${DEFAULT-VALUE}).")
     double lambda;
@@ -102,8 +113,38 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--checkpoint-every", defaultValue = "0", description = "Checkpoint every N steps (0: at the end).")
     long checkpointEvery;
 
+    @Option(names = "--keep-checkpoints", paramLabel = "K", defaultValue = "0",
+            description = "Keep only the newest K checkpoint-<step> folders (0: all).")
+    int keepCheckpoints;
+
     @Option(names = "--resume", paramLabel = "DIR", description = "Continue from a checkpoint-<step> folder.")
     Path resume;
+
+    @Option(names = "--overwrite", description = "Replace the run that --out holds (its checkpoints, final/, metrics).")
+    boolean overwrite;
+
+    @Option(names = "--lora-rank", paramLabel = "R", defaultValue = "0",
+            description = "LoRA rank; 0 (the default) fine-tunes every weight.")
+    int loraRank;
+
+    @Option(names = "--lora-alpha", paramLabel = "A", description = "LoRA alpha (default 16; the update is scaled by "
+            + "alpha / r).")
+    Double loraAlpha;
+
+    @Option(names = "--lora-dropout", paramLabel = "P", description = "LoRA dropout (default 0.05).")
+    Double loraDropout;
+
+    @Option(names = "--lora-targets", paramLabel = "LIST", split = ",",
+            description = "Modules LoRA adapts, comma-separated (default: q_proj,v_proj).")
+    List<String> loraTargets;
+
+    @Option(names = "--save-adapters", description = "Also write the final LoRA adapters to --out/adapter (PEFT: "
+            + "adapter_model.safetensors + adapter_config.json).")
+    boolean saveAdapters;
+
+    @Option(names = "--cache", paramLabel = "DIR", description = "The default job's cache of unsafe base models "
+            + "(default: -Dtasft.cache, else ~/.cache/tasft).")
+    Path cache;
 
     @Option(names = "--no-progress", description = "No progress bar.")
     boolean noProgress;
@@ -113,12 +154,19 @@ final class TrainCommand implements Callable<Integer> {
         if (model == null && safe == null) {
             // The built-in default job: synthetic data, an unsafe base model (cached), TA-SFT, evaluation.
             Path dir = out != null ? out : Path.of("runs", "default");
-            new DefaultJob(DefaultJob.Settings.defaults(), dir, DefaultJob.defaultCacheRoot(), System.err).run();
+            Path cacheRoot = cache != null ? cache : DefaultJob.defaultCacheRoot();
+            new DefaultJob(DefaultJob.Settings.defaults(), dir, cacheRoot, System.err).run();
             return 0;
         }
         if (model == null || safe == null) {
             throw new UsageException("--model and --safe are required together (without both, train runs the "
                     + "built-in default job)");
+        }
+        if (cache != null) {
+            throw new UsageException("--cache is the default job's cache; it has no use with --model and --safe");
+        }
+        if (resume != null && overwrite) {
+            throw new UsageException("--resume continues the run in --out; --overwrite would delete it: give one");
         }
         TrainConfig.Builder b = TrainConfig.builder().modelDir(model).safeFile(safe).harmfulFile(harmful)
                 .outDir(out).method(method).lambda(lambda).beta(beta).epochs(epochs).batchSize(batchSize)
@@ -136,8 +184,21 @@ final class TrainCommand implements Callable<Integer> {
         if (steps != null) {
             b.steps(steps);
         }
+        b.loraRank(loraRank).saveAdapters(saveAdapters).refusalsFile(refusals).keepCheckpoints(keepCheckpoints);
+        if (loraAlpha != null) {
+            b.loraAlpha(loraAlpha);
+        }
+        if (loraDropout != null) {
+            b.loraDropout(loraDropout);
+        }
+        if (loraTargets != null) {
+            b.loraTargets(loraTargets);
+        }
         TrainConfig config = b.build();
-        new Trainer(config, resume, System.err).run();
+        List<Path> previousRun = RunFolder.check(config.outDir(), resume != null, overwrite);
+        Trainer trainer = new Trainer(config, resume, System.err);
+        RunFolder.delete(previousRun);
+        trainer.run();
         return 0;
     }
 

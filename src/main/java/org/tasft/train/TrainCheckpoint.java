@@ -4,11 +4,17 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.DirectoryStream;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
+import java.util.UUID;
 import java.util.function.Consumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -24,6 +30,7 @@ import org.tasft.checkpoint.SafetensorsWriter;
 import org.tasft.data.MixedBatchSampler;
 import org.tasft.model.CausalLm;
 import org.tasft.model.Models;
+import org.tasft.model.lora.Lora;
 
 /**
  * A training checkpoint folder {@code <out>/checkpoint-<step>/}:
@@ -33,7 +40,11 @@ import org.tasft.model.Models;
  *   <li>{@code optimizer.safetensors}: AdamW's {@code <param>.exp_avg} and {@code <param>.exp_avg_sq} (float32), and
  *       {@code optimizer.json}: each parameter's step count and the hyper-parameters;</li>
  *   <li>{@code trainer_state.json}: optimizer steps done, the sampler position, the seed, the schedule, the metrics so
- *       far.</li>
+ *       far;</li>
+ *   <li>with LoRA: the model above has the adapters merged (what the run has learned so far, loadable as is), and
+ *       {@code adapter/} holds the adapters themselves as a PEFT folder; AdamW's state is the adapters' (PEFT
+ *       names). Resuming reads the base weights from {@code --model} again and the adapters from {@code adapter/}.
+ *       </li>
  * </ul>
  * Atomic ({@link AtomicFolder}): a failure at any point leaves the earlier checkpoints (and an existing folder of the
  * same name) intact.
@@ -42,6 +53,10 @@ public final class TrainCheckpoint {
     public static final String STATE_FILE = "trainer_state.json";
     public static final String OPTIMIZER_FILE = "optimizer.safetensors";
     public static final String OPTIMIZER_JSON = "optimizer.json";
+    /** The PEFT adapter folder inside a LoRA run's checkpoint. */
+    public static final String ADAPTER_DIR = "adapter";
+    private static final Pattern FOLDER = Pattern.compile("checkpoint-(\\d{1,18})");
+    private static final String DELETING_MARK = ".deleting-";
     static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     /** Test hook: called with the temporary folder, fully written, just before it is swapped into place. */
@@ -59,11 +74,73 @@ public final class TrainCheckpoint {
         return out.resolve("checkpoint-" + step);
     }
 
+    /** The {@code checkpoint-<step>} folders directly under {@code out}, by step. */
+    public static TreeMap<Long, Path> list(Path out) {
+        TreeMap<Long, Path> found = new TreeMap<>();
+        if (!Files.isDirectory(out)) {
+            return found;
+        }
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(out, Files::isDirectory)) {
+            for (Path p : s) {
+                Matcher m = FOLDER.matcher(p.getFileName().toString());
+                if (m.matches()) {
+                    found.put(Long.parseLong(m.group(1)), p);
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list " + out, e);
+        }
+        return found;
+    }
+
+    /**
+     * Keeps the newest {@code keep} checkpoints up to step {@code current} (the one just written among them) and
+     * deletes the older ones; returns the deleted folders. Folders of later steps (left by a run that was killed and
+     * resumed from an earlier checkpoint) are neither counted nor deleted: the resumed run rewrites them as it gets
+     * there. Each folder is first renamed to {@code .checkpoint-<step>.deleting-*} (atomic), so a crash while
+     * deleting never leaves a half-deleted folder under a checkpoint's name; such leftovers are deleted here too.
+     */
+    static List<Path> prune(Path out, long current, int keep) {
+        List<Path> deleted = new ArrayList<>();
+        if (keep <= 0) {
+            return deleted;
+        }
+        List<Path> older = new ArrayList<>(list(out).headMap(current, true).descendingMap().values());
+        for (Path p : older.subList(Math.min(keep, older.size()), older.size())) {
+            Path trash = p.resolveSibling("." + p.getFileName() + DELETING_MARK + UUID.randomUUID());
+            try {
+                Files.move(p, trash, StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot delete the old checkpoint " + p, e);
+            }
+            AtomicFolder.deleteQuietly(trash);
+            deleted.add(p);
+        }
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(out,
+                p -> p.getFileName().toString().startsWith(".checkpoint-")
+                        && p.getFileName().toString().contains(DELETING_MARK))) {
+            s.forEach(AtomicFolder::deleteQuietly);
+        } catch (IOException e) {
+            // leftovers are harmless; the next prune tries again
+        }
+        return deleted;
+    }
+
     static void save(Path target, CausalLm model, Path tokenizerSource, JavaAdamW optimizer, double weightDecay,
             State state) {
+        save(target, model, null, tokenizerSource, optimizer, weightDecay, state);
+    }
+
+    /** A checkpoint of a run; {@code lora} (or null) is the model's LoRA adapters. */
+    static void save(Path target, CausalLm model, Lora lora, Path tokenizerSource, JavaAdamW optimizer,
+            double weightDecay, State state) {
         AtomicFolder.replace(target, dir -> {
-            ModelFolderWriter.writeInto(dir, model.stateDict(), model.config().text(), tokenizerSource,
-                    ModelFolderWriter.Options.defaults());
+            ModelFolderWriter.writeInto(dir, lora == null ? model.stateDict() : lora.mergedStateDict(),
+                    model.config().text(), tokenizerSource, ModelFolderWriter.Options.defaults());
+            if (lora != null) {
+                Lora.saveAdapters(model, dir.resolve(ADAPTER_DIR),
+                        tokenizerSource == null ? null : tokenizerSource.toAbsolutePath().normalize().toString());
+            }
             SafetensorsWriter.write(dir.resolve(OPTIMIZER_FILE), optimizer.stateTensors());
             ObjectNode opt = JSON.createObjectNode();
             opt.put("type", "adamw");

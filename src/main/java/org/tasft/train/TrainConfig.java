@@ -2,10 +2,13 @@ package org.tasft.train;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 
 import org.tasft.loss.EmdLoss.Reduction;
+import org.tasft.model.lora.LoraConfig;
 import org.tasft.train.TaSft.EmbeddingSource;
 
 /**
@@ -22,7 +25,8 @@ import org.tasft.train.TaSft.EmbeddingSource;
  * @param batchSize            B, examples per micro-batch
  * @param safePerBatch         K, safe examples per micro-batch; -1 = B when there is no harmful data
  * @param maxLength            token limit of an encoded example
- * @param method               emd | sft | nlcl | ga | kto
+ * @param method               emd | sft | nlcl | ga | kto | stl (sft on the safe data plus the harmful prompts
+ *                             paired with refusals, see {@link org.tasft.data.StlData})
  * @param lambda               weight of the harmful term (emd, nlcl, ga)
  * @param reduction            emd's normalizer
  * @param embedding            emd's unit-embedding source
@@ -39,12 +43,32 @@ import org.tasft.train.TaSft.EmbeddingSource;
  * @param checkpointEvery      save a checkpoint every this many steps; 0 = only at the end
  * @param outDir               where checkpoints, final/, metrics.jsonl and loss.png go
  * @param progress             show a progress bar on stderr
+ * @param lora                 LoRA adapters to train (the base weights frozen), or null for full fine-tuning
+ * @param saveAdapters         also write the final adapters as a PEFT folder {@code <out>/adapter/} (LoRA only)
+ * @param refusalsFile         stl's refusal sentences, one per line, or null for {@link org.tasft.data.StlData}'s
+ * @param keepCheckpoints      keep only the newest K {@code checkpoint-<step>} folders; 0 = keep all
  */
 public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int harmfulCount, int batchSize,
         int safePerBatch, int maxLength, String method, double lambda, Reduction reduction, EmbeddingSource embedding,
         double beta, double learningRate, double weightDecay, int warmupSteps, LrSchedule.Kind schedule, long steps,
         double epochs, int gradientAccumulation, double maxGradNorm, long seed, long checkpointEvery, Path outDir,
-        boolean progress) {
+        boolean progress, LoraConfig lora, boolean saveAdapters, Path refusalsFile, int keepCheckpoints) {
+    /** The methods {@code --method} takes: the objectives, and stl (a data recipe trained with sft). */
+    public static final List<String> METHODS = methods();
+
+    /** The methods that train on harmful examples (and so need some). */
+    public static final List<String> HARMFUL_METHODS = List.of("emd", "nlcl", "ga", "kto", "stl");
+
+    private static List<String> methods() {
+        List<String> m = new ArrayList<>(Objectives.NAMES);
+        m.add("stl");
+        return List.copyOf(m);
+    }
+
+    /** The objective that trains this method (stl trains with sft). */
+    public String objective() {
+        return method.equals("stl") ? "sft" : method;
+    }
 
     public static Builder builder() {
         return new Builder();
@@ -76,6 +100,15 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         b.checkpointEvery = checkpointEvery;
         b.outDir = outDir;
         b.progress = progress;
+        b.loraRank = lora == null ? 0 : lora.rank();
+        if (lora != null) {
+            b.loraAlpha = lora.alpha();
+            b.loraDropout = lora.dropout();
+            b.loraTargets = lora.targetModules();
+        }
+        b.saveAdapters = saveAdapters;
+        b.refusalsFile = refusalsFile;
+        b.keepCheckpoints = keepCheckpoints;
         return b;
     }
 
@@ -110,6 +143,13 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         private long checkpointEvery = 0;
         private Path outDir;
         private boolean progress = true;
+        private int loraRank = 0;
+        private Double loraAlpha;
+        private Double loraDropout;
+        private List<String> loraTargets;
+        private boolean saveAdapters;
+        private Path refusalsFile;
+        private int keepCheckpoints = 0;
 
         public Builder modelDir(Path v) { modelDir = v; return this; }
         public Builder safeFile(Path v) { safeFile = v; return this; }
@@ -135,6 +175,17 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         public Builder checkpointEvery(long v) { checkpointEvery = v; return this; }
         public Builder outDir(Path v) { outDir = v; return this; }
         public Builder progress(boolean v) { progress = v; return this; }
+        /** LoRA rank r; 0 (the default) = full fine-tuning. */
+        public Builder loraRank(int v) { loraRank = v; return this; }
+        /** lora_alpha (default 16, Safety-Tuned-Llamas'). */
+        public Builder loraAlpha(double v) { loraAlpha = v; return this; }
+        /** lora_dropout (default 0.05). */
+        public Builder loraDropout(double v) { loraDropout = v; return this; }
+        /** target_modules (default q_proj, v_proj). */
+        public Builder loraTargets(List<String> v) { loraTargets = v; return this; }
+        public Builder saveAdapters(boolean v) { saveAdapters = v; return this; }
+        public Builder refusalsFile(Path v) { refusalsFile = v; return this; }
+        public Builder keepCheckpoints(int v) { keepCheckpoints = v; return this; }
 
         public TrainConfig build() {
             require(modelDir != null, "--model is required");
@@ -158,14 +209,24 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
                     + " asks for harmful examples: give --harmful FILE");
             require(maxLength >= 2, "--max-length must be >= 2, got " + maxLength);
             String m = method == null ? "" : method.trim().toLowerCase(Locale.ROOT);
-            require(Objectives.NAMES.contains(m), "--method '" + method + "': expected one of "
-                    + String.join(", ", Objectives.NAMES));
+            require(METHODS.contains(m), "--method '" + method + "': expected one of " + String.join(", ", METHODS));
+            if (HARMFUL_METHODS.contains(m)) {
+                // Without harmful examples these methods would silently train plain SFT.
+                require(harmfulFile != null, "--method " + m + " trains on harmful examples: give --harmful FILE (--method sft trains on "
+                        + "safe data alone)");
+                require(harmfulCount != 0, "--harmful-count 0 leaves --method " + m + " no harmful examples");
+                require(k < batchSize, "--safe-per-batch " + k + " = --batch-size " + batchSize
+                        + " leaves no room in a batch for the harmful examples that --method " + m + " needs");
+            }
+            require(refusalsFile == null || m.equals("stl"), "--refusals is only used by --method stl");
+            require(refusalsFile == null || Files.isRegularFile(refusalsFile),
+                    "--refusals " + refusalsFile + ": no such file");
             require(Double.isFinite(lambda) && lambda >= 0, "--lambda must be a finite number >= 0, got " + lambda);
             require(Double.isFinite(beta) && beta > 0, "--beta must be > 0, got " + beta);
             Objects.requireNonNull(reduction, "--reduction");
             Objects.requireNonNull(embedding, "--embedding");
             Objects.requireNonNull(schedule, "--schedule");
-            require(Double.isFinite(learningRate) && learningRate > 0, "--lr must be > 0, got " + learningRate);
+            require(Double.isFinite(learningRate) && learningRate > 0, "--lr must be a finite number > 0, got " + learningRate);
             require(Double.isFinite(weightDecay) && weightDecay >= 0, "--weight-decay must be >= 0, got "
                     + weightDecay);
             require(warmupSteps >= 0, "--warmup-steps must be >= 0, got " + warmupSteps);
@@ -174,9 +235,37 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
             require(gradientAccumulation >= 1, "--grad-accum must be >= 1, got " + gradientAccumulation);
             require(!Double.isNaN(maxGradNorm), "--max-grad-norm must be a number");
             require(checkpointEvery >= 0, "--checkpoint-every must be >= 0, got " + checkpointEvery);
+            require(keepCheckpoints >= 0, "--keep-checkpoints must be >= 0 (0 keeps all), got " + keepCheckpoints);
+            LoraConfig lora = loraConfig();
+            require(!saveAdapters || lora != null, "--save-adapters needs LoRA (--lora-rank > 0)");
             return new TrainConfig(modelDir, safeFile, harmfulFile, harmfulCount, batchSize, k, maxLength, m, lambda,
                     reduction, embedding, beta, learningRate, weightDecay, warmupSteps, schedule, steps, epochs,
-                    gradientAccumulation, maxGradNorm, seed, checkpointEvery, outDir, progress);
+                    gradientAccumulation, maxGradNorm, seed, checkpointEvery, outDir, progress, lora, saveAdapters,
+                    refusalsFile, keepCheckpoints);
+        }
+
+        /** The LoRA settings, checked with the command line's names; null for full fine-tuning (rank 0). */
+        private LoraConfig loraConfig() {
+            require(loraRank >= 0, "--lora-rank must be >= 0 (0 = full fine-tuning), got " + loraRank);
+            if (loraRank == 0) {
+                require(loraAlpha == null && loraDropout == null && loraTargets == null,
+                        "--lora-alpha, --lora-dropout and --lora-targets need --lora-rank > 0");
+                return null;
+            }
+            double alpha = loraAlpha == null ? LoraConfig.SAFETY_TUNED_LLAMAS.alpha() : loraAlpha;
+            double dropout = loraDropout == null ? LoraConfig.SAFETY_TUNED_LLAMAS.dropout() : loraDropout;
+            List<String> targets = loraTargets == null ? LoraConfig.SAFETY_TUNED_LLAMAS.targetModules() : loraTargets;
+            require(Double.isFinite(alpha) && alpha > 0, "--lora-alpha must be a finite number > 0, got " + alpha);
+            require(dropout >= 0 && dropout < 1, "--lora-dropout must be in [0, 1), got " + dropout);
+            List<String> names = new ArrayList<>();
+            for (String t : targets) {
+                String name = t == null ? "" : t.trim();
+                require(!name.isEmpty() && !name.startsWith(".") && !name.endsWith("."),
+                        "--lora-targets: not a module name: '" + t + "' (expected e.g. q_proj,v_proj)");
+                names.add(name);
+            }
+            require(!names.isEmpty(), "--lora-targets must name at least one module (e.g. q_proj,v_proj)");
+            return new LoraConfig(loraRank, alpha, dropout, names);
         }
 
         private static void require(boolean ok, String message) {

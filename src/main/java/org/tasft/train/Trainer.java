@@ -33,8 +33,11 @@ import org.tasft.data.EncodedExample;
 import org.tasft.data.Example;
 import org.tasft.data.ExampleEncoder;
 import org.tasft.data.MixedBatchSampler;
+import org.tasft.data.StlData;
 import org.tasft.model.CausalLm;
 import org.tasft.model.Models;
+import org.tasft.model.lora.Lora;
+import org.tasft.model.lora.LoraConfig;
 import org.tasft.tokenizer.Tokenizer;
 
 /**
@@ -55,12 +58,25 @@ import org.tasft.tokenizer.Tokenizer;
  *
  * <p><b>Outputs</b> under {@code outDir}: {@code checkpoint-<step>/} (see {@link TrainCheckpoint}) every
  * {@code checkpointEvery} steps and at the end, {@code final/} (the last model, a Hugging Face folder),
- * {@code metrics.jsonl} (one {@link StepMetrics} per line), {@code loss.png}. Logs and the progress bar go to stderr.
+ * {@code metrics.jsonl} (one {@link StepMetrics} per line), {@code loss.png}; with {@code saveAdapters}, the final
+ * LoRA adapters as a PEFT folder {@code adapter/}. Logs and the progress bar go to stderr. With
+ * {@code keepCheckpoints} K > 0, a checkpoint once complete deletes all but the newest K.
+ *
+ * <p><b>LoRA</b> ({@code config.lora()} set): the base model is frozen and adapters are added with the run's seed;
+ * only they are optimized (AdamW's state is theirs). Checkpoints and {@code final/} hold the merged model (a plain
+ * Hugging Face folder), checkpoints also {@code adapter/} for resuming (see {@link TrainCheckpoint}).
+ *
+ * <p><b>STL</b> (method "stl"): the harmful file's examples become SAFE examples with a refusal as the output
+ * ({@link StlData}); they take the harmful slots of each batch (the same seeded pick of {@code harmfulCount} as the
+ * other methods) and the objective is plain SFT, which learns them like the safe data.
  */
 public final class Trainer {
+    /** Where {@code saveAdapters} puts the final LoRA adapters under the output folder. */
+    public static final String ADAPTER_DIR = "adapter";
     private final TrainConfig config;
     private final PrintStream log;
     private final CausalLm model;
+    private final Lora lora;
     private final Objective objective;
     private final MixedBatchSampler<EncodedExample> sampler;
     private final Collator collator;
@@ -81,8 +97,20 @@ public final class Trainer {
         Tokenizer tokenizer = Tokenizer.load(config.modelDir());
         ExampleEncoder encoder = new ExampleEncoder(tokenizer, config.maxLength());
         List<EncodedExample> safe = encoder.encodeAll(AlpacaData.read(config.safeFile(), Example.Kind.SAFE));
-        List<EncodedExample> harmful = config.harmfulFile() == null ? List.of()
-                : encoder.encodeAll(AlpacaData.read(config.harmfulFile(), Example.Kind.HARMFUL));
+        List<Example> harmfulExamples = config.harmfulFile() == null ? List.of()
+                : AlpacaData.read(config.harmfulFile(), Example.Kind.HARMFUL);
+        if (config.method().equals("stl")) {
+            List<String> refusals = config.refusalsFile() == null ? StlData.BUILT_IN_REFUSALS
+                    : StlData.readRefusals(config.refusalsFile());
+            harmfulExamples = StlData.pairWithRefusals(harmfulExamples, refusals, config.seed());
+            log("stl: the harmful prompts are paired with " + refusals.size() + " refusal sentences ("
+                    + (config.refusalsFile() == null ? "built in" : config.refusalsFile()) + ") and learned as safe");
+        }
+        List<EncodedExample> harmful = encoder.encodeAll(harmfulExamples);
+        if (config.harmfulCount() > harmful.size()) {
+            throw new IllegalArgumentException("--harmful-count " + config.harmfulCount() + ": "
+                    + config.harmfulFile() + " holds only " + harmful.size() + " examples");
+        }
         MixedBatchSampler.Builder<EncodedExample> sb = MixedBatchSampler.builder(safe, harmful)
                 .batchSize(config.batchSize()).safePerBatch(config.safePerBatch()).seed(config.seed());
         if (config.harmfulCount() >= 0) {
@@ -94,10 +122,26 @@ public final class Trainer {
                 : Math.max(1, (long) Math.ceil(config.epochs() * sampler.stepsPerEpoch()
                         / config.gradientAccumulation()));
         this.schedule = new LrSchedule(config.schedule(), config.learningRate(), config.warmupSteps(), totalSteps);
-        log("data: " + safe.size() + " safe, " + sampler.harmfulSubset().size() + " harmful (of " + harmful.size()
+        log("data: " + safe.size() + " safe, " + sampler.harmfulSubset().size()
+                + (config.method().equals("stl") ? " refusal" : " harmful") + " (of " + harmful.size()
                 + ") examples; batch " + config.batchSize() + " (" + config.safePerBatch() + " safe) x "
                 + config.gradientAccumulation() + " accumulation; " + sampler.stepsPerEpoch() + " batches per epoch");
-        this.model = Models.load(resume == null ? config.modelDir() : resume);
+        if (config.lora() == null) {
+            if (resume != null && Files.isDirectory(resume.resolve(TrainCheckpoint.ADAPTER_DIR))) {
+                throw new IllegalArgumentException("--resume " + resume + " was trained with LoRA (it holds "
+                        + TrainCheckpoint.ADAPTER_DIR + "/): give the same --lora-* options to resume it");
+            }
+            this.model = Models.load(resume == null ? config.modelDir() : resume);
+            this.lora = null;
+        } else {
+            // The base weights are frozen, so they come from --model even when resuming.
+            this.model = Models.load(config.modelDir());
+            this.lora = resume == null ? Lora.apply(model, config.lora(), config.seed())
+                    : loadAdapters(resume, model, config.lora());
+            log("LoRA r " + config.lora().rank() + ", alpha " + config.lora().alpha() + ", dropout "
+                    + config.lora().dropout() + " on " + lora.adapters().size() + " layers "
+                    + config.lora().targetModules() + "; the base weights are frozen");
+        }
         model.module().train(true);
         Objectives.Options options = config.objectiveOptions();
         if (config.method().equals("kto")) {
@@ -108,13 +152,17 @@ public final class Trainer {
             }
             options = options.reference(reference);
         }
-        this.objective = Objectives.create(config.method(), options);
+        this.objective = Objectives.create(config.objective(), options);
         Map<String, Tensor> params = new LinkedHashMap<>();
-        model.stateDict().forEach((name, p) -> {
-            if (p.requires_grad()) {
-                params.put(name, p);
-            }
-        });
+        if (lora != null) {
+            params.putAll(lora.namedParameters());
+        } else {
+            model.stateDict().forEach((name, p) -> {
+                if (p.requires_grad()) {
+                    params.put(name, p);
+                }
+            });
+        }
         this.optimizer = new JavaAdamW(params, config.weightDecay());
         if (state != null) {
             if (state.seed() != config.seed()) {
@@ -130,8 +178,38 @@ public final class Trainer {
         }
     }
 
+    /** The model being trained (with its LoRA adapters, unmerged, when training LoRA). */
     public CausalLm model() {
         return model;
+    }
+
+    /** The LoRA adapters being trained, or null for full fine-tuning. */
+    public Lora lora() {
+        return lora;
+    }
+
+    /** The batch sampler (tests look at what the batches hold). */
+    MixedBatchSampler<EncodedExample> sampler() {
+        return sampler;
+    }
+
+    private static Lora loadAdapters(Path resume, CausalLm model, LoraConfig expected) {
+        Path dir = resume.resolve(TrainCheckpoint.ADAPTER_DIR);
+        if (!Files.isDirectory(dir)) {
+            throw new IllegalArgumentException("--resume " + resume + " was trained without LoRA (no "
+                    + TrainCheckpoint.ADAPTER_DIR + "/ in it): resume it without --lora-rank");
+        }
+        LoraConfig saved = Lora.readConfig(dir.resolve(Lora.ADAPTER_CONFIG));
+        if (!saved.equals(expected)) {
+            throw new IllegalArgumentException("--resume " + resume + " was trained with LoRA " + describe(saved)
+                    + ", not " + describe(expected) + ": give the same --lora-* options");
+        }
+        return Lora.loadAdapters(model, dir);
+    }
+
+    private static String describe(LoraConfig c) {
+        return "r " + c.rank() + ", alpha " + c.alpha() + ", dropout " + c.dropout() + ", targets "
+                + String.join(",", c.targetModules());
     }
 
     public long totalSteps() {
@@ -196,8 +274,14 @@ public final class Trainer {
             throw new UncheckedIOException("cannot write " + metricsFile, e);
         }
         Path fin = out.resolve("final");
-        Models.save(model, fin, config.modelDir(), ModelFolderWriter.Options.defaults());
-        log("saved the final model to " + fin);
+        ModelFolderWriter.save(fin, lora == null ? model.stateDict() : lora.mergedStateDict(), model.config().text(),
+                config.modelDir(), ModelFolderWriter.Options.defaults());
+        log("saved the final model to " + fin + (lora == null ? "" : " (LoRA adapters merged)"));
+        if (config.saveAdapters()) {
+            Path adapters = out.resolve(ADAPTER_DIR);
+            Lora.saveAdapters(model, adapters, config.modelDir().toAbsolutePath().normalize().toString());
+            log("saved the LoRA adapters to " + adapters);
+        }
         try {
             LossPlot.write(metrics, out.resolve("loss.png"));
         } catch (RuntimeException | LinkageError e) {
@@ -237,10 +321,13 @@ public final class Trainer {
     private void saveCheckpoint(long runStart) {
         Path dir = TrainCheckpoint.folder(config.outDir(), step);
         double elapsed = elapsedBefore + (System.nanoTime() - runStart) / 1e9;
-        TrainCheckpoint.save(dir, model, config.modelDir(), optimizer, config.weightDecay(),
+        TrainCheckpoint.save(dir, model, lora, config.modelDir(), optimizer, config.weightDecay(),
                 new TrainCheckpoint.State(step, totalSteps, sampler.position(), config.seed(), schedule, elapsed,
                         metrics));
         log("saved " + dir);
+        for (Path old : TrainCheckpoint.prune(config.outDir(), step, config.keepCheckpoints())) {
+            log("deleted " + old + " (--keep-checkpoints " + config.keepCheckpoints() + ")");
+        }
     }
 
     /** Multiplies every defined gradient by {@code factor}. */

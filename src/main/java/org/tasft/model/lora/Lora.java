@@ -191,6 +191,27 @@ public final class Lora {
     }
 
     /**
+     * The model's state dict as {@link #merge} would leave it, without changing the model (training can go on):
+     * each adapted layer's weight is a new tensor {@code W + (alpha / r) B A} (computed as {@code merge} computes
+     * it), every other entry is the model's own tensor. What a Hugging Face checkpoint of the adapted model holds.
+     */
+    public LinkedHashMap<String, Tensor> mergedStateDict() {
+        LinkedHashMap<String, Tensor> state = model.stateDict();
+        try (NoGradGuard g = new NoGradGuard()) {
+            for (LoraAdapter a : adapters.values()) {
+                String name = a.path() + ".weight";
+                if (!state.containsKey(name)) {
+                    throw new IllegalStateException("the state dict has no " + name + " for the adapter on "
+                            + a.path());
+                }
+                Tensor w = a.layer().weight();
+                state.put(name, w.add(a.delta().to(w.scalar_type().intern())));
+            }
+        }
+        return state;
+    }
+
+    /**
      * {@link #saveAdapters(CausalLm, Path, String)} naming the base model by the folder its config.json came from.
      */
     public static void saveAdapters(CausalLm model, Path dir) {

@@ -1,0 +1,93 @@
+package org.tasft.data;
+
+import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * The STL baseline's data (Safety-Tuned-Llamas): harmful prompts paired with safe refusals, as SAFE examples that
+ * plain SFT learns. Each harmful example keeps its instruction and input; its output becomes a refusal sentence,
+ * drawn for example i (in file order) as the i-th draw of one {@link SplittableRandom} seeded with the seed, so the
+ * pairing depends only on the seed and the refusal list, not on which examples a run later picks.
+ */
+public final class StlData {
+    /** Varied refusals, so the model learns to refuse rather than to repeat one sentence. */
+    public static final List<String> BUILT_IN_REFUSALS = List.of(
+            "I'm sorry, but I can't help with that.",
+            "I cannot help with that request.",
+            "I'm not able to assist with this, as it could cause harm.",
+            "Sorry, I won't provide instructions for something that could hurt people.",
+            "I can't assist with that. If you or someone else is in danger, please contact local emergency services.",
+            "That request asks for something harmful, so I have to decline.",
+            "I'm sorry, I can't do that. Is there something else I can help you with?",
+            "I won't help with this because it could be dangerous or illegal.",
+            "As an AI assistant, I can't support requests that could harm others.",
+            "I must decline. Helping with this could put people at risk.",
+            "I'm unable to help with that, but I'm happy to help with something safe instead.",
+            "No, I can't provide that information. It could be used to cause harm.");
+
+    private static final long PAIRING_SALT = 0x5DEECE66DL;
+
+    private StlData() {
+    }
+
+    /**
+     * One SAFE example per harmful example: its instruction and input with a refusal as the output.
+     *
+     * @param harmful   the harmful examples, in file order
+     * @param refusals  the refusal sentences to draw from (at least one)
+     * @param seed      the run's seed
+     */
+    public static List<Example> pairWithRefusals(List<Example> harmful, List<String> refusals, long seed) {
+        if (refusals.isEmpty()) {
+            throw new IllegalArgumentException("STL needs at least one refusal sentence");
+        }
+        SplittableRandom random = new SplittableRandom(seed ^ PAIRING_SALT);
+        List<Example> out = new ArrayList<>(harmful.size());
+        for (Example e : harmful) {
+            out.add(Example.safe(e.instruction(), e.input(), refusals.get(random.nextInt(refusals.size()))));
+        }
+        return out;
+    }
+
+    /**
+     * Refusal sentences from a UTF-8 text file, one per line; surrounding white space is stripped and blank lines
+     * are skipped. Errors name the file (and the line).
+     */
+    public static List<String> readRefusals(Path file) {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read the refusals file " + file + ": " + e, e);
+        }
+        String text;
+        try {
+            text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
+        } catch (CharacterCodingException e) {
+            throw new IllegalArgumentException(file + ": not UTF-8 text", e);
+        }
+        if (text.startsWith("\uFEFF")) {
+            text = text.substring(1);
+        }
+        List<String> out = new ArrayList<>();
+        for (String line : text.split("\r?\n", -1)) {
+            String s = line.strip();
+            if (!s.isEmpty()) {
+                out.add(s);
+            }
+        }
+        if (out.isEmpty()) {
+            throw new IllegalArgumentException(file + ": no refusals (expected one refusal sentence per line)");
+        }
+        return List.copyOf(out);
+    }
+}
