@@ -154,8 +154,7 @@ final class TrainCommand implements Callable<Integer> {
         if (model == null && safe == null) {
             // The built-in default job: synthetic data, an unsafe base model (cached), TA-SFT, evaluation.
             Path dir = out != null ? out : Path.of("runs", "default");
-            Path cacheRoot = cache != null ? cache : DefaultJob.defaultCacheRoot();
-            new DefaultJob(DefaultJob.Settings.defaults(), dir, cacheRoot, System.err).run();
+            new DefaultJob(DefaultJob.Settings.defaults(), dir, cacheRoot(cache), System.err).run();
             return 0;
         }
         if (model == null || safe == null) {
@@ -200,6 +199,11 @@ final class TrainCommand implements Callable<Integer> {
         RunFolder.delete(previousRun);
         trainer.run();
         return 0;
+    }
+
+    /** The default job's cache root: --cache, else DefaultJob's default (-Dtasft.cache, else ~/.cache/tasft). */
+    static Path cacheRoot(Path option) {
+        return option != null ? option : DefaultJob.defaultCacheRoot();
     }
 
     private static <E extends Enum<E>> E parse(Class<E> type, String option, String value) {

@@ -203,21 +203,23 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
             require(batchSize >= 1, "--batch-size must be >= 1, got " + batchSize);
             boolean harmfulData = harmfulFile != null && harmfulCount != 0;
             int k = safePerBatch < 0 ? (harmfulData ? -1 : batchSize) : safePerBatch;
-            require(k >= 0, "--safe-per-batch is required with --harmful (K safe and B - K harmful per batch)");
-            require(k <= batchSize, "--safe-per-batch " + k + " is larger than --batch-size " + batchSize);
-            require(k == batchSize || harmfulData, "--safe-per-batch " + k + " < --batch-size " + batchSize
-                    + " asks for harmful examples: give --harmful FILE");
-            require(maxLength >= 2, "--max-length must be >= 2, got " + maxLength);
             String m = method == null ? "" : method.trim().toLowerCase(Locale.ROOT);
             require(METHODS.contains(m), "--method '" + method + "': expected one of " + String.join(", ", METHODS));
             if (HARMFUL_METHODS.contains(m)) {
                 // Without harmful examples these methods would silently train plain SFT.
-                require(harmfulFile != null, "--method " + m + " trains on harmful examples: give --harmful FILE (--method sft trains on "
-                        + "safe data alone)");
+                require(harmfulFile != null, "--method " + m + " trains on harmful examples: give --harmful FILE "
+                        + "(--method sft trains on safe data alone)");
                 require(harmfulCount != 0, "--harmful-count 0 leaves --method " + m + " no harmful examples");
+            }
+            require(k >= 0, "--safe-per-batch is required with --harmful (K safe and B - K harmful per batch)");
+            require(k <= batchSize, "--safe-per-batch " + k + " is larger than --batch-size " + batchSize);
+            require(k == batchSize || harmfulData, "--safe-per-batch " + k + " < --batch-size " + batchSize
+                    + " asks for harmful examples: give --harmful FILE");
+            if (HARMFUL_METHODS.contains(m)) {
                 require(k < batchSize, "--safe-per-batch " + k + " = --batch-size " + batchSize
                         + " leaves no room in a batch for the harmful examples that --method " + m + " needs");
             }
+            require(maxLength >= 2, "--max-length must be >= 2, got " + maxLength);
             require(refusalsFile == null || m.equals("stl"), "--refusals is only used by --method stl");
             require(refusalsFile == null || Files.isRegularFile(refusalsFile),
                     "--refusals " + refusalsFile + ": no such file");
@@ -226,7 +228,8 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
             Objects.requireNonNull(reduction, "--reduction");
             Objects.requireNonNull(embedding, "--embedding");
             Objects.requireNonNull(schedule, "--schedule");
-            require(Double.isFinite(learningRate) && learningRate > 0, "--lr must be a finite number > 0, got " + learningRate);
+            require(Double.isFinite(learningRate) && learningRate > 0, "--lr must be a finite number > 0, got "
+                    + learningRate);
             require(Double.isFinite(weightDecay) && weightDecay >= 0, "--weight-decay must be >= 0, got "
                     + weightDecay);
             require(warmupSteps >= 0, "--warmup-steps must be >= 0, got " + warmupSteps);

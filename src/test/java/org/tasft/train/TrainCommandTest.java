@@ -3,10 +3,13 @@ package org.tasft.train;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -57,7 +60,7 @@ class TrainCommandTest {
         assertUsageError(run(base("--reduction", "mean")), "--reduction 'mean'");
         assertUsageError(run(base("--lr", "abc")), "--lr");
         assertUsageError(run(base("--harmful", dir.resolve("nope.json").toString())), "--harmful");
-        assertUsageError(run(base("--resume", dir.resolve("nope").toString())), "--resume");
+        assertUsageError(run(base("--method", "sft", "--resume", dir.resolve("nope").toString())), "--resume");
     }
 
     @Test
@@ -69,5 +72,109 @@ class TrainCommandTest {
         assertTrue(Files.isRegularFile(out.resolve("metrics.jsonl")));
         assertTrue(Files.isRegularFile(out.resolve("loss.png")));
         assertTrue(Files.isDirectory(out.resolve("checkpoint-2")));
+    }
+
+    private String[] withSafe(Path safe, String... more) {
+        String[] head = {"train", "--model", TrainTesting.fixture("tiny-llama").toString(), "--safe", safe.toString(),
+            "--out", dir.resolve("out").toString(), "--no-progress"};
+        return concat(head, more);
+    }
+
+    @Test
+    void missingOrMalformedDataFilesNameTheFileAndLine() throws IOException {
+        assertUsageError(run(withSafe(dir.resolve("nope.json"), "--method", "sft")), "nope.json: no such file");
+        Path bad = Files.writeString(dir.resolve("bad.jsonl"),
+                "{\"instruction\": \"a\", \"output\": \"b\"}\n{\"instruction\": \"c\", \"output\": \n");
+        Run r = run(withSafe(bad, "--method", "sft"));
+        assertUsageError(r, bad + ": line 2: not JSON");
+        Path noOutput = Files.writeString(dir.resolve("noout.json"), "[{\"instruction\": \"a\"}]");
+        assertUsageError(run(withSafe(noOutput, "--method", "sft")),
+                noOutput + ": [0]: missing field \"output\"");
+        Path harmfulBad = Files.writeString(dir.resolve("harmful.jsonl"), "{\"prompt\": \"x\", \"response\": 3}\n");
+        assertUsageError(run(base("--harmful", harmfulBad.toString(), "--safe-per-batch", "1", "--batch-size", "2")),
+                harmfulBad + ": line 1: field \"response\" must be a string");
+        assertEquals(false, Files.exists(dir.resolve("out")), "nothing written on bad input");
+    }
+
+    @Test
+    void harmfulMethodsNeedHarmfulExamples() throws IOException {
+        Path empty = Files.writeString(dir.resolve("empty.json"), "[]");
+        String harmful = TrainerTesting.harmful(dir).toString();
+        for (String method : TrainConfig.HARMFUL_METHODS) {
+            assertUsageError(run(base("--method", method)), "--method " + method + " trains on harmful examples");
+            assertUsageError(run(base("--method", method, "--harmful", harmful, "--harmful-count", "0",
+                    "--batch-size", "2", "--safe-per-batch", "1")), "--harmful-count 0 leaves --method " + method);
+            assertUsageError(run(base("--method", method, "--harmful", harmful, "--batch-size", "2",
+                    "--safe-per-batch", "2")), "leaves no room in a batch");
+            assertUsageError(run(base("--method", method, "--harmful", empty.toString(), "--batch-size", "2",
+                    "--safe-per-batch", "1")), empty + ": no examples");
+        }
+        assertUsageError(run(base("--harmful", harmful, "--harmful-count", "9", "--batch-size", "2",
+                "--safe-per-batch", "1")), "--harmful-count 9: " + harmful + " holds only 3 examples");
+    }
+
+    @Test
+    void lambdaAndLearningRateMustBeFinite() {
+        String harmful = TrainerTesting.harmful(dir).toString();
+        for (String v : new String[] {"NaN", "Infinity", "-Infinity"}) {
+            assertUsageError(run(base("--harmful", harmful, "--batch-size", "2", "--safe-per-batch", "1",
+                    "--lambda", v)), "--lambda must be a finite number");
+            assertUsageError(run(base("--method", "sft", "--lr", v)), "--lr must be a finite number");
+        }
+        assertUsageError(run(base("--method", "sft", "--lr", "inf")), "--lr");
+    }
+
+    @Test
+    void anOutputFolderHoldingAnotherRunIsRefusedUnlessResumedOrOverwritten() throws IOException {
+        String[] sft = {"--method", "sft", "--batch-size", "2", "--lr", "1e-3", "--checkpoint-every", "1"};
+        Run first = run(base(concat(sft, "--steps", "3")));
+        assertEquals(0, first.code(), first.err());
+        Path out = dir.resolve("out");
+        Files.writeString(out.resolve("notes.txt"), "mine");
+        assertUsageError(run(base(concat(sft, "--steps", "2"))), "holds another run");
+        assertTrue(Files.isDirectory(out.resolve("checkpoint-3")), "a refused run deletes nothing");
+        // a run that cannot start leaves the old one in place even with --overwrite
+        assertUsageError(run(base(concat(sft, "--steps", "2", "--overwrite", "--harmful-count", "2"))),
+                "--harmful-count");
+        assertTrue(Files.isDirectory(out.resolve("checkpoint-3")));
+        assertUsageError(run(base(concat(sft, "--steps", "4", "--overwrite", "--resume",
+                out.resolve("checkpoint-3").toString()))), "--resume");
+
+        Run resumed = run(base(concat(sft, "--steps", "4", "--resume", out.resolve("checkpoint-3").toString())));
+        assertEquals(0, resumed.code(), resumed.err());
+        assertEquals(4, TrainerTesting.lines(out.resolve("metrics.jsonl")).size());
+
+        Run replaced = run(base(concat(sft, "--steps", "2", "--overwrite")));
+        assertEquals(0, replaced.code(), replaced.err());
+        assertEquals(List.of(1L, 2L), List.copyOf(TrainCheckpoint.list(out).keySet()));
+        assertEquals(2, TrainerTesting.lines(out.resolve("metrics.jsonl")).size());
+        assertEquals("mine", Files.readString(out.resolve("notes.txt")), "--overwrite deletes only run outputs");
+
+        Path file = Files.writeString(dir.resolve("afile"), "x");
+        assertUsageError(run("train", "--model", TrainTesting.fixture("tiny-llama").toString(), "--safe",
+                TrainerTesting.safe(dir).toString(), "--out", file.toString(), "--method", "sft"), "is a file");
+    }
+
+    @Test
+    void loraKeepCheckpointsAndStlFromTheCommandLine() {
+        String harmful = TrainerTesting.harmful(dir).toString();
+        Run r = run(base("--method", "stl", "--harmful", harmful, "--harmful-count", "2", "--batch-size", "3",
+                "--safe-per-batch", "2", "--steps", "3", "--checkpoint-every", "1", "--keep-checkpoints", "1",
+                "--lora-rank", "2", "--lora-alpha", "4", "--lora-dropout", "0", "--lora-targets", "q_proj,o_proj",
+                "--save-adapters", "--lr", "1e-3"));
+        assertEquals(0, r.code(), r.err());
+        Path out = dir.resolve("out");
+        assertEquals(List.of(3L), List.copyOf(TrainCheckpoint.list(out).keySet()));
+        assertTrue(Files.isRegularFile(out.resolve("adapter/adapter_config.json")));
+        assertUsageError(run(base("--method", "sft", "--lora-rank", "2", "--lora-targets", "nope", "--overwrite")),
+                "nope");
+        assertUsageError(run(base("--method", "sft", "--save-adapters")), "--save-adapters needs LoRA");
+        assertUsageError(run(base("--method", "sft", "--cache", dir.toString())), "--cache");
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] all = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, all, a.length, b.length);
+        return all;
     }
 }
