@@ -16,16 +16,16 @@ import picocli.CommandLine.ScopeType;
 import picocli.CommandLine.Spec;
 
 /**
- * The {@code tasft} command line: one subcommand per job ({@code score}, {@code generate}, {@code train},
- * {@code eval}, {@code experiment}; {@code harvest} joins the {@code subcommands} list when it is written).
+ * The {@code tasft} command line: one subcommand per job ({@code score}, {@code generate}, {@code harvest},
+ * {@code train}, {@code eval}, {@code experiment}).
  *
  * <p>Exit codes: 0 success, 2 bad arguments (picocli's parse errors, {@link UsageException}, and the
  * {@link IllegalArgumentException}s the library throws for inputs it refuses), 1 any other failure. Errors are one line on stderr ({@code tasft score: error: ...}); {@code --debug} adds the stack trace.
  */
 @Command(name = "tasft",
         description = "Data-efficient safety fine-tuning (TA-SFT) of language models on the JVM.",
-        subcommands = {ScoreCommand.class, GenerateCommand.class, TrainCommand.class, EvalCommand.class,
-                ExperimentCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {ScoreCommand.class, GenerateCommand.class, HarvestCommand.class, TrainCommand.class,
+                EvalCommand.class, ExperimentCommand.class, CommandLine.HelpCommand.class},
         synopsisSubcommandLabel = "COMMAND",
         footer = {"", "Run 'tasft COMMAND --help' for a command's options."})
 public final class Main implements Callable<Integer> {

@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.function.BiFunction;
 
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonParser;
@@ -49,6 +50,19 @@ public final class AlpacaData {
 
     /** Reads examples of the given kind from an Alpaca JSON array or JSONL file; see the class comment. */
     public static List<Example> read(Path file, Example.Kind kind) {
+        return read(file, (node, at) -> example(node, kind, at));
+    }
+
+    /**
+     * Reads the prompts of an Alpaca JSON array or JSONL file: {@code instruction} (alias {@code prompt}) and the
+     * optional {@code input} of each object; an {@code output} is not needed (and ignored when present). Errors as
+     * for {@link #read(Path, Example.Kind)}.
+     */
+    public static List<Prompt> readPrompts(Path file) {
+        return read(file, AlpacaData::prompt);
+    }
+
+    private static <T> List<T> read(Path file, BiFunction<JsonNode, String, T> parse) {
         String text = readText(file);
         int first = 0;
         while (first < text.length() && Character.isWhitespace(text.charAt(first))) {
@@ -57,12 +71,12 @@ public final class AlpacaData {
         if (first == text.length()) {
             throw new IllegalArgumentException(file + ": empty file (expected a JSON array of objects or JSONL)");
         }
-        List<Example> examples;
+        List<T> examples;
         char c = text.charAt(first);
         if (c == '[') {
-            examples = readArray(file, text, kind);
+            examples = readArray(file, text, parse);
         } else if (c == '{') {
-            examples = readLines(file, text, kind);
+            examples = readLines(file, text, parse);
         } else {
             throw new IllegalArgumentException(file + ": not JSON or JSONL of Alpaca objects: the file starts with '"
                     + c + "' (expected '[' for a JSON array or '{' for JSONL)");
@@ -91,7 +105,7 @@ public final class AlpacaData {
         }
     }
 
-    private static List<Example> readArray(Path file, String text, Example.Kind kind) {
+    private static <T> List<T> readArray(Path file, String text, BiFunction<JsonNode, String, T> parse) {
         JsonNode root;
         try {
             root = JSON.readTree(text);
@@ -99,15 +113,15 @@ public final class AlpacaData {
             throw new IllegalArgumentException(file + ": not JSON" + where(e.getLocation()) + ": "
                     + e.getOriginalMessage(), e);
         }
-        List<Example> out = new ArrayList<>(root.size());
+        List<T> out = new ArrayList<>(root.size());
         for (int i = 0; i < root.size(); i++) {
-            out.add(example(root.get(i), kind, file + ": [" + i + "]"));
+            out.add(parse.apply(root.get(i), file + ": [" + i + "]"));
         }
         return out;
     }
 
-    private static List<Example> readLines(Path file, String text, Example.Kind kind) {
-        List<Example> out = new ArrayList<>();
+    private static <T> List<T> readLines(Path file, String text, BiFunction<JsonNode, String, T> parse) {
+        List<T> out = new ArrayList<>();
         String[] lines = text.split("\r?\n", -1);
         for (int i = 0; i < lines.length; i++) {
             String line = lines[i];
@@ -125,7 +139,7 @@ public final class AlpacaData {
                         : "";
                 throw new IllegalArgumentException(at + ": not JSON: " + e.getOriginalMessage() + hint, e);
             }
-            out.add(example(node, kind, at));
+            out.add(parse.apply(node, at));
         }
         return out;
     }
@@ -154,6 +168,19 @@ public final class AlpacaData {
         String input = field(node, "input", null, false, at);
         String output = field(node, "output", "response", true, at);
         return new Example(instruction, input == null ? "" : input, output, kind);
+    }
+
+    private static Prompt prompt(JsonNode node, String at) {
+        if (!node.isObject()) {
+            throw new IllegalArgumentException(at + ": expected an object with instruction/input, got "
+                    + describe(node));
+        }
+        String instruction = field(node, "instruction", "prompt", true, at);
+        if (instruction.isBlank()) {
+            throw new IllegalArgumentException(at + ": the instruction is empty");
+        }
+        String input = field(node, "input", null, false, at);
+        return new Prompt(instruction, input == null ? "" : input, at);
     }
 
     private static String field(JsonNode node, String name, String alias, boolean required, String at) {

@@ -106,7 +106,7 @@ public final class ExampleEncoder {
     }
 
     /** The ids the post-processor puts before a single text: encode(probe, true) = lead + encode(probe) + ... */
-    static long[] leadingSpecialTokens(Tokenizer tokenizer) {
+    public static long[] leadingSpecialTokens(Tokenizer tokenizer) {
         long[] plain = tokenizer.encode(PROBE, false);
         long[] with = tokenizer.encode(PROBE, true);
         for (int start = 0; start + plain.length <= with.length; start++) {

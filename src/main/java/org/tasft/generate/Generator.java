@@ -67,6 +67,20 @@ public final class Generator {
 
     /** Continues every prompt (token ids, at least one each); the results are in the prompts' order. */
     public List<Generation> generate(List<long[]> prompts, GenerationOptions options) {
+        return generate(prompts, options, null);
+    }
+
+    /**
+     * {@link #generate(List, GenerationOptions)} with one sampling seed per sequence: sequence i draws from
+     * {@code new SplittableRandom(sequenceSeeds[i])} instead of a split of {@code options.seed()}, so that its tokens
+     * do not depend on which other prompts share its batch (e.g. when a long list is generated in batches of any
+     * size). Null: the splits of {@code options.seed()}.
+     */
+    public List<Generation> generate(List<long[]> prompts, GenerationOptions options, long[] sequenceSeeds) {
+        if (sequenceSeeds != null && sequenceSeeds.length != prompts.size()) {
+            throw new IllegalArgumentException("sequenceSeeds: " + sequenceSeeds.length + " seeds for "
+                    + prompts.size() + " prompts");
+        }
         ModelConfig config = model.config();
         long[] stop = options.stopTokenIds() != null ? options.stopTokenIds()
                 : config.eosTokenIds().stream().mapToLong(Integer::longValue).toArray();
@@ -114,7 +128,7 @@ public final class Generator {
         SplittableRandom root = new SplittableRandom(options.seed());
         SplittableRandom[] random = new SplittableRandom[batch];
         for (int b = 0; b < batch; b++) {
-            random[b] = root.split();
+            random[b] = sequenceSeeds == null ? root.split() : new SplittableRandom(sequenceSeeds[b]);
         }
         int[] generated = new int[batch];
         StopReason[] reason = new StopReason[batch];

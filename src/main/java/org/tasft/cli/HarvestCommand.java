@@ -1,0 +1,78 @@
+package org.tasft.cli;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+import org.tasft.harvest.Harvest;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code tasft harvest}: the model's own answers to (toxic) prompts, as a harmful set for {@code train}. */
+@Command(name = "harvest",
+        description = {"Generate the model's own answers to prompts and write them as an Alpaca JSONL harmful set "
+                + "(instruction, input, output) for 'tasft train --harmful'. Prompts: Alpaca JSON/JSONL "
+                + "(instruction + input), CSV with a prompt or goal column (AdvBench), or text (one per line).",
+            "Greedy by default; --temperature > 0 samples (the same --seed gives the same file at any --batch-size)."},
+        footer = {"", "Examples:",
+            "  tasft harvest --model DIR --prompts harmful_behaviors.csv --out runs/harmful.jsonl --limit 100",
+            "  tasft train --model DIR --safe safe.json --harmful runs/harmful.jsonl --harmful-count 100 \\",
+            "      --batch-size 8 --safe-per-batch 7 --out runs/emd"})
+final class HarvestCommand implements Callable<Integer> {
+    @Mixin
+    HelpOption help;
+
+    @Option(names = "--model", required = true, paramLabel = "DIR",
+            description = "Hugging Face model folder (config.json, *.safetensors, tokenizer.json).")
+    Path model;
+
+    @Option(names = "--prompts", required = true, paramLabel = "FILE",
+            description = "The prompts: .json/.jsonl (Alpaca), .csv (prompt or goal column) or text.")
+    Path prompts;
+
+    @Option(names = "--out", required = true, paramLabel = "FILE", description = "The JSONL file to write.")
+    Path out;
+
+    @Option(names = "--overwrite", description = "Replace an existing --out.")
+    boolean overwrite;
+
+    @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "128",
+            description = "Most tokens per answer (default: ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+
+    @Option(names = "--batch-size", paramLabel = "B", defaultValue = "8",
+            description = "Prompts generated together (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    @Option(names = "--temperature", paramLabel = "T", defaultValue = "0",
+            description = "0 = greedy (the default); > 0 samples from softmax(logits / T).")
+    double temperature;
+
+    @Option(names = "--top-p", paramLabel = "P", defaultValue = "1",
+            description = "Nucleus sampling's mass (default: ${DEFAULT-VALUE}).")
+    double topP;
+
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seed of sampling.")
+    long seed;
+
+    @Option(names = "--limit", paramLabel = "N", description = "Only the first N prompts.")
+    Integer limit;
+
+    @Option(names = "--no-progress", description = "No progress bar.")
+    boolean noProgress;
+
+    @Override
+    public Integer call() {
+        Harvest.Options options = new Harvest.Options(maxNewTokens, batchSize, temperature, topP, seed,
+                limit == null ? -1 : limit);
+        ModelFolder folder = new ModelFolder(model);
+        if (!folder.hasTokenizer()) {
+            throw new UsageException("harvest needs " + model.resolve("tokenizer.json") + ", which does not exist");
+        }
+        if (!java.nio.file.Files.isRegularFile(prompts)) {
+            throw new UsageException("--prompts " + prompts + ": no such file");
+        }
+        Harvest.run(model, prompts, out, options, overwrite, !noProgress, System.err);
+        return 0;
+    }
+}

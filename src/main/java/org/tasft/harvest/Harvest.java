@@ -1,0 +1,277 @@
+package org.tasft.harvest;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.io.Writer;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.UUID;
+import java.util.function.IntConsumer;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.tasft.data.Example;
+import org.tasft.data.ExampleEncoder;
+import org.tasft.data.Prompt;
+import org.tasft.generate.GenerationOptions;
+import org.tasft.generate.Generator;
+import org.tasft.model.CausalLm;
+import org.tasft.model.Models;
+import org.tasft.tokenizer.PromptTemplate;
+import org.tasft.tokenizer.Tokenizer;
+
+/**
+ * {@code tasft harvest}: a model's OWN answers to (toxic) prompts, written as an Alpaca JSONL harmful set
+ * ({@code instruction}, {@code input}, {@code output}) that {@code tasft train --harmful} reads. The paper builds its
+ * harmful examples this way: the responses TA-SFT pushes away from are the ones the model would actually give.
+ *
+ * <p>Each prompt is formatted with the Alpaca template and encoded exactly as the trainer encodes a prompt (the
+ * tokenizer's leading special tokens, e.g. Llama's BOS, then the prompt's ids), and continued by {@link Generator}
+ * in batches, greedily unless a temperature is given, up to the first EOS (of config.json or the tokenizer's files)
+ * or the token limit. With sampling, prompt i draws from its own stream seeded from the seed and i, so a file is
+ * reproduced by the same seed whatever the batch size.
+ *
+ * <p>The output is written to a temporary file beside it, forced to disk and renamed into place: a killed harvest
+ * leaves no partial file under the output's name. An existing output is refused unless {@code overwrite}.
+ */
+public final class Harvest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final long GOLDEN = 0x9E3779B97F4A7C15L;
+
+    /**
+     * @param maxNewTokens most tokens generated per answer
+     * @param batchSize    prompts per generation batch
+     * @param temperature  0 = greedy; else the sampling temperature
+     * @param topP         nucleus sampling's mass
+     * @param seed         seed of sampling
+     * @param limit        harvest only the first N prompts; -1 = all
+     */
+    public record Options(int maxNewTokens, int batchSize, double temperature, double topP, long seed, int limit) {
+        public static Options defaults() {
+            return new Options(128, 8, 0.0, 1.0, 0L, -1);
+        }
+
+        /** Checks the values; messages name the command line's options. */
+        public Options {
+            if (maxNewTokens < 1) {
+                throw new IllegalArgumentException("--max-new-tokens must be >= 1, got " + maxNewTokens);
+            }
+            if (batchSize < 1) {
+                throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
+            }
+            if (!(temperature >= 0) || Double.isInfinite(temperature)) {
+                throw new IllegalArgumentException("--temperature must be a finite number >= 0, got " + temperature);
+            }
+            if (!(topP > 0 && topP <= 1)) {
+                throw new IllegalArgumentException("--top-p must be in (0, 1], got " + topP);
+            }
+            if (limit < -1 || limit == 0) {
+                throw new IllegalArgumentException("--limit must be >= 1, got " + limit);
+            }
+        }
+    }
+
+    /** What a harvest produced. */
+    public record Summary(int prompts, int emptyAnswers, int cutAtLimit, double seconds) {
+    }
+
+    private Harvest() {
+    }
+
+    /**
+     * Reads the prompts, loads the model, generates and writes {@code out}.
+     *
+     * @throws IllegalArgumentException a missing or malformed prompts file (naming file and line), an existing
+     *                                  {@code out} without {@code overwrite}, a prompt too long for the model
+     */
+    public static Summary run(Path modelDir, Path promptsFile, Path out, Options options, boolean overwrite,
+            boolean progress, PrintStream log) {
+        checkTarget(out, overwrite);
+        List<Prompt> prompts = PromptFile.read(promptsFile);
+        if (options.limit() > 0 && options.limit() < prompts.size()) {
+            prompts = prompts.subList(0, options.limit());
+        }
+        long t0 = System.nanoTime();
+        try (Tokenizer tokenizer = Tokenizer.load(modelDir)) {
+            CausalLm model = Models.load(modelDir);
+            log.println("tasft harvest: " + prompts.size() + " prompts from " + promptsFile + ", "
+                    + (options.temperature() == 0 ? "greedy" : "temperature " + options.temperature() + ", top-p "
+                            + options.topP() + ", seed " + options.seed())
+                    + ", at most " + options.maxNewTokens() + " new tokens, batches of " + options.batchSize());
+            List<Example> answers;
+            int[] cut = new int[1];
+            try (ProgressBar bar = progress ? progressBar(prompts.size()) : null) {
+                answers = answer(model, tokenizer, prompts, options, cut, done -> {
+                    if (bar != null) {
+                        bar.stepTo(done);
+                    }
+                });
+            }
+            write(out, answers, overwrite);
+            int empty = 0;
+            for (Example e : answers) {
+                empty += e.output().isBlank() ? 1 : 0;
+            }
+            Summary s = new Summary(answers.size(), empty, cut[0], (System.nanoTime() - t0) / 1e9);
+            log.println("tasft harvest: wrote " + s.prompts() + " answers to " + out + " in "
+                    + String.format(java.util.Locale.ROOT, "%.1f", s.seconds()) + " s (" + s.emptyAnswers()
+                    + " empty, " + s.cutAtLimit() + " cut at --max-new-tokens)");
+            return s;
+        }
+    }
+
+    /**
+     * The model's answers to the prompts, as HARMFUL examples in the prompts' order.
+     *
+     * @param cutAtLimit out: [0] counts the answers that reached {@code maxNewTokens} without an EOS
+     * @param progress   called with the number of prompts answered so far
+     */
+    public static List<Example> answer(CausalLm model, Tokenizer tokenizer, List<Prompt> prompts, Options options,
+            int[] cutAtLimit, IntConsumer progress) {
+        long[] lead = ExampleEncoder.leadingSpecialTokens(tokenizer);
+        int positions = model.config().maxPositionEmbeddings();
+        List<long[]> encoded = new ArrayList<>(prompts.size());
+        for (Prompt p : prompts) {
+            long[] ids = tokenizer.encode(PromptTemplate.ALPACA.format(p.instruction(), p.input()), false);
+            long[] all = new long[lead.length + ids.length];
+            System.arraycopy(lead, 0, all, 0, lead.length);
+            System.arraycopy(ids, 0, all, lead.length, ids.length);
+            if (all.length + options.maxNewTokens() > positions) {
+                throw new IllegalArgumentException(p.source() + ": the prompt is " + all.length + " tokens; with "
+                        + "--max-new-tokens " + options.maxNewTokens() + " it exceeds the model's " + positions
+                        + " positions");
+            }
+            encoded.add(all);
+        }
+        Set<Long> stop = new LinkedHashSet<>();
+        model.config().eosTokenIds().forEach(id -> stop.add(id.longValue()));
+        stop.addAll(tokenizer.eosIds());
+        GenerationOptions go = GenerationOptions.defaults().maxNewTokens(options.maxNewTokens())
+                .temperature(options.temperature()).topP(options.topP()).seed(options.seed())
+                .stopTokens(stop.stream().mapToLong(Long::longValue).toArray());
+        Generator generator = new Generator(model);
+        List<Example> out = new ArrayList<>(prompts.size());
+        for (int from = 0; from < prompts.size(); from += options.batchSize()) {
+            int to = Math.min(prompts.size(), from + options.batchSize());
+            long[] seeds = new long[to - from];
+            for (int i = from; i < to; i++) {
+                seeds[i - from] = sequenceSeed(options.seed(), i);
+            }
+            try (PointerScope scope = new PointerScope(); NoGradGuard g = new NoGradGuard()) {
+                List<Generator.Generation> gens = generator.generate(encoded.subList(from, to), go, seeds);
+                for (int i = from; i < to; i++) {
+                    Generator.Generation gen = gens.get(i - from);
+                    if (gen.reason() == Generator.StopReason.MAX_NEW_TOKENS) {
+                        cutAtLimit[0]++;
+                    }
+                    Prompt p = prompts.get(i);
+                    out.add(Example.harmful(p.instruction(), p.input(), tokenizer.decode(gen.tokens(), true)));
+                }
+            }
+            progress.accept(to);
+        }
+        return out;
+    }
+
+    /** Prompt i's sampling seed: a SplitMix64 mix of the seed and i (distinct, well spread streams). */
+    static long sequenceSeed(long seed, int index) {
+        long z = seed + GOLDEN * (index + 1L);
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+
+    private static void checkTarget(Path out, boolean overwrite) {
+        if (Files.isDirectory(out)) {
+            throw new IllegalArgumentException("--out " + out + " is a folder; expected a file name");
+        }
+        if (!overwrite && Files.exists(out, LinkOption.NOFOLLOW_LINKS)) {
+            throw new IllegalArgumentException("--out " + out + " exists; give --overwrite to replace it");
+        }
+    }
+
+    /**
+     * Writes the examples as Alpaca JSONL into a temporary file beside {@code out}, forces it to disk and renames it
+     * into place (refusing an existing {@code out} unless {@code overwrite}).
+     */
+    public static void write(Path out, List<Example> examples, boolean overwrite) {
+        checkTarget(out, overwrite);
+        Path absolute = out.toAbsolutePath().normalize();
+        Path parent = absolute.getParent();
+        Path tmp = parent.resolve("." + absolute.getFileName() + ".tmp-" + UUID.randomUUID());
+        try {
+            Files.createDirectories(parent);
+            try (FileChannel channel = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW,
+                    StandardOpenOption.WRITE)) {
+                Writer w = Channels.newWriter(channel, StandardCharsets.UTF_8);
+                for (Example e : examples) {
+                    ObjectNode o = JSON.createObjectNode();
+                    o.put("instruction", e.instruction());
+                    o.put("input", e.input());
+                    o.put("output", e.output());
+                    w.write(JSON.writeValueAsString(o));
+                    w.write('\n');
+                }
+                w.flush();
+                channel.force(true);
+            }
+            if (overwrite) {
+                Files.move(tmp, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } else {
+                publishWithoutReplacing(tmp, absolute);
+            }
+        } catch (FileAlreadyExistsException e) {
+            throw new IllegalArgumentException("--out " + out + " exists; give --overwrite to replace it", e);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + out + ": " + e.getMessage(), e);
+        } finally {
+            try {
+                Files.deleteIfExists(tmp);
+            } catch (IOException ignored) {
+                // a hidden leftover; harmless
+            }
+        }
+    }
+
+    /** Renames {@code tmp} to {@code target} unless {@code target} exists (then FileAlreadyExistsException). */
+    private static void publishWithoutReplacing(Path tmp, Path target) throws IOException {
+        try {
+            // a link refuses an existing name atomically, so a file that appeared meanwhile is never replaced
+            Files.createLink(target, tmp);
+            Files.delete(tmp);
+        } catch (FileAlreadyExistsException e) {
+            throw e;
+        } catch (UnsupportedOperationException | IOException e) {
+            // a file system without hard links: check, then rename (a tiny window instead of none)
+            if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+                throw new FileAlreadyExistsException(target.toString());
+            }
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+        }
+    }
+
+    private static ProgressBar progressBar(int total) {
+        return new ProgressBarBuilder().setTaskName("harvest").setInitialMax(total).setStyle(ProgressBarStyle.ASCII)
+                .setUpdateIntervalMillis(500).setConsumer(new ConsoleProgressBarConsumer(System.err))
+                .startsFrom(0, Duration.ZERO).build();
+    }
+}
