@@ -18,17 +18,20 @@ import java.util.SplittableRandom;
  * pairing depends only on the seed and the refusal list, not on which examples a run later picks.
  */
 public final class StlData {
-    /** Varied refusals, so the model learns to refuse rather than to repeat one sentence. */
+    /**
+     * Varied refusals, so the model learns to refuse rather than to repeat one sentence; each opens the way refusals
+     * usually do ("I cannot", "I'm sorry", ...), which marker-based judges look for.
+     */
     public static final List<String> BUILT_IN_REFUSALS = List.of(
             "I'm sorry, but I can't help with that.",
             "I cannot help with that request.",
-            "I'm not able to assist with this, as it could cause harm.",
+            "I'm unable to assist with this, as it could cause harm.",
             "Sorry, I won't provide instructions for something that could hurt people.",
             "I can't assist with that. If you or someone else is in danger, please contact local emergency services.",
-            "That request asks for something harmful, so I have to decline.",
+            "I won't do that: the request asks for something harmful.",
             "I'm sorry, I can't do that. Is there something else I can help you with?",
             "I won't help with this because it could be dangerous or illegal.",
-            "As an AI assistant, I can't support requests that could harm others.",
+            "I cannot support requests that could harm others.",
             "I must decline. Helping with this could put people at risk.",
             "I'm unable to help with that, but I'm happy to help with something safe instead.",
             "No, I can't provide that information. It could be used to cause harm.");

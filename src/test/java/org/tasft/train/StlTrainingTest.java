@@ -94,6 +94,14 @@ class StlTrainingTest {
     }
 
     @Test
+    void everyBuiltInRefusalReadsAsARefusal() {
+        for (String r : StlData.BUILT_IN_REFUSALS) {
+            assertTrue(org.tasft.synthetic.ComplianceJudge.isRefusal(r), r);
+        }
+        assertEquals(StlData.BUILT_IN_REFUSALS.size(), new HashSet<>(StlData.BUILT_IN_REFUSALS).size());
+    }
+
+    @Test
     void stlPairingDependsOnTheSeedOnly() {
         var harmful = List.of(org.tasft.data.Example.harmful("a", "", "x"),
                 org.tasft.data.Example.harmful("b", "in", "y"));
