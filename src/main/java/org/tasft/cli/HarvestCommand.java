@@ -15,9 +15,10 @@ import picocli.CommandLine.Option;
                 + "(instruction + input), CSV with a prompt or goal column (AdvBench), or text (one per line).",
             "Greedy by default; --temperature > 0 samples (the same --seed gives the same file at any --batch-size)."},
         footer = {"", "Examples:",
-            "  tasft harvest --model DIR --prompts harmful_behaviors.csv --out runs/harmful.jsonl --limit 100",
-            "  tasft train --model DIR --safe safe.json --harmful runs/harmful.jsonl --harmful-count 100 \\",
-            "      --batch-size 8 --safe-per-batch 7 --out runs/emd"})
+            "  tasft harvest --model DIR --prompts harmful_behaviors.csv \\",
+            "      --out harmful.jsonl --limit 100",
+            "  tasft train --model DIR --safe safe.json --harmful harmful.jsonl \\",
+            "      --harmful-count 100 --batch-size 8 --safe-per-batch 7 --out runs/emd"})
 final class HarvestCommand implements Callable<Integer> {
     @Mixin
     HelpOption help;

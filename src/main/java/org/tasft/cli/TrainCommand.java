@@ -31,8 +31,8 @@ import picocli.CommandLine.Option;
             "  tasft train                    # the default job",
             "  tasft train --model DIR --safe safe.json --harmful harmful.json --harmful-count 100 \\",
             "      --batch-size 8 --safe-per-batch 7 --method emd --lambda 0.25 --steps 500 --out runs/emd",
-            "  tasft train ... --lora-rank 8 --save-adapters  # LoRA on q_proj,v_proj; final/ has them merged",
-            "  tasft train ... --method stl --harmful harmful.json --harmful-count 100 --safe-per-batch 7",
+            "  tasft train ... --lora-rank 8 --save-adapters   # LoRA; final/ merged",
+            "  tasft train ... --method stl --harmful harmful.json --harmful-count 100",
             "  tasft train --model DIR --safe safe.json --out runs/emd --steps 500 --resume runs/emd/checkpoint-200"})
 final class TrainCommand implements Callable<Integer> {
     @Mixin
