@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Step time of SFT vs TA-SFT (emd) on the default job's model, same batch, alternating; medians.
-# Usage: bench/run-train-step.sh [rounds warmup batch harmful seq]    (default 40 10 16 2 128)
+# Usage: bench/run-train-step.sh [rounds warmup batch harmful seq threads]   (default 40 10 16 2 128, all cores)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

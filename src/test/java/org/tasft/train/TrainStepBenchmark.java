@@ -26,7 +26,8 @@ import org.tasft.model.Models;
  * the two methods alternate (A B B A ...) so that load changes on a shared machine hit both alike; medians are
  * reported. Run by {@code bench/run-train-step.sh}; not a JUnit test.
  *
- * <p>Arguments (all optional): {@code rounds warmup batch harmful seq} (default 40 10 16 2 128).
+ * <p>Arguments (all optional): {@code rounds warmup batch harmful seq threads} (default 40 10 16 2 128, threads:
+ * LibTorch's default); {@code threads} sets LibTorch's and the kernel's CPU threads.
  */
 public final class TrainStepBenchmark {
     private TrainStepBenchmark() {
@@ -100,6 +101,11 @@ public final class TrainStepBenchmark {
         int b = args.length > 2 ? Integer.parseInt(args[2]) : 16;
         int harmful = args.length > 3 ? Integer.parseInt(args[3]) : 2;
         int t = args.length > 4 ? Integer.parseInt(args[4]) : 128;
+        if (args.length > 5) {
+            int threads = Integer.parseInt(args[5]);
+            torch.set_num_threads(threads);
+            org.tasft.kernel.EmdKernel.setNumThreads(threads);
+        }
         DefaultJob.Settings s = DefaultJob.Settings.defaults();
         ModelConfig config = ModelConfig.parse(DefaultJob.modelConfigJson(s, 512));
         Batch batch = batch(b, t, harmful, config.vocabSize());
@@ -107,9 +113,9 @@ public final class TrainStepBenchmark {
         Runner sft = new Runner("sft", config);
         Runner emd = new Runner("emd", config);
         System.out.printf(Locale.ROOT, "model: Llama hidden %d, %d layers, %d heads (%d kv), intermediate %d, vocab %d;"
-                + " batch %d x %d tokens, %d harmful; torch threads %d; %d warm-up + %d timed rounds%n",
+                + " batch %d x %d tokens, %d harmful; threads: torch %d, kernel %d; %d warm-up + %d timed rounds%n",
                 s.hidden(), s.layers(), s.heads(), s.kvHeads(), s.intermediate(), config.vocabSize(), b, t, harmful,
-                torch.get_num_threads(), warmup, rounds);
+                torch.get_num_threads(), org.tasft.kernel.EmdKernel.numThreads(), warmup, rounds);
         for (int i = 0; i < warmup; i++) {
             sft.step(batch, false);
             emd.step(batch, false);
