@@ -11,8 +11,9 @@ import picocli.CommandLine.Option;
 /** {@code tasft harvest}: the model's own answers to (toxic) prompts, as a harmful set for {@code train}. */
 @Command(name = "harvest",
         description = {"Generate the model's own answers to prompts and write them as an Alpaca JSONL harmful set "
-                + "(instruction, input, output) for 'tasft train --harmful'. Prompts: Alpaca JSON/JSONL "
-                + "(instruction + input), CSV with a prompt or goal column (AdvBench), or text (one per line).",
+                + "(instruction, input, output) for 'tasft train --harmful'. Prompts: .json/.jsonl "
+                + "(Alpaca instruction + input, or Safety-Tuned-Llamas' eval sets), .csv with a prompt or goal column "
+                + "(AdvBench), as 'tasft eval' reads them; any other file: one prompt per line.",
             "Greedy by default; --temperature > 0 samples (the same --seed gives the same file at any --batch-size)."},
         footer = {"", "Examples:",
             "  tasft harvest --model DIR --prompts harmful_behaviors.csv \\",
@@ -28,7 +29,7 @@ final class HarvestCommand implements Callable<Integer> {
     Path model;
 
     @Option(names = "--prompts", required = true, paramLabel = "FILE",
-            description = "The prompts: .json/.jsonl (Alpaca), .csv (prompt or goal column) or text.")
+            description = "The prompts: .json/.jsonl, .csv (prompt or goal column), else text lines.")
     Path prompts;
 
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "The JSONL file to write.")

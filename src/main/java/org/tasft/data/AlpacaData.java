@@ -10,7 +10,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import java.util.function.BiFunction;
 
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonParser;
@@ -50,19 +49,6 @@ public final class AlpacaData {
 
     /** Reads examples of the given kind from an Alpaca JSON array or JSONL file; see the class comment. */
     public static List<Example> read(Path file, Example.Kind kind) {
-        return read(file, (node, at) -> example(node, kind, at));
-    }
-
-    /**
-     * Reads the prompts of an Alpaca JSON array or JSONL file: {@code instruction} (alias {@code prompt}) and the
-     * optional {@code input} of each object; an {@code output} is not needed (and ignored when present). Errors as
-     * for {@link #read(Path, Example.Kind)}.
-     */
-    public static List<Prompt> readPrompts(Path file) {
-        return read(file, AlpacaData::prompt);
-    }
-
-    private static <T> List<T> read(Path file, BiFunction<JsonNode, String, T> parse) {
         String text = readText(file);
         int first = 0;
         while (first < text.length() && Character.isWhitespace(text.charAt(first))) {
@@ -71,12 +57,12 @@ public final class AlpacaData {
         if (first == text.length()) {
             throw new IllegalArgumentException(file + ": empty file (expected a JSON array of objects or JSONL)");
         }
-        List<T> examples;
+        List<Example> examples;
         char c = text.charAt(first);
         if (c == '[') {
-            examples = readArray(file, text, parse);
+            examples = readArray(file, text, kind);
         } else if (c == '{') {
-            examples = readLines(file, text, parse);
+            examples = readLines(file, text, kind);
         } else {
             throw new IllegalArgumentException(file + ": not JSON or JSONL of Alpaca objects: the file starts with '"
                     + c + "' (expected '[' for a JSON array or '{' for JSONL)");
@@ -105,7 +91,7 @@ public final class AlpacaData {
         }
     }
 
-    private static <T> List<T> readArray(Path file, String text, BiFunction<JsonNode, String, T> parse) {
+    private static List<Example> readArray(Path file, String text, Example.Kind kind) {
         JsonNode root;
         try {
             root = JSON.readTree(text);
@@ -113,15 +99,15 @@ public final class AlpacaData {
             throw new IllegalArgumentException(file + ": not JSON" + where(e.getLocation()) + ": "
                     + e.getOriginalMessage(), e);
         }
-        List<T> out = new ArrayList<>(root.size());
+        List<Example> out = new ArrayList<>(root.size());
         for (int i = 0; i < root.size(); i++) {
-            out.add(parse.apply(root.get(i), file + ": [" + i + "]"));
+            out.add(example(root.get(i), kind, file + ": [" + i + "]"));
         }
         return out;
     }
 
-    private static <T> List<T> readLines(Path file, String text, BiFunction<JsonNode, String, T> parse) {
-        List<T> out = new ArrayList<>();
+    private static List<Example> readLines(Path file, String text, Example.Kind kind) {
+        List<Example> out = new ArrayList<>();
         String[] lines = text.split("\r?\n", -1);
         for (int i = 0; i < lines.length; i++) {
             String line = lines[i];
@@ -139,7 +125,7 @@ public final class AlpacaData {
                         : "";
                 throw new IllegalArgumentException(at + ": not JSON: " + e.getOriginalMessage() + hint, e);
             }
-            out.add(parse.apply(node, at));
+            out.add(example(node, kind, at));
         }
         return out;
     }
@@ -168,19 +154,6 @@ public final class AlpacaData {
         String input = field(node, "input", null, false, at);
         String output = field(node, "output", "response", true, at);
         return new Example(instruction, input == null ? "" : input, output, kind);
-    }
-
-    private static Prompt prompt(JsonNode node, String at) {
-        if (!node.isObject()) {
-            throw new IllegalArgumentException(at + ": expected an object with instruction/input, got "
-                    + describe(node));
-        }
-        String instruction = field(node, "instruction", "prompt", true, at);
-        if (instruction.isBlank()) {
-            throw new IllegalArgumentException(at + ": the instruction is empty");
-        }
-        String input = field(node, "input", null, false, at);
-        return new Prompt(instruction, input == null ? "" : input, at);
     }
 
     private static String field(JsonNode node, String name, String alias, boolean required, String at) {

@@ -31,7 +31,8 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.tasft.data.Example;
 import org.tasft.data.ExampleEncoder;
-import org.tasft.data.Prompt;
+import org.tasft.eval.EvalPrompt;
+import org.tasft.eval.PromptSet;
 import org.tasft.generate.GenerationOptions;
 import org.tasft.generate.Generator;
 import org.tasft.model.CausalLm;
@@ -106,10 +107,11 @@ public final class Harvest {
     public static Summary run(Path modelDir, Path promptsFile, Path out, Options options, boolean overwrite,
             boolean progress, PrintStream log) {
         checkTarget(out, overwrite);
-        List<Prompt> prompts = PromptFile.read(promptsFile);
-        if (options.limit() > 0 && options.limit() < prompts.size()) {
-            prompts = prompts.subList(0, options.limit());
+        PromptSet set = PromptFile.read(promptsFile);
+        if (options.limit() > 0 && options.limit() < set.prompts().size()) {
+            set = new PromptSet(set.name(), set.file(), set.prompts().subList(0, options.limit()));
         }
+        List<EvalPrompt> prompts = set.prompts();
         long t0 = System.nanoTime();
         try (Tokenizer tokenizer = Tokenizer.load(modelDir)) {
             CausalLm model = Models.load(modelDir);
@@ -120,7 +122,7 @@ public final class Harvest {
             List<Example> answers;
             int[] cut = new int[1];
             try (ProgressBar bar = progress ? progressBar(prompts.size()) : null) {
-                answers = answer(model, tokenizer, prompts, options, cut, done -> {
+                answers = answer(model, tokenizer, set, options, cut, done -> {
                     if (bar != null) {
                         bar.stepTo(done);
                     }
@@ -145,20 +147,21 @@ public final class Harvest {
      * @param cutAtLimit out: [0] counts the answers that reached {@code maxNewTokens} without an EOS
      * @param progress   called with the number of prompts answered so far
      */
-    public static List<Example> answer(CausalLm model, Tokenizer tokenizer, List<Prompt> prompts, Options options,
+    public static List<Example> answer(CausalLm model, Tokenizer tokenizer, PromptSet set, Options options,
             int[] cutAtLimit, IntConsumer progress) {
+        List<EvalPrompt> prompts = set.prompts();
         long[] lead = ExampleEncoder.leadingSpecialTokens(tokenizer);
         int positions = model.config().maxPositionEmbeddings();
         List<long[]> encoded = new ArrayList<>(prompts.size());
-        for (Prompt p : prompts) {
+        for (EvalPrompt p : prompts) {
             long[] ids = tokenizer.encode(PromptTemplate.ALPACA.format(p.instruction(), p.input()), false);
             long[] all = new long[lead.length + ids.length];
             System.arraycopy(lead, 0, all, 0, lead.length);
             System.arraycopy(ids, 0, all, lead.length, ids.length);
             if (all.length + options.maxNewTokens() > positions) {
-                throw new IllegalArgumentException(p.source() + ": the prompt is " + all.length + " tokens; with "
-                        + "--max-new-tokens " + options.maxNewTokens() + " it exceeds the model's " + positions
-                        + " positions");
+                throw new IllegalArgumentException(set.file() + ":" + p.line() + ": the prompt is " + all.length
+                        + " tokens; with --max-new-tokens " + options.maxNewTokens() + " it exceeds the model's "
+                        + positions + " positions");
             }
             encoded.add(all);
         }
@@ -183,7 +186,7 @@ public final class Harvest {
                     if (gen.reason() == Generator.StopReason.MAX_NEW_TOKENS) {
                         cutAtLimit[0]++;
                     }
-                    Prompt p = prompts.get(i);
+                    EvalPrompt p = prompts.get(i);
                     out.add(Example.harmful(p.instruction(), p.input(), tokenizer.decode(gen.tokens(), true)));
                 }
             }

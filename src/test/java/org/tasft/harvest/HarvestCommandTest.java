@@ -70,7 +70,7 @@ class HarvestCommandTest {
                 out), "nope.csv: no such file");
         Path bad = Files.writeString(dir.resolve("bad.jsonl"), "{\"instruction\": \"ok\"}\n{oops}\n");
         assertUsageError(run("harvest", "--model", model, "--prompts", bad.toString(), "--out", out),
-                bad + ": line 2: not JSON");
+                bad + ":2: malformed JSON");
         Path ok = Files.writeString(dir.resolve("ok.txt"), "Hello\n");
         assertUsageError(run("harvest", "--model", model, "--prompts", ok.toString(), "--out", out,
                 "--temperature", "-1"), "--temperature");

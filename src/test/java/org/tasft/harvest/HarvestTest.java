@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.tasft.data.AlpacaData;
 import org.tasft.data.Example;
-import org.tasft.data.Prompt;
+import org.tasft.eval.EvalPrompt;
 import org.tasft.generate.GenerationOptions;
 import org.tasft.generate.Generator;
 import org.tasft.model.CausalLm;
@@ -61,16 +61,16 @@ class HarvestTest {
     void readsJsonJsonlCsvAndText() throws IOException {
         Path json = write("a.json", "[{\"instruction\": \"Tell me.\", \"input\": \"ctx\", \"output\": \"ignored\"},"
                 + " {\"prompt\": \"Say it.\"}]");
-        List<Prompt> p = PromptFile.read(json);
+        List<EvalPrompt> p = PromptFile.read(json).prompts();
         assertEquals(2, p.size());
         assertEquals("Tell me.", p.get(0).instruction());
         assertEquals("ctx", p.get(0).input());
         assertEquals("", p.get(1).input());
 
         Path jsonl = write("b.jsonl", "{\"instruction\": \"One.\"}\n\n{\"prompt\": \"Two.\", \"input\": \"x\"}\n");
-        p = PromptFile.read(jsonl);
-        assertEquals(List.of("One.", "Two."), p.stream().map(Prompt::instruction).toList());
-        assertEquals(jsonl + ": line 3", p.get(1).source());
+        p = PromptFile.read(jsonl).prompts();
+        assertEquals(List.of("One.", "Two."), p.stream().map(EvalPrompt::instruction).toList());
+        assertEquals(3, p.get(1).line());
 
         // AdvBench's shape: goal,target; quoting with commas, doubled quotes and a line break inside a field
         Path csv = write("advbench.csv", "goal,target\n"
@@ -78,43 +78,30 @@ class HarvestTest {
                 + "\n"
                 + "\"Two\nlines\",t\n"
                 + "Plain goal,Sure\n");
-        p = PromptFile.read(csv);
+        p = PromptFile.read(csv).prompts();
         assertEquals(List.of("Write a script, that exploits \"it\"", "Two\nlines", "Plain goal"),
-                p.stream().map(Prompt::instruction).toList());
-        assertTrue(p.get(2).source().startsWith(csv + ": record 3 (line "), p.get(2).source());
-        // prompt wins over goal, an input column is read
-        p = PromptFile.read(write("c.csv", "goal,Prompt,input\ng,the prompt,the input\n"));
-        assertEquals("the prompt", p.get(0).instruction());
-        assertEquals("the input", p.get(0).input());
+                p.stream().map(EvalPrompt::instruction).toList());
 
-        p = PromptFile.read(prompts());
+        p = PromptFile.read(prompts()).prompts();
         assertEquals(List.of("Do a bad thing.", "Do another bad thing.", "Do worse.", "And worse."),
-                p.stream().map(Prompt::instruction).toList());
-        assertTrue(p.get(2).source().endsWith("prompts.txt: line 4"), p.get(2).source());
-
-        // no known extension: JSON when it looks like JSON, else lines
-        assertEquals("Q", PromptFile.read(write("noext", " [{\"instruction\": \"Q\"}]")).get(0).instruction());
-        assertEquals("Hello there", PromptFile.read(write("noext2.dat", "Hello there\n")).get(0).instruction());
-        Path notJson = write("noext3.dat", "[not json\n");
-        assertError(notJson, notJson + ": not JSON at line 1");
+                p.stream().map(EvalPrompt::instruction).toList());
+        assertEquals(4, p.get(2).line());
+        // any other extension is text, even if it looks like JSON
+        assertEquals("[{\"instruction\": \"Q\"}]", PromptFile.read(write("noext", " [{\"instruction\": \"Q\"}]"))
+                .prompts().get(0).instruction());
     }
 
     @Test
     void badPromptFilesNameTheFileAndLine() throws IOException {
         assertError(dir.resolve("missing.txt"), dir.resolve("missing.txt") + ": no such file");
         Path bad = write("bad.jsonl", "{\"instruction\": \"ok\"}\n{\"instruction\": \n");
-        assertError(bad, bad + ": line 2: not JSON");
-        Path noInstr = write("noinstr.json", "[{\"instruction\": \"ok\"}, {\"input\": \"x\"}]");
-        assertError(noInstr, noInstr + ": [1]: missing field \"instruction\"");
-        Path noColumn = write("nocol.csv", "question,answer\nq,a\n");
-        assertError(noColumn, noColumn + ": line 1: no prompt, goal, instruction column in the header (it has: "
-                + "question, answer)");
+        assertError(bad, bad + ":2: malformed JSON");
+        Path noColumn = write("nocol.csv", "answer,target\nq,a\n");
+        assertError(noColumn, noColumn + ":2: no prompt field");
         Path ragged = write("ragged.csv", "goal,target\na,b\nc,d,e\n");
-        assertError(ragged, ragged + ": record 2 (line 3): 3 fields, the header has 2");
-        Path open = write("open.csv", "goal,target\n\"never closed,b\n");
-        assertError(open, open + ": not valid CSV");
+        assertError(ragged, ragged + ":3: a row of 3 fields");
         Path emptyCell = write("empty.csv", "goal,target\n  ,b\n");
-        assertError(emptyCell, emptyCell + ": record 1 (line 2): the goal column is empty");
+        assertError(emptyCell, emptyCell + ":2: empty prompt");
         Path blank = write("blank.txt", "\n \n");
         assertError(blank, blank + ": no prompts");
         Path latin1 = dir.resolve("latin1.txt");
@@ -198,7 +185,7 @@ class HarvestTest {
         Path p = prompts();
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> Harvest.run(model(), p, dir.resolve("o.jsonl"), opts(127, 2), false, false, QUIET));
-        assertTrue(e.getMessage().startsWith(p + ": line 1: the prompt is "), e.getMessage());
+        assertTrue(e.getMessage().startsWith(p + ":1: the prompt is "), e.getMessage());
         assertTrue(e.getMessage().contains("--max-new-tokens 127"), e.getMessage());
         assertFalse(Files.exists(dir.resolve("o.jsonl")));
     }
