@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Callable;
 
 import org.tasft.checkpoint.CheckpointException;
+import org.tasft.distributed.RankFailureException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -71,7 +72,8 @@ public final class Main implements Callable<Integer> {
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             boolean badArgument = isBadArgument(e);
             // An unexpected exception's type says what went wrong where its message may not.
-            report(commandLine, err, e, !badArgument && !(e instanceof CheckpointException), debug);
+            report(commandLine, err, e, !badArgument && !(e instanceof CheckpointException)
+                    && !(e instanceof RankFailureException), debug);
             return badArgument ? USAGE : FAILURE;
         });
         int code = cli.execute(args);

@@ -6,6 +6,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 import org.tasft.defaultjob.DefaultJob;
+import org.tasft.distributed.DataParallel;
 import org.tasft.loss.EmdLoss.Reduction;
 import org.tasft.train.LrSchedule;
 import org.tasft.train.RunFolder;
@@ -14,7 +15,9 @@ import org.tasft.train.TrainConfig;
 import org.tasft.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** {@code tasft train}: fine-tune a model with TA-SFT or a baseline on explicit data files. */
 @Command(name = "train",
@@ -33,7 +36,8 @@ import picocli.CommandLine.Option;
             "      --batch-size 8 --safe-per-batch 7 --method emd --lambda 0.25 --steps 500 --out runs/emd",
             "  tasft train ... --lora-rank 8 --save-adapters   # LoRA; final/ merged",
             "  tasft train ... --method stl --harmful harmful.json --harmful-count 100",
-            "  tasft train --model DIR --safe safe.json --out runs/emd --steps 500 --resume runs/emd/checkpoint-200"})
+            "  tasft train --model DIR --safe safe.json --out runs/emd --steps 500 --resume runs/emd/checkpoint-200",
+            "  tasft train --nproc-per-node 2 ...   # 2 data-parallel ranks on this machine"})
 final class TrainCommand implements Callable<Integer> {
     @Mixin
     HelpOption help;
@@ -149,8 +153,21 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--no-progress", description = "No progress bar.")
     boolean noProgress;
 
+    @Mixin
+    DataParallelOptions dataParallel; // data parallel: --nproc-per-node, --dist-* (see README "Data-parallel training")
+
+    @Spec
+    CommandSpec spec;
+
     @Override
     public Integer call() {
+        if (dataParallel.launches()) { // data parallel: this process starts the ranks and waits for them
+            if (model == null && safe == null) {
+                throw new UsageException("--nproc-per-node needs --model and --safe (the default job runs in one "
+                        + "process)");
+            }
+            return dataParallel.launch(spec.root().commandLine().getParseResult().originalArgs(), System.err);
+        }
         if (model == null && safe == null) {
             // The built-in default job: synthetic data, an unsafe base model (cached), TA-SFT, evaluation.
             Path dir = out != null ? out : Path.of("runs", "default");
@@ -195,9 +212,14 @@ final class TrainCommand implements Callable<Integer> {
         }
         TrainConfig config = b.build();
         List<Path> previousRun = RunFolder.check(config.outDir(), resume != null, overwrite);
-        Trainer trainer = new Trainer(config, resume, System.err);
-        RunFolder.delete(previousRun);
-        trainer.run();
+        DataParallel dp = dataParallel.join(System.err); // data parallel: a rank of a launched job, or one process
+        DataParallelOptions.runAs(dp, d -> {
+            Trainer trainer = new Trainer(config, resume, System.err, d);
+            if (d.isWriter()) { // data parallel: rank 0 alone touches --out
+                RunFolder.delete(previousRun);
+            }
+            return trainer.run();
+        });
         return 0;
     }
 

@@ -29,13 +29,14 @@ public final class GradientAscent implements Objective {
     }
 
     @Override
-    public StepLoss step(CausalLm model, Batch batch) {
+    public StepLoss step(CausalLm model, Batch batch, ShardTotals totals) {
         StepForward f = StepForward.run(model, batch);
         StepForward.Rows safe = f.rows(batch.harmful(), false);
         StepForward.Rows harmful = f.rows(batch.harmful(), true);
-        Tensor sft = StepForward.sftLoss(safe);
+        double[] n = totals.meanOverRanks(safe.tokens(), harmful.tokens());
+        Tensor sft = StepForward.sftLoss(safe, n[0]);
         Tensor term = harmful.isEmpty() ? null
-                : StepForward.nllSum(harmful).mul(new Scalar(-lambda / harmful.tokens()));
+                : StepForward.nllSum(harmful).mul(new Scalar(-lambda / n[1]));
         return finish(sft, term, safe, harmful);
     }
 

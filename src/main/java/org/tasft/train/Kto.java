@@ -14,7 +14,7 @@ import org.tasft.model.CausalLm;
  * frozen reference model. Exactly what is computed, per sequence b of the batch:
  * <pre>
  *   r_b = sum_t log p_policy(y_t | y_&lt;t, x_b) - sum_t log p_ref(y_t | y_&lt;t, x_b)     (over response tokens)
- *   z   = max(0, (1/B) sum_b r_b), detached
+ *   z   = max(0, (1/B) sum_b r_b), detached   (B, |D|, |U|: the whole batch's, over data-parallel ranks)
  *   L   = lambda_D / |D| * sum_{b in D} (1 - sigmoid(beta (r_b - z)))
  *       + lambda_U / |U| * sum_{b in U} (1 - sigmoid(beta (z - r_b)))
  * </pre>
@@ -69,26 +69,31 @@ public final class Kto implements Objective {
     }
 
     @Override
-    public StepLoss step(CausalLm model, Batch batch) {
+    public StepLoss step(CausalLm model, Batch batch, ShardTotals totals) {
         Tensor refLogp = referenceLogProbs(batch);
         StepForward f = StepForward.run(model, batch);
         Tensor ratio = f.sequenceLogProbs().sub(refLogp.to(f.logits.device(), torch.ScalarType.Float));
-        double z = Math.max(0.0, ratio.detach().mean().item_double());
 
         boolean[] harmful = batch.harmful();
         int undesirable = batch.harmfulCount();
         int desirable = harmful.length - undesirable;
+        // z and the group sizes are the whole batch's (over data-parallel ranks): one all-reduce of four numbers.
+        double[] n = totals.meanOverRanks(ratio.detach().sum().item_double(), harmful.length, desirable,
+                undesirable);
+        double z = Math.max(0.0, n[0] / n[1]);
+        double desirableShare = n[2];
+        double undesirableShare = n[3];
         Tensor desirableLoss = null;
         Tensor undesirableLoss = null;
         for (int b = 0; b < harmful.length; b++) {
             Tensor r = ratio.select(0, b);
             if (harmful[b]) {
                 Tensor l = r.neg().add(new Scalar(z)).mul(new Scalar(beta)).sigmoid().neg().add(new Scalar(1.0))
-                        .mul(new Scalar(lambdaUndesirable / undesirable));
+                        .mul(new Scalar(lambdaUndesirable / undesirableShare));
                 undesirableLoss = StepForward.add(undesirableLoss, l);
             } else {
                 Tensor l = r.sub(new Scalar(z)).mul(new Scalar(beta)).sigmoid().neg().add(new Scalar(1.0))
-                        .mul(new Scalar(lambdaDesirable / desirable));
+                        .mul(new Scalar(lambdaDesirable / desirableShare));
                 desirableLoss = StepForward.add(desirableLoss, l);
             }
         }

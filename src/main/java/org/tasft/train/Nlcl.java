@@ -46,18 +46,19 @@ public final class Nlcl implements Objective {
     }
 
     @Override
-    public StepLoss step(CausalLm model, Batch batch) {
+    public StepLoss step(CausalLm model, Batch batch, ShardTotals totals) {
         StepForward f = StepForward.run(model, batch);
         StepForward.Rows safe = f.rows(batch.harmful(), false);
         StepForward.Rows harmful = f.rows(batch.harmful(), true);
-        Tensor sft = StepForward.sftLoss(safe);
+        double[] n = totals.meanOverRanks(safe.tokens(), harmful.tokens());
+        Tensor sft = StepForward.sftLoss(safe, n[0]);
         Tensor term = null;
         if (!harmful.isEmpty()) {
             Tensor logp = StepForward.tokenLogProbs(harmful);
             Tensor mask = harmful.targets().ne(new Scalar(StepForward.IGNORE));
             // Ignored rows have logp = 0 (clamped, finite) and are zeroed by the mask.
             Tensor perToken = log1mExp(logp).neg().masked_fill(mask.logical_not(), new Scalar(0.0));
-            term = perToken.sum().mul(new Scalar(lambda / harmful.tokens()));
+            term = perToken.sum().mul(new Scalar(lambda / n[1]));
         }
         return GradientAscent.finish(sft, term, safe, harmful);
     }

@@ -21,5 +21,14 @@ public sealed interface Objective permits TaSft, Sft, Nlcl, GradientAscent, Kto 
     String name();
 
     /** Forward, loss, one backward (accumulating into the parameters' gradients); the values. */
-    StepLoss step(CausalLm model, Batch batch);
+    default StepLoss step(CausalLm model, Batch batch) {
+        return step(model, batch, ShardTotals.SINGLE_PROCESS);
+    }
+
+    /**
+     * As {@link #step(CausalLm, Batch)} on this rank's part of a batch split over data-parallel ranks: the losses are
+     * normalised by the whole batch's counts ({@link ShardTotals}), so that the ranks' averaged gradients and values
+     * equal one process's on the whole batch. Calls {@code totals} exactly once.
+     */
+    StepLoss step(CausalLm model, Batch batch, ShardTotals totals);
 }

@@ -17,11 +17,11 @@ public final class Sft implements Objective {
     }
 
     @Override
-    public StepLoss step(CausalLm model, Batch batch) {
+    public StepLoss step(CausalLm model, Batch batch, ShardTotals totals) {
         StepForward f = StepForward.run(model, batch);
         StepForward.Rows safe = f.rows(batch.harmful(), false);
         long harmfulTokens = f.rows(batch.harmful(), true).tokens();
-        Tensor sft = StepForward.sftLoss(safe);
+        Tensor sft = StepForward.sftLoss(safe, totals.meanOverRanks(safe.tokens())[0]);
         double value = StepForward.value(sft);
         StepForward.backward(sft);
         return new StepLoss(value, value, 0.0, safe.tokens(), harmfulTokens, safe.sequences(), batch.harmfulCount());

@@ -123,7 +123,15 @@ final class StepForward {
 
     /** L_SFT (mean of -log p over the safe rows' targets), or null when there is none. */
     static Tensor sftLoss(Rows safe) {
-        return safe.isEmpty() ? null : nllSum(safe).div(new Scalar((double) safe.tokens()));
+        return sftLoss(safe, safe.tokens());
+    }
+
+    /**
+     * The sum of -log p over the safe rows' targets divided by {@code normalizer} (this batch's safe-token count, or
+     * its share of the count over data-parallel ranks, see {@link ShardTotals}), or null when these rows have none.
+     */
+    static Tensor sftLoss(Rows safe, double normalizer) {
+        return safe.isEmpty() ? null : nllSum(safe).div(new Scalar(normalizer));
     }
 
     static void backward(Tensor loss) {

@@ -89,11 +89,14 @@ public final class TaSft implements Objective {
     }
 
     @Override
-    public StepLoss step(CausalLm model, Batch batch) {
+    public StepLoss step(CausalLm model, Batch batch, ShardTotals totals) {
         StepForward f = StepForward.run(model, batch);
         StepForward.Rows safe = f.rows(batch.harmful(), false);
         StepForward.Rows harmful = f.rows(batch.harmful(), true);
-        Tensor sft = StepForward.sftLoss(safe);
+        // L_EMD's normalizer: harmful sequences (SEQUENCE) or harmful response tokens (TOKEN), over the whole batch.
+        double[] n = totals.meanOverRanks(safe.tokens(),
+                reduction == Reduction.SEQUENCE ? harmful.sequences() : harmful.tokens());
+        Tensor sft = StepForward.sftLoss(safe, n[0]);
         double sftValue = StepForward.value(sft);
 
         double termValue = 0.0;
@@ -102,7 +105,7 @@ public final class TaSft implements Objective {
         } else {
             EmdLoss loss = new EmdLoss(unitEmbedding(model), lambda, reduction).withIgnoreIndex(StepForward.IGNORE)
                     .withInPlaceGradient(inPlaceGradient);
-            EmdLoss.Term term = loss.compute(harmful.logits(), harmful.targets(), harmful.sequences());
+            EmdLoss.Term term = loss.computeWithNormalizer(harmful.logits(), harmful.targets(), n[1]);
             termValue = term.value();
             if (sft == null) {
                 term.backward();

@@ -34,6 +34,7 @@ import org.tasft.data.Example;
 import org.tasft.data.ExampleEncoder;
 import org.tasft.data.MixedBatchSampler;
 import org.tasft.data.StlData;
+import org.tasft.distributed.DataParallel;
 import org.tasft.model.CausalLm;
 import org.tasft.model.Models;
 import org.tasft.model.lora.Lora;
@@ -69,6 +70,14 @@ import org.tasft.tokenizer.Tokenizer;
  * <p><b>STL</b> (method "stl"): the harmful file's examples become SAFE examples with a refusal as the output
  * ({@link StlData}); they take the harmful slots of each batch (the same seeded pick of {@code harmfulCount} as the
  * other methods) and the objective is plain SFT, which learns them like the safe data.
+ *
+ * <p><b>Data parallelism</b> (a {@link DataParallel} of W ranks; the hooks are marked "data parallel"): each rank
+ * draws its shard of every batch ({@link MixedBatchSampler#sharded}: positions r, r + W, ... of the one-process
+ * batch, so B must be a multiple of W), the objectives normalise by the whole batch's counts ({@link ShardTotals}),
+ * the gradients are averaged over the ranks after the step's backward passes and before clipping, and the logged
+ * values are the ranks' means (tokens: their sum). So W ranks with B / W examples each compute what one process
+ * computes with B. Rank 0 alone writes checkpoints, metrics.jsonl, loss.png, final/ and adapter/; the others wait at a
+ * barrier while it writes. The sampler position in a checkpoint is global: a run resumes with any W that divides B.
  */
 public final class Trainer {
     /** Where {@code saveAdapters} puts the final LoRA adapters under the output folder. */
@@ -85,14 +94,21 @@ public final class Trainer {
     private final long totalSteps;
     private final List<StepMetrics> metrics = new ArrayList<>();
     private final Path resumedFrom;
+    private final DataParallel dp;
     private long step;
     private double elapsedBefore;
 
     /** A fresh run ({@code resume} null) or one continued from a checkpoint folder. */
     public Trainer(TrainConfig config, Path resume, PrintStream log) {
+        this(config, resume, log, DataParallel.SINGLE_PROCESS);
+    }
+
+    /** As {@link #Trainer(TrainConfig, Path, PrintStream)} as one rank of a data-parallel job. */
+    public Trainer(TrainConfig config, Path resume, PrintStream log, DataParallel dp) {
         this.config = config;
         this.log = log;
         this.resumedFrom = resume;
+        this.dp = dp;
         TrainCheckpoint.State state = resume == null ? null : TrainCheckpoint.readState(resume);
         Tokenizer tokenizer = Tokenizer.load(config.modelDir());
         ExampleEncoder encoder = new ExampleEncoder(tokenizer, config.maxLength());
@@ -116,7 +132,8 @@ public final class Trainer {
         if (config.harmfulCount() >= 0) {
             sb.harmfulCount(config.harmfulCount());
         }
-        this.sampler = sb.build();
+        // data parallel: this rank's shard of every batch (the position stays global)
+        this.sampler = dp.worldSize() == 1 ? sb.build() : shard(sb.build(), dp);
         this.collator = Collator.forTokenizer(tokenizer);
         this.totalSteps = config.steps() > 0 ? config.steps()
                 : Math.max(1, (long) Math.ceil(config.epochs() * sampler.stepsPerEpoch()
@@ -164,6 +181,9 @@ public final class Trainer {
             });
         }
         this.optimizer = new JavaAdamW(params, config.weightDecay());
+        // data parallel: every rank runs the same options from the same start
+        dp.checkSame("training options", config.toString() + ", resume step "
+                + (state == null ? 0 : state.step()));
         if (state != null) {
             if (state.seed() != config.seed()) {
                 throw new IllegalArgumentException("--resume " + resume + ": the checkpoint was trained with --seed "
@@ -176,6 +196,16 @@ public final class Trainer {
             metrics.addAll(state.metrics());
             log("resumed from " + resume + " at step " + step + " (sampler " + state.position() + ")");
         }
+        dp.attach(optimizer.params()); // data parallel: rank 0's weights everywhere; gradient buckets
+    }
+
+    private static MixedBatchSampler<EncodedExample> shard(MixedBatchSampler<EncodedExample> whole,
+            DataParallel dp) {
+        if (whole.batchSize() % dp.worldSize() != 0) {
+            throw new IllegalArgumentException("--batch-size " + whole.batchSize() + " is not a multiple of the "
+                    + dp.worldSize() + " ranks (each rank takes batch-size / ranks examples of every batch)");
+        }
+        return whole.sharded(dp.rank(), dp.worldSize());
     }
 
     /** The model being trained (with its LoRA adapters, unmerged, when training LoRA). */
@@ -230,9 +260,20 @@ public final class Trainer {
      * final/ and loss.png (a smaller {@code stop} is what a run killed after that step leaves behind).
      */
     List<StepMetrics> runUntil(long stop) {
-        Path out = config.outDir();
         try {
-            Files.createDirectories(out);
+            return train(stop);
+        } catch (RuntimeException e) {
+            throw dp.failed(e); // data parallel: tell the other ranks; name the rank that stopped, if one did
+        }
+    }
+
+    private List<StepMetrics> train(long stop) {
+        Path out = config.outDir();
+        boolean writer = dp.isWriter(); // data parallel: rank 0 alone writes
+        try {
+            if (writer) {
+                Files.createDirectories(out);
+            }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create --out " + out, e);
         }
@@ -241,7 +282,8 @@ public final class Trainer {
                 + config.schedule().name().toLowerCase(Locale.ROOT) + ", " + config.warmupSteps() + " warm-up), out "
                 + out);
         long start = System.nanoTime();
-        try (BufferedWriter w = openMetrics(metricsFile); ProgressBar bar = progressBar()) {
+        try (BufferedWriter w = writer ? openMetrics(metricsFile) : null;
+                ProgressBar bar = writer ? progressBar() : null) {
             long lastSaved = -1;
             while (step < Math.min(stop, totalSteps)) {
                 StepMetrics m;
@@ -249,11 +291,13 @@ public final class Trainer {
                     m = trainStep(start);
                 }
                 metrics.add(m);
-                w.write(TrainCheckpoint.JSON.writer().without(
-                        com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
-                        .writeValueAsString(TrainCheckpoint.metricsJson(m)));
-                w.newLine();
-                w.flush();
+                if (w != null) {
+                    w.write(TrainCheckpoint.JSON.writer().without(
+                            com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
+                            .writeValueAsString(TrainCheckpoint.metricsJson(m)));
+                    w.newLine();
+                    w.flush();
+                }
                 if (bar != null) {
                     bar.stepTo(step);
                     bar.setExtraMessage(String.format(Locale.ROOT, "loss %.4f (sft %.4f, term %.4f) %.0f tok/s",
@@ -273,20 +317,23 @@ public final class Trainer {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + metricsFile, e);
         }
-        Path fin = out.resolve("final");
-        ModelFolderWriter.save(fin, lora == null ? model.stateDict() : lora.mergedStateDict(), model.config().text(),
-                config.modelDir(), ModelFolderWriter.Options.defaults());
-        log("saved the final model to " + fin + (lora == null ? "" : " (LoRA adapters merged)"));
-        if (config.saveAdapters()) {
-            Path adapters = out.resolve(ADAPTER_DIR);
-            Lora.saveAdapters(model, adapters, config.modelDir().toAbsolutePath().normalize().toString());
-            log("saved the LoRA adapters to " + adapters);
+        if (writer) {
+            Path fin = out.resolve("final");
+            ModelFolderWriter.save(fin, lora == null ? model.stateDict() : lora.mergedStateDict(),
+                    model.config().text(), config.modelDir(), ModelFolderWriter.Options.defaults());
+            log("saved the final model to " + fin + (lora == null ? "" : " (LoRA adapters merged)"));
+            if (config.saveAdapters()) {
+                Path adapters = out.resolve(ADAPTER_DIR);
+                Lora.saveAdapters(model, adapters, config.modelDir().toAbsolutePath().normalize().toString());
+                log("saved the LoRA adapters to " + adapters);
+            }
+            try {
+                LossPlot.write(metrics, out.resolve("loss.png"));
+            } catch (RuntimeException | LinkageError e) {
+                log("warning: could not draw loss.png: " + e);
+            }
         }
-        try {
-            LossPlot.write(metrics, out.resolve("loss.png"));
-        } catch (RuntimeException | LinkageError e) {
-            log("warning: could not draw loss.png: " + e);
-        }
+        dp.barrier("waiting for rank 0 to write final/"); // data parallel
         return metrics();
     }
 
@@ -301,10 +348,20 @@ public final class Trainer {
         for (int i = 0; i < a; i++) {
             Batch batch = collator.collate(sampler.next().items());
             tokens += batch.attentionMask().sum().item_long();
-            StepLoss l = objective.step(model, batch);
+            dp.beforeBackward(i == a - 1); // data parallel
+            StepLoss l = objective.step(model, batch, dp.worldSize() == 1 ? ShardTotals.SINGLE_PROCESS
+                    : local -> divide(dp.sum(local), dp.worldSize()));
             loss += l.total();
             sft += l.sft();
             term += l.term();
+        }
+        dp.averageGradients(step); // data parallel: before the 1/A scaling and clipping
+        if (dp.worldSize() > 1) { // data parallel: logged values are the ranks' means, tokens their sum
+            double[] all = dp.sum(loss, sft, term, tokens);
+            loss = all[0] / dp.worldSize();
+            sft = all[1] / dp.worldSize();
+            term = all[2] / dp.worldSize();
+            tokens = Math.round(all[3]);
         }
         if (a > 1) {
             scaleGradients(optimizer.params().values(), 1.0 / a);
@@ -320,14 +377,24 @@ public final class Trainer {
 
     private void saveCheckpoint(long runStart) {
         Path dir = TrainCheckpoint.folder(config.outDir(), step);
-        double elapsed = elapsedBefore + (System.nanoTime() - runStart) / 1e9;
-        TrainCheckpoint.save(dir, model, lora, config.modelDir(), optimizer, config.weightDecay(),
-                new TrainCheckpoint.State(step, totalSteps, sampler.position(), config.seed(), schedule, elapsed,
-                        metrics));
-        log("saved " + dir);
-        for (Path old : TrainCheckpoint.prune(config.outDir(), step, config.keepCheckpoints())) {
-            log("deleted " + old + " (--keep-checkpoints " + config.keepCheckpoints() + ")");
+        if (dp.isWriter()) { // data parallel: rank 0 writes, the others wait for it
+            double elapsed = elapsedBefore + (System.nanoTime() - runStart) / 1e9;
+            TrainCheckpoint.save(dir, model, lora, config.modelDir(), optimizer, config.weightDecay(),
+                    new TrainCheckpoint.State(step, totalSteps, sampler.position(), config.seed(), schedule, elapsed,
+                            metrics));
+            log("saved " + dir);
+            for (Path old : TrainCheckpoint.prune(config.outDir(), step, config.keepCheckpoints())) {
+                log("deleted " + old + " (--keep-checkpoints " + config.keepCheckpoints() + ")");
+            }
         }
+        dp.barrier("waiting for rank 0 to write " + dir.getFileName());
+    }
+
+    private static double[] divide(double[] values, int by) {
+        for (int i = 0; i < values.length; i++) {
+            values[i] /= by;
+        }
+        return values;
     }
 
     /** Multiplies every defined gradient by {@code factor}. */
@@ -397,6 +464,8 @@ public final class Trainer {
     }
 
     private void log(String message) {
-        log.println("tasft train: " + message);
+        if (dp == null || dp.isWriter()) { // data parallel: one voice
+            log.println("tasft train: " + message);
+        }
     }
 }
