@@ -65,6 +65,8 @@ public final class ProcessGroupDataParallel implements DataParallel {
     private ReducerGradients reducer;
     private Map<String, Tensor> params;
     private long sequence;
+    private long syncs;
+    private long syncNanos;
     private String current = "start";
     private int checks;
     private volatile boolean failing;
@@ -277,6 +279,16 @@ public final class ProcessGroupDataParallel implements DataParallel {
             fault.maybeFail(env.rank(), step);
         }
         String what = "step " + (step + 1) + "'s gradient all-reduce";
+        long t0 = System.nanoTime();
+        try {
+            reduceGradients(what);
+        } finally {
+            syncs++;
+            syncNanos += System.nanoTime() - t0;
+        }
+    }
+
+    private void reduceGradients(String what) {
         if (reducer != null) {
             reducer.checkFinished(what); // it reduced during the step's last backward pass
             return;
@@ -368,6 +380,14 @@ public final class ProcessGroupDataParallel implements DataParallel {
         }
         if (failing || backend == null) {
             return; // peers may be gone: no goodbye that could hang
+        }
+        if (syncs > 0) {
+            long bytes = buckets != null ? buckets.totalBytes() : reducer.totalBytes();
+            double ms = syncNanos / 1e6 / syncs;
+            info(String.format(Locale.ROOT, "gradient sync: %d steps, %.1f ms per step after the backward pass "
+                    + "(%s per step%s)", syncs, ms, mib(bytes), reducer != null ? ", the rest overlapped with it"
+                    : String.format(Locale.ROOT, ", %.0f MiB/s bus bandwidth", bytes / 1048576.0 * 2
+                    * (env.worldSize() - 1) / env.worldSize() / (ms / 1e3))));
         }
         // Rank 0 hosts the store: it leaves last, after everyone has passed this barrier.
         collective("the final barrier", () -> backend.barrier(
