@@ -16,6 +16,8 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -173,42 +175,43 @@ public final class LocalLauncher {
     }
 
     private static int await(List<Process> children, List<Integer> ranks, Duration grace, PrintStream err) {
+        // Exits in the order the JVM's process reaper sees them: "first" means first.
+        BlockingQueue<Integer> exits = new LinkedBlockingQueue<>();
+        for (int i = 0; i < children.size(); i++) {
+            int index = i;
+            children.get(i).onExit().thenRun(() -> exits.add(index));
+        }
         Map<Integer, Integer> codes = new HashMap<>();
         int firstFailed = -1;
         long deadline = Long.MAX_VALUE;
         while (codes.size() < children.size()) {
-            for (int i = 0; i < children.size(); i++) {
-                Process p = children.get(i);
-                if (!codes.containsKey(i) && !p.isAlive()) {
-                    codes.put(i, p.exitValue());
-                    if (p.exitValue() != 0 && firstFailed < 0) {
-                        firstFailed = i;
-                        deadline = System.nanoTime() + grace.toNanos();
-                    }
-                }
+            Integer i;
+            try {
+                long wait = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : Math.max(0, deadline - System.nanoTime());
+                i = exits.poll(wait, TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                children.forEach(LocalLauncher::terminate);
+                return 130;
             }
-            if (codes.size() == children.size()) {
-                break;
-            }
-            if (System.nanoTime() > deadline) {
+            if (i == null) { // the grace period is over
                 List<Integer> left = new ArrayList<>();
-                for (int i = 0; i < children.size(); i++) {
-                    if (!codes.containsKey(i)) {
-                        left.add(ranks.get(i));
-                        terminate(children.get(i));
-                        codes.put(i, children.get(i).exitValue());
+                for (int j = 0; j < children.size(); j++) {
+                    if (!codes.containsKey(j)) {
+                        left.add(ranks.get(j));
+                        terminate(children.get(j));
+                        codes.put(j, children.get(j).exitValue());
                     }
                 }
                 err.println("tasft train: error: rank(s) " + left + " had not stopped " + grace.toSeconds()
                         + " s after rank " + ranks.get(firstFailed) + " failed: terminated them");
                 break;
             }
-            try {
-                children.get(nextAlive(children, codes)).waitFor(200, TimeUnit.MILLISECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                children.forEach(LocalLauncher::terminate);
-                return 130;
+            int code = children.get(i).exitValue();
+            codes.put(i, code);
+            if (code != 0 && firstFailed < 0) {
+                firstFailed = i;
+                deadline = System.nanoTime() + grace.toNanos();
             }
         }
         if (firstFailed < 0) {
@@ -223,15 +226,6 @@ public final class LocalLauncher {
                 + ") failed first, with exit code " + code + " (exit codes: " + all + ")");
         err.flush();
         return code;
-    }
-
-    private static int nextAlive(List<Process> children, Map<Integer, Integer> codes) {
-        for (int i = 0; i < children.size(); i++) {
-            if (!codes.containsKey(i)) {
-                return i;
-            }
-        }
-        return 0;
     }
 
     /** SIGTERM, then SIGKILL after 5 s. */

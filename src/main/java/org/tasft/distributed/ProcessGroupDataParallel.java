@@ -290,6 +290,7 @@ public final class ProcessGroupDataParallel implements DataParallel {
 
     private void reduceGradients(String what) {
         if (reducer != null) {
+            current = what;
             reducer.checkFinished(what); // it reduced during the step's last backward pass
             return;
         }
@@ -358,7 +359,10 @@ public final class ProcessGroupDataParallel implements DataParallel {
         failing = true;
         RuntimeException out = error;
         if (looksLikeCommunication(error)) {
-            out = fail(current, error);
+            // Collectives throw RankFailureException themselves: a raw one while the Reducer is armed came from its
+            // all-reduces inside the backward pass.
+            out = fail(reducer != null && reducer.armed()
+                    ? "the gradient all-reduce during the backward pass (c10d Reducer)" : current, error);
         } else {
             report(error);
         }
@@ -585,8 +589,8 @@ public final class ProcessGroupDataParallel implements DataParallel {
     private static boolean looksLikeCommunication(Throwable e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
             String m = String.valueOf(t.getMessage()).toLowerCase(Locale.ROOT);
-            if (m.contains("gloo") || m.contains("nccl") || m.contains("c10d") || m.contains("connection")
-                    || m.contains("timed out") || m.contains("reducer") || m.contains("peer")) {
+            if (m.contains("gloo") || m.contains("nccl") || m.contains("connection") || m.contains("timed out")
+                    || m.contains("peer")) {
                 return true;
             }
         }

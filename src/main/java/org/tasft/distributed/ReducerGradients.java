@@ -35,7 +35,11 @@ final class ReducerGradients implements AutoCloseable {
     private final ProcessGroup group;
     private final int buckets;
     private final long bytes;
+    private final Tensor sentinel;
     private boolean prepared;
+    private boolean sentinelHadGrad;
+    private long sentinelVersion;
+    private long sentinelAddress;
 
     ReducerGradients(Map<String, Tensor> named, long capBytes, int rank, int worldSize, Backend backend,
             Device device) {
@@ -69,12 +73,17 @@ final class ReducerGradients implements AutoCloseable {
                 false);
         this.buckets = layout.size();
         this.bytes = total;
+        this.sentinel = params.get(0);
     }
 
     /** Before the step's last backward: reduce during it. */
     void prepareForBackward() {
         reducer.prepare_for_backward(new TensorVector());
         prepared = true;
+        Tensor g = sentinel.grad();
+        sentinelHadGrad = g != null && g.defined();
+        sentinelVersion = sentinelHadGrad ? g._version() : -1;
+        sentinelAddress = sentinelHadGrad ? g.unsafeGetTensorImpl().address() : 0;
     }
 
     /** After the step: the announced backward must have run (and with it the reduction). */
@@ -84,6 +93,22 @@ final class ReducerGradients implements AutoCloseable {
         }
         prepared = false;
         reducer.check_finalized();
+        // check_finalized() does not notice an announced backward that never ran (the other ranks would then wait in
+        // their reduction, or worse, pair it with this rank's next collective): a reduced backward always rewrites
+        // the gradients, so one parameter's gradient tells.
+        Tensor g = sentinel.grad();
+        boolean ran = g != null && g.defined() && (!sentinelHadGrad || g._version() != sentinelVersion
+                || g.unsafeGetTensorImpl().address() != sentinelAddress);
+        if (!ran) {
+            throw new IllegalStateException(what + ": this rank's last micro-batch had no loss to back-propagate, "
+                    + "so the c10d Reducer never ran (e.g. --method sft with --safe-per-batch below the number of "
+                    + "ranks leaves a rank without safe examples); use --grad-sync bucketed");
+        }
+    }
+
+    /** Between {@link #prepareForBackward} and {@link #checkFinished}. */
+    boolean armed() {
+        return prepared;
     }
 
     int bucketCount() {

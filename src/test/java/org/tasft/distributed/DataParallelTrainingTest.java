@@ -122,6 +122,25 @@ class DataParallelTrainingTest {
     }
 
     @Test
+    void theReducerRefusesARankWithoutLossInsteadOfHanging() throws IOException {
+        // sft with 1 safe example per batch of 4: rank 1 only gets harmful examples, which sft ignores
+        Path out = dir.resolve("no-loss");
+        List<String> a = args(out);
+        a.set(a.indexOf("--safe-per-batch") + 1, "1");
+        a.set(a.indexOf("--method") + 1, "sft");
+        a.set(a.indexOf("--steps") + 1, "2");
+        a.addAll(List.of("--grad-sync", "reducer", "--dist-timeout", "20"));
+        long t0 = System.nanoTime();
+        int code = launch(a, 2, Map.of(), dir.resolve("no-loss-logs"));
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertEquals(1, code);
+        String rank0 = Files.readString(dir.resolve("no-loss-logs/rank-0.log"));
+        assertTrue(rank0.contains("rank 1 failed: step 1's gradient all-reduce: this rank's last micro-batch had no "
+                + "loss to back-propagate"), rank0);
+        assertTrue(seconds < 60, "took " + seconds + " s");
+    }
+
+    @Test
     void aRankThatExitsStopsTheOtherWithItsNameAndTheRunResumesOnOneProcess() throws IOException {
         Path out = dir.resolve("crash");
         List<String> a = args(out);
