@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Data-parallel throughput: the same TA-SFT job with 1 process (1 and 2 OpenMP threads) and with 2 ranks of 1 thread
-# (--nproc-per-node 2, Gloo on 127.0.0.1), bucketed and Reducer gradient sync, on two model sizes. Prints tokens/s (median over the steps after
-# the first 5) and the rank-0 gradient-sync line. Usage: bench/data-parallel.sh [STEPS]   (default 30)
+# Data-parallel throughput: the same TA-SFT job with 1 process (1 and 2 OpenMP threads) and with 2 ranks of
+# 1 thread (--nproc-per-node 2, Gloo on 127.0.0.1), bucketed and Reducer gradient sync, on two model sizes.
+# Prints tokens/s (median over the steps after the first 5) and the rank-0 gradient-sync line.
+# Usage: bench/data-parallel.sh [STEPS]   (default 30)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 steps=${1:-30}
@@ -37,11 +38,12 @@ run() {  # name model ranks omp-threads-per-process extra-args...
   local out="$work/out-$name" launch=()
   [[ $ranks -gt 1 ]] && launch=(--nproc-per-node "$ranks" --log-dir "$work/logs-$name")
   local t0=$SECONDS
-  OMP_NUM_THREADS=$omp ./tasft train --model "$model" --safe "$work/safe.json" --harmful "$work/harmful.json" --harmful-count 50 \
-    --batch-size 8 --safe-per-batch 7 --method emd --lambda 0.25 --steps "$steps" --lr 1e-4 --max-length 160 \
+  OMP_NUM_THREADS=$omp ./tasft train --model "$model" --safe "$work/safe.json" --harmful "$work/harmful.json" \
+    --harmful-count 50 --batch-size 8 --safe-per-batch 7 --method emd --lambda 0.25 --steps "$steps" --lr 1e-4 --max-length 160 \
     --no-progress --out "$out" "${launch[@]}" "$@" > "$work/$name.log" 2>&1
   local sync="-"
-  [[ -f $work/logs-$name/rank-0.log ]] && sync=$(grep -o 'gradient sync: .*' "$work/logs-$name/rank-0.log" || true)
+  local log0="$work/logs-$name/rank-0.log"
+  [[ -f $log0 ]] && sync=$(grep -o 'gradient sync: .*' "$log0" || true)
   printf '%-22s ranks %d x %d threads  %6s tokens/s  wall %3d s  %s\n' "$name" "$ranks" "$omp" \
     "$(median_tps "$out/metrics.jsonl")" $((SECONDS - t0)) "$sync"
 }
