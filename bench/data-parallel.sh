@@ -39,7 +39,8 @@ run() {  # name model ranks omp-threads-per-process extra-args...
   [[ $ranks -gt 1 ]] && launch=(--nproc-per-node "$ranks" --log-dir "$work/logs-$name")
   local t0=$SECONDS
   OMP_NUM_THREADS=$omp ./tasft train --model "$model" --safe "$work/safe.json" --harmful "$work/harmful.json" \
-    --harmful-count 50 --batch-size 8 --safe-per-batch 7 --method emd --lambda 0.25 --steps "$steps" --lr 1e-4 --max-length 160 \
+    --harmful-count 50 --batch-size 8 --safe-per-batch 7 --method emd --lambda 0.25 --steps "$steps" --lr 1e-4 \
+    --max-length 160 \
     --no-progress --out "$out" "${launch[@]}" "$@" > "$work/$name.log" 2>&1
   local sync="-"
   local log0="$work/logs-$name/rank-0.log"
