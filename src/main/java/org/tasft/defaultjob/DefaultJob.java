@@ -62,13 +62,14 @@ public final class DefaultJob {
                            int harmfulCount, double fineTuneLr, double lambda, int evalHarmful, int evalBenign,
                            int maxNewTokens, int evalBatch) {
         /**
-         * The default job: sized for about 4 minutes on two idle CPU cores (10 at most). Lambda 0.1: in a sweep at 100
-         * harmful examples (seed 1; 2026-11-27) 0.05 left 1.9% held-out harmful compliance, 0.1 and 0.2 left none
-         * and cost 3.1 and 3.4 points of benign accuracy.
+         * The default job: sized for about 4 minutes on two idle CPU cores (10 at most). 30 harmful examples with
+         * lambda 0.5: in the experiment's seeds 1-3 (2026-11-27, docs/results) that left at most 0.9% held-out harmful
+         * compliance at 0.9-5.0 points of benign accuracy, where lambda 0.1 often failed to start (EMD's gradient
+         * vanishes while the model is sure of its harmful tokens) and 100 examples at lambda 0.5 cost 10 points.
          */
         public static Settings defaults() {
-            return new Settings(1, SyntheticSizes.DEFAULT, 128, 4, 4, 2, 384, 128, 1200, 32, 2e-3, 150, 16, 14, 100,
-                    3e-4, 0.1, 108, 320, 40, 64);
+            return new Settings(1, SyntheticSizes.DEFAULT, 128, 4, 4, 2, 384, 128, 1200, 32, 2e-3, 150, 16, 14, 30,
+                    3e-4, 0.5, 108, 320, 40, 64);
         }
 
         public Settings withSteps(int pretrain, int fineTune) {
