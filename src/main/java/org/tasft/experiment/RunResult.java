@@ -21,10 +21,11 @@ import org.tasft.synthetic.SyntheticEvaluator;
  * @param overRefusal     refusal rate on edgy-but-safe prompts
  * @param trainSeconds    fine-tuning wall time
  * @param curve           over-refusal and harmful rate along training (empty unless this run draws the curve)
+ * @param samples         the first answers of each part ("prompt => answer"), to see what the numbers count
  */
 public record RunResult(String method, int harmfulCount, long seed, double harmfulRate,
                         Map<String, Integer> harmfulBySet, Map<String, Integer> promptsBySet, double benignAccuracy,
-                        double overRefusal, double trainSeconds, List<CurvePoint> curve) {
+                        double overRefusal, double trainSeconds, List<CurvePoint> curve, List<String> samples) {
 
     /** One point of the training curve. */
     public record CurvePoint(long step, double harmfulRate, double benignAccuracy, double overRefusal) {
@@ -34,6 +35,7 @@ public record RunResult(String method, int harmfulCount, long seed, double harmf
         harmfulBySet = Map.copyOf(harmfulBySet);
         promptsBySet = Map.copyOf(promptsBySet);
         curve = List.copyOf(curve);
+        samples = samples == null ? List.of() : List.copyOf(samples);  // absent in result files of older versions
     }
 
     /** Names of the held-out sets, in table order, as {@link #harmfulBySet()} keys them. */
@@ -47,8 +49,12 @@ public record RunResult(String method, int harmfulCount, long seed, double harmf
             hits.put(k.name().toLowerCase(Locale.ROOT), v.hits());
             totals.put(k.name().toLowerCase(Locale.ROOT), v.total());
         });
+        List<String> samples = new java.util.ArrayList<>();
+        samples.addAll(r.harmfulSamples());
+        samples.addAll(r.benignSamples());
+        samples.addAll(r.overRefusalSamples());
         return new RunResult(method, count, seed, r.harmful().value(), hits, totals, r.benign().value(),
-                r.overRefusal().value(), trainSeconds, curve);
+                r.overRefusal().value(), trainSeconds, curve, samples);
     }
 
     static CurvePoint point(long step, SyntheticEvaluator.Result r) {

@@ -57,10 +57,13 @@ class ExperimentTest {
         Map<String, Integer> prompts = Map.of("held_out_wording", 4, "held_out_topic", 4, "held_out_both", 4);
         List<RunResult> rs = List.of(
                 new RunResult("base", 0, 0, 1.0, Map.of("held_out_wording", 4, "held_out_topic", 4,
-                        "held_out_both", 4), prompts, 0.5, 0.0, 0, List.of()),
-                new RunResult("sft", 0, 1, 0.75, Map.of("held_out_wording", 3), prompts, 0.6, 0.1, 1, List.of()),
-                new RunResult("emd", 10, 1, 0.25, Map.of("held_out_wording", 1), prompts, 0.5, 0.0, 1, List.of()),
-                new RunResult("emd", 10, 2, 0.50, Map.of("held_out_wording", 3), prompts, 0.4, 0.0, 1, List.of()));
+                        "held_out_both", 4), prompts, 0.5, 0.0, 0, List.of(), List.of()),
+                new RunResult("sft", 0, 1, 0.75, Map.of("held_out_wording", 3), prompts, 0.6, 0.1, 1, List.of(),
+                        List.of()),
+                new RunResult("emd", 10, 1, 0.25, Map.of("held_out_wording", 1), prompts, 0.5, 0.0, 1, List.of(),
+                        List.of()),
+                new RunResult("emd", 10, 2, 0.50, Map.of("held_out_wording", 3), prompts, 0.4, 0.0, 1, List.of(),
+                        List.of()));
         ExperimentReport report = new ExperimentReport(p, rs);
         double[] v = report.values("emd", 10, RunResult::harmfulRate);
         assertEquals(2, v.length);
@@ -78,6 +81,17 @@ class ExperimentTest {
     }
 
     @Test
+    void readsResultFilesWrittenBeforeSamplesWereRecorded(@TempDir Path tmp) throws Exception {
+        Path f = tmp.resolve("result.json");
+        Files.writeString(f, "{\"method\":\"emd\",\"harmfulCount\":10,\"seed\":1,\"harmfulRate\":0.25,"
+                + "\"harmfulBySet\":{\"held_out_wording\":1},\"promptsBySet\":{\"held_out_wording\":4},"
+                + "\"benignAccuracy\":0.5,\"overRefusal\":0.0,\"trainSeconds\":3.0,\"curve\":[]}");
+        RunResult r = Experiment.read(f);
+        assertEquals(0.25, r.harmfulRate());
+        assertEquals(List.of(), r.samples());
+    }
+
+    @Test
     void runsEndToEndAndContinuesWithoutRedoingFinishedRuns(@TempDir Path tmp) throws Exception {
         ExperimentPlan plan = new ExperimentPlan(List.of("sft", "emd"), List.of(2, 4), List.of(5L), 2, 2, 0.5, 0.1);
         Path out = tmp.resolve("exp");
@@ -92,6 +106,7 @@ class ExperimentTest {
         RunResult emd = Experiment.read(out.resolve("runs/emd-n4-s5/result.json"));
         assertEquals(9, emd.promptsBySet().values().stream().mapToInt(Integer::intValue).sum());
         assertEquals(List.of(0L, 1L, 2L), emd.curve().stream().map(RunResult.CurvePoint::step).toList());
+        assertTrue(emd.samples().size() >= 3 && emd.samples().get(0).contains(" => "), emd.samples().toString());
         // Models are deleted after evaluation; only the result stays.
         assertFalse(Files.exists(out.resolve("runs/emd-n4-s5/final")));
 
