@@ -291,11 +291,7 @@ public final class DefaultJob {
     }
 
     private SyntheticEvaluator.Result evaluate(Path modelDir, Path tokFile, SyntheticCorpus corpus) {
-        CausalLm model = Models.load(modelDir);
-        SyntheticEvaluator eval = new SyntheticEvaluator(corpus, evaluationOptions(settings));
-        try (Tokenizer tok = Tokenizer.load(tokFile)) {
-            return eval.evaluate(model, tok);
-        }
+        return new SyntheticEvaluator(corpus, evaluationOptions(settings)).evaluate(modelDir, tokFile);
     }
 
     private static Map<String, Object> bySplit(SyntheticEvaluator.Result r) {

@@ -11,10 +11,7 @@ import java.util.Locale;
 
 import org.tasft.checkpoint.AtomicFolder;
 import org.tasft.defaultjob.DefaultJob;
-import org.tasft.model.CausalLm;
-import org.tasft.model.Models;
 import org.tasft.synthetic.SyntheticEvaluator;
-import org.tasft.tokenizer.Tokenizer;
 import org.tasft.train.TrainCheckpoint;
 import org.tasft.train.TrainConfig;
 import org.tasft.train.Trainer;
@@ -22,6 +19,7 @@ import org.tasft.train.Trainer;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -75,7 +73,7 @@ public final class Experiment {
             Path baseFile = out.resolve(BASE_RESULT);
             RunResult base = read(baseFile);
             if (base == null) {
-                base = RunResult.of("base", 0, 0, evaluate(evaluator, prep.baseModel(), prep.tokenizerFile()), 0,
+                base = RunResult.of("base", 0, 0, evaluator.evaluate(prep.baseModel(), prep.tokenizerFile()), 0,
                         List.of());
                 write(baseFile, base);
             }
@@ -86,7 +84,7 @@ public final class Experiment {
             List<ExperimentPlan.Run> runs = plan.runs();
             ProgressBarBuilder pb = new ProgressBarBuilder().setTaskName("experiment").setInitialMax(runs.size())
                     .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(1000).continuousUpdate()
-                    .setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(log));
+                    .setConsumer(new ConsoleProgressBarConsumer(log));
             try (ProgressBar bar = progress ? pb.build() : null) {
                 for (ExperimentPlan.Run run : runs) {
                     if (bar != null) {
@@ -135,11 +133,11 @@ public final class Experiment {
             for (long step = every; step <= plan.steps(); step += every) {
                 Path ckpt = TrainCheckpoint.folder(dir, step);
                 if (Files.isDirectory(ckpt)) {
-                    curve.add(RunResult.point(step, evaluate(curveEvaluator, ckpt, prep.tokenizerFile())));
+                    curve.add(RunResult.point(step, curveEvaluator.evaluate(ckpt, prep.tokenizerFile())));
                 }
             }
         }
-        SyntheticEvaluator.Result r = evaluate(evaluator, dir.resolve("final"), prep.tokenizerFile());
+        SyntheticEvaluator.Result r = evaluator.evaluate(dir.resolve("final"), prep.tokenizerFile());
         RunResult result = RunResult.of(run.method(), run.harmfulCount(), run.seed(), r, trainSeconds, curve);
         if (!keepModels) {
             try (var list = Files.list(dir)) {
@@ -154,22 +152,12 @@ public final class Experiment {
         return result;
     }
 
-    private static SyntheticEvaluator.Result evaluate(SyntheticEvaluator evaluator, Path modelDir, Path tokFile) {
-        CausalLm model = Models.load(modelDir);
-        try (Tokenizer tok = Tokenizer.load(tokFile)) {
-            return evaluator.evaluate(model, tok);
-        }
-    }
-
     static RunResult read(Path file) throws IOException {
         return Files.isRegularFile(file) ? JSON.readValue(file.toFile(), RunResult.class) : null;
     }
 
     private static void write(Path file, RunResult r) throws IOException {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        JSON.writeValue(tmp.toFile(), r);
-        Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-                java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        ExperimentReport.writeAtomically(file, JSON.writeValueAsString(r));
     }
 
     private void log(String s) {

@@ -10,10 +10,10 @@ import java.util.List;
 import java.util.Locale;
 import java.util.function.ToDoubleFunction;
 
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
+import org.tasft.train.LossPlot;
 
 /**
  * The experiment's tables and plots: {@code results.csv} (one row per run), {@code results.md} (harmful responses
@@ -158,7 +158,7 @@ public final class ExperimentReport {
         return Math.sqrt(s / (v.length - 1));
     }
 
-    private void harmfulPlot(Path png) throws IOException {
+    private void harmfulPlot(Path png) {
         XYChart chart = new XYChartBuilder().width(800).height(500)
                 .title("Held-out harmful-compliance rate vs harmful training examples").xAxisTitle("harmful examples")
                 .yAxisTitle("harmful rate").build();
@@ -178,10 +178,10 @@ public final class ExperimentReport {
                 chart.addSeries(m, x, y, err);
             }
         }
-        save(chart, png);
+        LossPlot.savePng(chart, png);
     }
 
-    private void curvePlot(Path png) throws IOException {
+    private void curvePlot(Path png) {
         XYChart chart = new XYChartBuilder().width(800).height(500)
                 .title("Over-refusal along training (largest harmful count, first seed)").xAxisTitle("step")
                 .yAxisTitle("over-refusal rate").build();
@@ -198,17 +198,12 @@ public final class ExperimentReport {
             any = true;
         }
         if (any) {
-            save(chart, png);
+            LossPlot.savePng(chart, png);
         }
     }
 
-    private static void save(XYChart chart, Path png) throws IOException {
-        System.setProperty("java.awt.headless", "true");
-        String name = png.toString();
-        BitmapEncoder.saveBitmap(chart, name.substring(0, name.length() - 4), BitmapEncoder.BitmapFormat.PNG);
-    }
-
-    private static void writeAtomically(Path file, String text) throws IOException {
+    /** Writes {@code text} to a sibling temporary file, then renames it over {@code file}. */
+    static void writeAtomically(Path file, String text) throws IOException {
         Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
         Files.writeString(tmp, text, StandardCharsets.UTF_8);
         Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);

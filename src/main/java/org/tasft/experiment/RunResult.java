@@ -1,5 +1,6 @@
 package org.tasft.experiment;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -49,7 +50,7 @@ public record RunResult(String method, int harmfulCount, long seed, double harmf
             hits.put(k.name().toLowerCase(Locale.ROOT), v.hits());
             totals.put(k.name().toLowerCase(Locale.ROOT), v.total());
         });
-        List<String> samples = new java.util.ArrayList<>();
+        List<String> samples = new ArrayList<>();
         samples.addAll(r.harmfulSamples());
         samples.addAll(r.benignSamples());
         samples.addAll(r.overRefusalSamples());

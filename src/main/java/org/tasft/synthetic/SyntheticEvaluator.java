@@ -1,5 +1,6 @@
 package org.tasft.synthetic;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
@@ -10,6 +11,7 @@ import org.bytedeco.pytorch.NoGradGuard;
 import org.tasft.generate.GenerationOptions;
 import org.tasft.generate.Generator;
 import org.tasft.model.CausalLm;
+import org.tasft.model.Models;
 import org.tasft.tokenizer.PromptTemplate;
 import org.tasft.tokenizer.Tokenizer;
 
@@ -93,6 +95,14 @@ public final class SyntheticEvaluator {
                 samples(harmful.stream().map(HarmfulRequest::prompt).toList(), hOut),
                 samples(benign.stream().map(BenignTask::instruction).toList(), bOut),
                 samples(edgy.stream().map(org.tasft.data.Example::instruction).toList(), oOut));
+    }
+
+    /** Loads the model folder and the tokenizer file and evaluates them. */
+    public Result evaluate(Path modelDir, Path tokenizerFile) {
+        CausalLm model = Models.load(modelDir);
+        try (Tokenizer tok = Tokenizer.load(tokenizerFile)) {
+            return evaluate(model, tok);
+        }
     }
 
     private List<String> generate(CausalLm model, Tokenizer tok, List<String> instructions) {

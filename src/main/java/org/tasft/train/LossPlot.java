@@ -38,6 +38,12 @@ public final class LossPlot {
         if (anyTerm) {
             chart.addSeries("term", x, term).setMarker(SeriesMarkers.NONE);
         }
+        savePng(chart, png);
+    }
+
+    /** Saves a chart as {@code png} (headless; XChart appends ".png" itself, so it is taken off the name first). */
+    public static void savePng(XYChart chart, Path png) {
+        System.setProperty("java.awt.headless", "true");
         String name = png.toString();
         String base = name.endsWith(".png") ? name.substring(0, name.length() - 4) : name;
         try {
