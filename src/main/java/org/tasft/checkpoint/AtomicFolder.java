@@ -184,7 +184,7 @@ public final class AtomicFolder {
     }
 
     /** fsync of every file under {@code dir}, then of the folders (a folder's entry list makes a rename durable). */
-    private static void forceTree(Path dir) throws IOException {
+    static void forceTree(Path dir) throws IOException {
         List<Path> folders = new ArrayList<>();
         Files.walkFileTree(dir, new SimpleFileVisitor<>() {
             @Override

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
+import org.tasft.checkpoint.OutputFolder;
 import org.tasft.eval.BoolqItems;
 import org.tasft.eval.ClassifierJudge;
 import org.tasft.eval.EvalOptions;
@@ -136,7 +137,8 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder.")
     Path out;
 
-    @Option(names = "--overwrite", description = "Replace an existing, non-empty --out folder.")
+    @Option(names = "--overwrite", description = "Replace the results of an earlier eval in --out (only the files "
+            + "eval wrote there; other files stay).")
     boolean overwrite;
 
     @Option(names = "--quiet", description = "No progress lines on stderr.")
@@ -163,10 +165,6 @@ final class EvalCommand implements Callable<Integer> {
         }
         if (suites.isEmpty() && safePrompts == null && boolq == null && references == null) {
             throw new UsageException("nothing to evaluate: give --suite, --safe-prompts, --boolq or --references");
-        }
-        if (Files.exists(out) && !overwrite && !isEmptyFolder(out)) {
-            throw new UsageException("--out " + out + " already exists and is not empty; choose another folder or "
-                    + "pass --overwrite");
         }
         PrintWriter err = spec.commandLine().getErr();
         if (!quiet) {
@@ -199,7 +197,12 @@ final class EvalCommand implements Callable<Integer> {
         }
 
         List<PairClassifier> opened = new ArrayList<>();
-        try (Tokenizer tokenizer = folder.tokenizer("eval")) {
+        // The output folder is checked and locked before any work, and held until the results are written.
+        try (OutputFolder outFolder = EvalReportWriter.open(out, overwrite, line -> {
+                    err.println("tasft eval: warning: " + line);
+                    err.flush();
+                });
+                Tokenizer tokenizer = folder.tokenizer("eval")) {
             Judge j = switch (judge) {
                 case "refusal" -> refusals;
                 case "synthetic" -> new SyntheticJudge();
@@ -229,7 +232,7 @@ final class EvalCommand implements Callable<Integer> {
             about.put("limit", limit);
             about.put("special_tokens", !noSpecialTokens);
             about.put("decoding", "greedy");
-            EvalReportWriter.write(report, out, overwrite, about);
+            EvalReportWriter.write(report, outFolder, about);
             PrintWriter o = spec.commandLine().getOut();
             o.print(EvalReportWriter.markdownTable(report));
             o.println("Wrote " + out.resolve("results.md") + " and " + out.resolve("results.json"));
@@ -258,13 +261,5 @@ final class EvalCommand implements Callable<Integer> {
         String n = file.getFileName().toString();
         int dot = n.lastIndexOf('.');
         return dot > 0 ? n.substring(0, dot) : n;
-    }
-
-    private static boolean isEmptyFolder(Path p) {
-        try (var s = Files.list(p)) {
-            return s.findAny().isEmpty();
-        } catch (java.io.IOException e) {
-            return false;
-        }
     }
 }

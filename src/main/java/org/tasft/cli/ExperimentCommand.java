@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 import org.tasft.defaultjob.DefaultJob;
+import org.tasft.checkpoint.OutputFolder;
 import org.tasft.experiment.Experiment;
 import org.tasft.experiment.ExperimentPlan;
 import picocli.CommandLine.Command;
@@ -91,7 +92,11 @@ final class ExperimentCommand implements Callable<Integer> {
             throw new UsageException("--out " + dir + " is a file");
         }
         Path cacheRoot = cache != null ? cache : DefaultJob.defaultCacheRoot();
-        new Experiment(settings, plan, dir, cacheRoot, System.err, !noProgress, keepModels).run();
+        // The folder is locked for the whole experiment; its earlier runs are kept (a stopped experiment continues).
+        try (OutputFolder folder = OutputFolder.open(dir, "--out", Experiment.COMMAND, Experiment::isOutput,
+                message -> System.err.println("tasft experiment: warning: " + message))) {
+            new Experiment(settings, plan, dir, cacheRoot, System.err, !noProgress, keepModels).run();
+        }
         return 0;
     }
 }

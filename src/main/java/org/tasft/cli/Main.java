@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Callable;
 
 import org.tasft.checkpoint.CheckpointException;
+import org.tasft.checkpoint.OutputLock;
 import org.tasft.distributed.RankFailureException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -73,7 +74,7 @@ public final class Main implements Callable<Integer> {
             boolean badArgument = isBadArgument(e);
             // An unexpected exception's type says what went wrong where its message may not.
             report(commandLine, err, e, !badArgument && !(e instanceof CheckpointException)
-                    && !(e instanceof RankFailureException), debug);
+                    && !(e instanceof RankFailureException) && !(e instanceof OutputLock.InUseException), debug);
             return badArgument ? USAGE : FAILURE;
         });
         int code = cli.execute(args);

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
+import org.tasft.checkpoint.OutputFolder;
 import org.tasft.defaultjob.DefaultJob;
 import org.tasft.distributed.DataParallel;
 import org.tasft.loss.EmdLoss.Reduction;
@@ -171,7 +172,16 @@ final class TrainCommand implements Callable<Integer> {
         if (model == null && safe == null) {
             // The built-in default job: synthetic data, an unsafe base model (cached), TA-SFT, evaluation.
             Path dir = out != null ? out : Path.of("runs", "default");
-            new DefaultJob(DefaultJob.Settings.defaults(), dir, cacheRoot(cache), System.err).run();
+            try (OutputFolder folder = OutputFolder.open(dir, "--out", DefaultJob.COMMAND, DefaultJob::isOutput,
+                    this::warn)) {
+                List<String> previous = folder.previousEntries();
+                if (!previous.isEmpty()) {
+                    warn("replacing the earlier default job's outputs in " + dir + " (" + String.join(", ", previous)
+                            + ")");
+                    folder.deletePrevious();
+                }
+                new DefaultJob(DefaultJob.Settings.defaults(), dir, cacheRoot(cache), System.err).run();
+            }
             return 0;
         }
         if (model == null || safe == null) {
@@ -211,16 +221,25 @@ final class TrainCommand implements Callable<Integer> {
             b.loraTargets(loraTargets);
         }
         TrainConfig config = b.build();
-        List<Path> previousRun = RunFolder.check(config.outDir(), resume != null, overwrite);
         DataParallel dp = dataParallel.join(System.err); // data parallel: a rank of a launched job, or one process
         DataParallelOptions.runAs(dp, d -> {
-            Trainer trainer = new Trainer(config, resume, System.err, d);
-            if (d.isWriter()) { // data parallel: rank 0 alone touches --out
-                RunFolder.delete(previousRun);
+            // data parallel: rank 0 alone touches --out; it holds the folder's lock for the whole run
+            try (RunFolder folder = d.isWriter() ? RunFolder.open(config.outDir(), resume != null, overwrite,
+                    this::warn) : null) {
+                Trainer trainer = new Trainer(config, resume, System.err, d);
+                if (folder != null) {
+                    folder.deletePrevious();
+                }
+                return trainer.run();
             }
-            return trainer.run();
         });
         return 0;
+    }
+
+    private void warn(String message) {
+        java.io.PrintWriter err = spec.commandLine().getErr();
+        err.println("tasft train: warning: " + message);
+        err.flush();
     }
 
     /** The default job's cache root: --cache, else DefaultJob's default (-Dtasft.cache, else ~/.cache/tasft). */

@@ -22,6 +22,7 @@ import java.util.Map;
 import java.util.UUID;
 
 import org.tasft.checkpoint.AtomicFolder;
+import org.tasft.checkpoint.OutputFolder;
 import org.tasft.checkpoint.ModelFolderWriter;
 import org.tasft.loss.EmdLoss;
 import org.tasft.model.CausalLm;
@@ -33,6 +34,7 @@ import org.tasft.synthetic.SyntheticEvaluator;
 import org.tasft.synthetic.SyntheticSizes;
 import org.tasft.tokenizer.Tokenizer;
 import org.tasft.train.LrSchedule;
+import org.tasft.train.RunFolder;
 import org.tasft.train.StepMetrics;
 import org.tasft.train.TrainConfig;
 import org.tasft.train.Trainer;
@@ -52,6 +54,8 @@ public final class DefaultJob {
     public static final String TOKENIZER_RESOURCE = "/org/tasft/defaultjob/tokenizer.json";
     /** System property that overrides the cache root (default {@code ~/.cache/tasft}). */
     public static final String CACHE_PROPERTY = "tasft.cache";
+    /** The command the default job's output folder is recorded under ({@link OutputFolder}). */
+    public static final String COMMAND = "default-job";
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -144,6 +148,8 @@ public final class DefaultJob {
     /** Writes the benchmark and the tokenizer under {@code out} and makes sure the unsafe base model exists. */
     public Prepared prepare() throws IOException {
         Files.createDirectories(out);
+        OutputFolder.claim(out, "data", COMMAND); // listed before written: provably ours
+        OutputFolder.claim(out, "tokenizer", COMMAND);
         Path data = out.resolve("data");
         SyntheticCorpus corpus = SyntheticBenchmark.write(data, settings.seed(), settings.sizes());
         log("wrote the synthetic benchmark to " + data);
@@ -175,6 +181,12 @@ public final class DefaultJob {
         }
         List<StepMetrics> m = pretrain(configJson, tokDir, data, base);
         return new Prepared(corpus, data, tokFile, base, true, (System.nanoTime() - p0) / 1e9, m);
+    }
+
+    /** Whether {@code name} is one of the default job's outputs (adopted from a folder older than manifests). */
+    public static boolean isOutput(String name) {
+        return name.equals("data") || name.equals("tokenizer") || name.equals("summary.json")
+                || RunFolder.isRunOutput(name);
     }
 
     /** Runs everything; returns the summary that is also written to {@code <out>/summary.json}. */
@@ -228,6 +240,7 @@ public final class DefaultJob {
             summary.put("model_config", JSON.readTree(base.resolve("config.json").toFile()));
             summary.put("samples_before", samples(before));
             summary.put("samples_after", samples(after));
+            OutputFolder.claim(out, "summary.json", COMMAND);
             JSON.writeValue(out.resolve("summary.json").toFile(), summary);
             printTable(before, after, summary);
             return summary;

@@ -16,15 +16,15 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.tasft.checkpoint.AtomicFolder;
+import org.tasft.checkpoint.OutputFolder;
 import org.tasft.eval.EvalReport.Answer;
 import org.tasft.eval.EvalReport.SetResult;
 
 /**
  * Writes an {@link EvalReport} as a folder: {@code results.json}, {@code results.md} (a Markdown table), and the
  * answers of every set as JSONL ({@code answers/<set>.jsonl}: prompt, input, label, line, answer, verdict, score;
- * {@code boolq.jsonl}; {@code winrate.jsonl}). The folder appears whole or not at all ({@link AtomicFolder}); an
- * existing non-empty folder is replaced only with {@code overwrite}.
+ * {@code boolq.jsonl}; {@code winrate.jsonl}), listed in the folder's {@link OutputFolder} manifest; an earlier eval's
+ * outputs are replaced only with {@code overwrite}, and nothing else in the folder is ever touched.
  */
 public final class EvalReportWriter {
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -32,16 +32,46 @@ public final class EvalReportWriter {
     private EvalReportWriter() {
     }
 
+    /** The names of the entries eval writes into its folder (what it adopts from a folder written before manifests). */
+    public static final java.util.List<String> OUTPUT_NAMES = java.util.List.of("results.json", "results.md",
+            "answers", "boolq.jsonl", "winrate.jsonl");
+
+    /** The command name eval's output folders are recorded under ({@link OutputFolder}). */
+    public static final String COMMAND = "eval";
+
     /**
+     * Opens {@code out} for eval's outputs: locked, and refused when it holds files that tasft did not write, the
+     * outputs of another command, or an earlier eval's outputs without {@code overwrite}.
+     */
+    public static OutputFolder open(Path out, boolean overwrite, java.util.function.Consumer<String> warn) {
+        OutputFolder folder = OutputFolder.open(out, "--out", COMMAND, OUTPUT_NAMES::contains, warn);
+        java.util.List<String> previous = folder.previousEntries();
+        if (!previous.isEmpty() && !overwrite) {
+            folder.close();
+            throw new IllegalArgumentException("--out " + out + " holds the results of an earlier eval ("
+                    + String.join(", ", previous.subList(0, Math.min(4, previous.size())))
+                    + (previous.size() > 4 ? ", ..." : "") + "): pass --overwrite to replace them, or choose "
+                    + "another folder");
+        }
+        return folder;
+    }
+
+    /** {@link #open}, {@link #write(EvalReport, OutputFolder, Map)} and close, in one call. */
+    public static void write(EvalReport report, Path out, boolean overwrite, Map<String, Object> about) {
+        try (OutputFolder folder = open(out, overwrite, line -> { })) {
+            write(report, folder, about);
+        }
+    }
+
+    /**
+     * Writes the report into {@code folder}, replacing the earlier eval's outputs there (and only those: files that
+     * tasft did not write stay).
+     *
      * @param about free-form facts for results.json's {@code "run"} object (model folder, options, ...)
      */
-    public static void write(EvalReport report, Path out, boolean overwrite, Map<String, Object> about) {
-        if (Files.exists(out) && !overwrite && !isEmptyFolder(out)) {
-            throw new IllegalArgumentException(out + " already exists and is not empty; choose another --out or "
-                    + "pass --overwrite");
-        }
+    public static void write(EvalReport report, OutputFolder folder, Map<String, Object> about) {
         Map<SetResult, String> files = answerFiles(report);
-        AtomicFolder.replace(out, dir -> {
+        folder.publish(dir -> {
             Files.createDirectories(dir.resolve("answers"));
             for (Map.Entry<SetResult, String> e : files.entrySet()) {
                 writeAnswers(dir.resolve(e.getValue()), e.getKey());
@@ -56,17 +86,6 @@ public final class EvalReportWriter {
                     StandardCharsets.UTF_8);
             Files.writeString(dir.resolve("results.md"), markdown(report, files, about), StandardCharsets.UTF_8);
         });
-    }
-
-    private static boolean isEmptyFolder(Path p) {
-        if (!Files.isDirectory(p)) {
-            return false;
-        }
-        try (Stream<Path> s = Files.list(p)) {
-            return s.findAny().isEmpty();
-        } catch (IOException e) {
-            return false;
-        }
     }
 
     /** answers/<name>.jsonl per set, safe sets as <name>.safe.jsonl, names made unique. */

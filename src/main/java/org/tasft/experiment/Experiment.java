@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Locale;
 
 import org.tasft.checkpoint.AtomicFolder;
+import org.tasft.checkpoint.OutputFolder;
 import org.tasft.defaultjob.DefaultJob;
 import org.tasft.synthetic.SyntheticEvaluator;
 import org.tasft.train.TrainCheckpoint;
@@ -35,6 +36,8 @@ import me.tongfei.progressbar.ProgressBarStyle;
  */
 public final class Experiment {
     static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    /** The command an experiment's output folder is recorded under ({@link OutputFolder}). */
+    public static final String COMMAND = "experiment";
     static final String RESULT_FILE = "result.json";
     static final String BASE_RESULT = "base-result.json";
 
@@ -72,6 +75,8 @@ public final class Experiment {
             List<RunResult> results = new ArrayList<>();
             Path baseFile = out.resolve(BASE_RESULT);
             RunResult base = read(baseFile);
+            OutputFolder.claim(out, BASE_RESULT, COMMAND);
+            OutputFolder.claim(out, "runs", COMMAND);
             if (base == null) {
                 base = RunResult.of("base", 0, 0, evaluator.evaluate(prep.baseModel(), prep.tokenizerFile()), 0,
                         List.of());
@@ -150,6 +155,12 @@ public final class Experiment {
         }
         write(dir.resolve(RESULT_FILE), result);
         return result;
+    }
+
+    /** Whether {@code name} is one of an experiment folder's outputs (adopted from a folder older than manifests). */
+    public static boolean isOutput(String name) {
+        return List.of("data", "tokenizer", "runs", BASE_RESULT, ExperimentReport.CSV, ExperimentReport.MARKDOWN,
+                ExperimentReport.HARMFUL_PLOT, ExperimentReport.CURVE_PLOT).contains(name);
     }
 
     static RunResult read(Path file) throws IOException {

@@ -13,6 +13,7 @@ import java.util.function.ToDoubleFunction;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
+import org.tasft.checkpoint.OutputFolder;
 import org.tasft.train.LossPlot;
 
 /**
@@ -37,6 +38,9 @@ public final class ExperimentReport {
     }
 
     public void write(Path dir) {
+        for (String name : List.of(CSV, MARKDOWN, HARMFUL_PLOT, CURVE_PLOT)) {
+            OutputFolder.claim(dir, name, Experiment.COMMAND); // listed before written: provably ours
+        }
         try {
             writeAtomically(dir.resolve(CSV), csv());
             writeAtomically(dir.resolve(MARKDOWN), markdown());
@@ -204,7 +208,8 @@ public final class ExperimentReport {
 
     /** Writes {@code text} to a sibling temporary file, then renames it over {@code file}. */
     static void writeAtomically(Path file, String text) throws IOException {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        // a hidden sibling named as tasft's other atomic writes, so that a leftover is recognised as ours
+        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp-" + java.util.UUID.randomUUID());
         Files.writeString(tmp, text, StandardCharsets.UTF_8);
         Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }

@@ -29,6 +29,7 @@ import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
+import org.tasft.checkpoint.OutputLock;
 import org.tasft.data.Example;
 import org.tasft.data.ExampleEncoder;
 import org.tasft.eval.EvalPrompt;
@@ -107,6 +108,15 @@ public final class Harvest {
     public static Summary run(Path modelDir, Path promptsFile, Path out, Options options, boolean overwrite,
             boolean progress, PrintStream log) {
         checkTarget(out, overwrite);
+        // One harvest per output file at a time, for the whole run.
+        try (OutputLock lock = OutputLock.file(out, "--out", "harvest",
+                message -> log.println("tasft harvest: warning: " + message))) {
+            return runLocked(modelDir, promptsFile, out, options, overwrite, progress, log);
+        }
+    }
+
+    private static Summary runLocked(Path modelDir, Path promptsFile, Path out, Options options, boolean overwrite,
+            boolean progress, PrintStream log) {
         PromptSet set = PromptFile.read(promptsFile);
         if (options.limit() > 0 && options.limit() < set.prompts().size()) {
             set = new PromptSet(set.name(), set.file(), set.prompts().subList(0, options.limit()));

@@ -282,6 +282,9 @@ public final class Trainer {
                 + config.schedule().name().toLowerCase(Locale.ROOT) + ", " + config.warmupSteps() + " warm-up), out "
                 + out);
         long start = System.nanoTime();
+        if (writer) {
+            RunFolder.claim(out, metricsFile.getFileName().toString()); // listed before written: provably ours
+        }
         try (BufferedWriter w = writer ? openMetrics(metricsFile) : null;
                 ProgressBar bar = writer ? progressBar() : null) {
             long lastSaved = -1;
@@ -319,15 +322,18 @@ public final class Trainer {
         }
         if (writer) {
             Path fin = out.resolve("final");
+            RunFolder.claim(out, "final");
             ModelFolderWriter.save(fin, lora == null ? model.stateDict() : lora.mergedStateDict(),
                     model.config().text(), config.modelDir(), ModelFolderWriter.Options.defaults());
             log("saved the final model to " + fin + (lora == null ? "" : " (LoRA adapters merged)"));
             if (config.saveAdapters()) {
                 Path adapters = out.resolve(ADAPTER_DIR);
+                RunFolder.claim(out, ADAPTER_DIR);
                 Lora.saveAdapters(model, adapters, config.modelDir().toAbsolutePath().normalize().toString());
                 log("saved the LoRA adapters to " + adapters);
             }
             try {
+                RunFolder.claim(out, "loss.png");
                 LossPlot.write(metrics, out.resolve("loss.png"));
             } catch (RuntimeException | LinkageError e) {
                 log("warning: could not draw loss.png: " + e);
@@ -379,6 +385,7 @@ public final class Trainer {
         Path dir = TrainCheckpoint.folder(config.outDir(), step);
         if (dp.isWriter()) { // data parallel: rank 0 writes, the others wait for it
             double elapsed = elapsedBefore + (System.nanoTime() - runStart) / 1e9;
+            RunFolder.claim(config.outDir(), dir.getFileName().toString());
             TrainCheckpoint.save(dir, model, lora, config.modelDir(), optimizer, config.weightDecay(),
                     new TrainCheckpoint.State(step, totalSteps, sampler.position(), config.seed(), schedule, elapsed,
                             metrics));

@@ -103,7 +103,7 @@ class EvalCommandTest {
         // a second run refuses to clobber the first, unless told to
         Run again = run(args(out, "--suite", data.resolve("stl-eval.json").toString()));
         assertEquals(Main.USAGE, again.code());
-        assertTrue(again.err().contains("already exists"), again.err());
+        assertTrue(again.err().contains("holds the results of an earlier eval"), again.err());
         assertEquals(4, JSON.readTree(out.resolve("results.json").toFile()).get("sets").size());
         Run over = run(args(out, "--suite", data.resolve("stl-eval.json").toString(), "--overwrite",
                 "--judge", "synthetic", "--limit", "1"));
@@ -113,6 +113,35 @@ class EvalCommandTest {
         assertEquals(1, replaced.get("sets").get(0).get("prompts").asInt());
         assertTrue(replaced.get("judge").asText().startsWith("synthetic"));
         assertFalse(Files.exists(out.resolve("boolq.jsonl")), "the old run's files are gone");
+    }
+
+    @Test
+    void overwriteDeletesOnlyEvalsOwnFilesAndAFolderOfOtherFilesIsRefused() throws IOException {
+        // "--out ." in a folder of the user's: refused before any work, nothing touched
+        Path home = Files.createDirectories(dir.resolve("home"));
+        Files.writeString(home.resolve("notes.txt"), "mine");
+        Files.createDirectories(home.resolve("answers")).resolve("keep.jsonl").toFile().createNewFile();
+        for (boolean overwrite : new boolean[] {false, true}) {
+            Run r = run(overwrite ? args(home, "--suite", data.resolve("advbench.csv").toString(), "--overwrite")
+                    : args(home, "--suite", data.resolve("advbench.csv").toString()));
+            assertEquals(Main.USAGE, r.code(), r.err());
+            assertTrue(r.err().contains("holds files that tasft did not write (answers, notes.txt)"), r.err());
+        }
+        assertEquals("mine", Files.readString(home.resolve("notes.txt")));
+        assertTrue(Files.exists(home.resolve("answers/keep.jsonl")));
+
+        // files the user puts beside eval's outputs survive --overwrite
+        Path out = dir.resolve("ev");
+        assertEquals(0, run(args(out, "--suite", data.resolve("advbench.csv").toString(), "--boolq",
+                data.resolve("boolq.jsonl").toString())).code());
+        Files.writeString(out.resolve("notes.txt"), "mine");
+        Files.writeString(out.resolve("answers/my-notes.md"), "inside eval's folder: eval's, replaced");
+        Run over = run(args(out, "--suite", data.resolve("advbench.csv").toString(), "--overwrite"));
+        assertEquals(0, over.code(), over.err());
+        assertEquals("mine", Files.readString(out.resolve("notes.txt")));
+        assertFalse(Files.exists(out.resolve("boolq.jsonl")), "the earlier eval's own file is gone");
+        assertFalse(Files.exists(out.resolve("answers/my-notes.md")));
+        assertTrue(Files.isRegularFile(out.resolve("results.json")));
     }
 
     @Test

@@ -24,6 +24,7 @@ import java.util.stream.Stream;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.bytedeco.pytorch.Tensor;
+import org.tasft.checkpoint.OutputFolder;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -155,7 +156,7 @@ class DataParallelTrainingTest {
         assertTrue(seconds < 60, "took " + seconds + " s");
         // checkpoint-3 intact, nothing half-written, no final/
         try (Stream<Path> files = Files.list(out)) {
-            assertEquals(List.of("checkpoint-3", "metrics.jsonl"),
+            assertEquals(List.of(OutputFolder.MANIFEST, "checkpoint-3", "metrics.jsonl"),
                     files.map(p -> p.getFileName().toString()).sorted().toList());
         }
         assertEquals(3, TrainCheckpoint.readState(out.resolve("checkpoint-3")).step());

@@ -156,6 +156,58 @@ class TrainCommandTest {
     }
 
     @Test
+    void aFolderOfOtherFilesIsRefusedAndKeptIntact() throws IOException {
+        Path out = Files.createDirectories(dir.resolve("out"));
+        Files.writeString(out.resolve("notes.txt"), "mine");
+        Files.createDirectories(out.resolve("checkpoint-9")); // an output's name alone proves nothing
+        Files.writeString(out.resolve("checkpoint-9/weights.bin"), "mine too");
+        for (String flag : List.of("--overwrite", "--keep-checkpoints=0")) {
+            assertUsageError(run(base("--method", "sft", "--steps", "1", "--batch-size", "2", flag)),
+                    "holds files that tasft did not write (checkpoint-9, notes.txt)");
+        }
+        try (var s = Files.list(out)) {
+            assertEquals(List.of("checkpoint-9", "notes.txt"), s.map(p -> p.getFileName().toString()).sorted()
+                    .toList());
+        }
+        assertEquals("mine too", Files.readString(out.resolve("checkpoint-9/weights.bin")));
+    }
+
+    @Test
+    void aFirstAttemptKilledBeforeItsFirstCheckpointIsStartedOver() throws IOException {
+        // what a run killed during its first steps leaves: listed, empty metrics.jsonl, no checkpoint, no final/
+        Path out = Files.createDirectories(dir.resolve("out"));
+        org.tasft.checkpoint.OutputFolder.claim(out, "metrics.jsonl", RunFolder.COMMAND);
+        Files.writeString(out.resolve("metrics.jsonl"), "");
+        Run retry = run(base("--method", "sft", "--steps", "2", "--batch-size", "2", "--lr", "1e-3"));
+        assertEquals(0, retry.code(), retry.err());
+        assertTrue(retry.err().contains("holds the start of a run that saved no checkpoint (metrics.jsonl): "
+                + "starting over"), retry.err());
+        assertEquals(2, TrainerTesting.lines(out.resolve("metrics.jsonl")).size());
+    }
+
+    @Test
+    void twoRunsOnOneFolderDoNotInterleaveAndAKilledRunsLockIsTakenOver() throws Exception {
+        Path out = dir.resolve("out");
+        Process other = org.tasft.checkpoint.HoldLock.start(out, "train");
+        try {
+            Run refused = run(base("--method", "sft", "--steps", "1", "--batch-size", "2"));
+            assertEquals(Main.FAILURE, refused.code(), refused.err());
+            assertEquals(1, refused.err().strip().lines().count(), refused.err());
+            assertTrue(refused.err().startsWith("tasft train: error: --out " + out + " is in use by tasft train "
+                    + "(pid " + other.pid() + " on "), refused.err());
+            assertTrue(refused.err().contains("wait for that run to end, or choose another output"), refused.err());
+        } finally {
+            other.destroyForcibly().waitFor(); // kill -9: its lock file stays behind
+        }
+        assertTrue(Files.isRegularFile(out.resolve(org.tasft.checkpoint.OutputLock.FOLDER_LOCK)));
+        Run next = run(base("--method", "sft", "--steps", "1", "--batch-size", "2"));
+        assertEquals(0, next.code(), next.err());
+        assertTrue(next.err().contains("took over the lock of tasft train (pid " + other.pid()), next.err());
+        assertTrue(Files.isDirectory(out.resolve("final")));
+        assertTrue(!Files.exists(out.resolve(org.tasft.checkpoint.OutputLock.FOLDER_LOCK)), "released at the end");
+    }
+
+    @Test
     void loraKeepCheckpointsAndStlFromTheCommandLine() {
         String harmful = TrainerTesting.harmful(dir).toString();
         Run r = run(base("--method", "stl", "--harmful", harmful, "--harmful-count", "2", "--batch-size", "3",
