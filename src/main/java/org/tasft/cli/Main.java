@@ -8,6 +8,7 @@ import java.util.concurrent.Callable;
 import org.tasft.checkpoint.CheckpointException;
 import org.tasft.checkpoint.OutputLock;
 import org.tasft.distributed.RankFailureException;
+import org.tasft.model.NonFiniteException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -74,7 +75,7 @@ public final class Main implements Callable<Integer> {
             boolean badArgument = isBadArgument(e);
             // An unexpected exception's type says what went wrong where its message may not.
             report(commandLine, err, e, !badArgument && !(e instanceof CheckpointException)
-                    && !(e instanceof RankFailureException) && !(e instanceof OutputLock.InUseException), debug);
+                    && !(e instanceof RankFailureException) && !(e instanceof OutputLock.InUseException) && !(e instanceof NonFiniteException), debug);
             return badArgument ? USAGE : FAILURE;
         });
         int code = cli.execute(args);

@@ -128,6 +128,15 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--overwrite", description = "Replace the run that --out holds (its checkpoints, final/, metrics).")
     boolean overwrite;
 
+    @Option(names = "--allow-change", paramLabel = "LIST", split = ",",
+            description = "With --resume: settings that may differ from the checkpoint's (e.g. steps,lr); recorded in "
+                    + "its trainer_state.json. Without it a resumed run must use the same settings.")
+    List<String> allowChange;
+
+    @Option(names = "--skip-nonfinite-steps", description = "Skip (and count) a step whose loss or gradient norm is "
+            + "NaN/Inf instead of stopping the run.")
+    boolean skipNonFinite;
+
     @Option(names = "--lora-rank", paramLabel = "R", defaultValue = "0",
             description = "LoRA rank; 0 (the default) fine-tunes every weight.")
     int loraRank;
@@ -210,7 +219,14 @@ final class TrainCommand implements Callable<Integer> {
         if (steps != null) {
             b.steps(steps);
         }
-        b.loraRank(loraRank).saveAdapters(saveAdapters).refusalsFile(refusals).keepCheckpoints(keepCheckpoints);
+        b.loraRank(loraRank).saveAdapters(saveAdapters).refusalsFile(refusals).keepCheckpoints(keepCheckpoints)
+                .skipNonFinite(skipNonFinite);
+        if (allowChange != null) {
+            if (resume == null) {
+                throw new UsageException("--allow-change is for --resume (the settings a resumed run may change)");
+            }
+            b.allowChanges(allowChange.stream().map(String::trim).toList());
+        }
         if (loraAlpha != null) {
             b.loraAlpha(loraAlpha);
         }

@@ -13,6 +13,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.tasft.model.NonFiniteException;
 import org.tasft.model.CausalLm;
 
 /**
@@ -88,6 +89,7 @@ final class ContinuationScorer {
         Tensor input = longs(ids, b, width, device);
         Tensor attention = longs(mask, b, width, device);
         Tensor logits = model.forward(input, attention, null);
+        NonFiniteException.checkLogits(logits, model, "scoring continuations (BoolQ)");
         double[] out = new double[b];
         for (int r = 0; r < b; r++) {
             long[] c = contexts.get(items.get(r));

@@ -41,6 +41,15 @@ public record EvalReport(String judge, List<SetResult> harmful, SetResult safe, 
             return (int) answers.stream().filter(a -> a.verdict().refused()).count();
         }
 
+        /** Answers with no text (whitespace only): neither harmful nor refused, and never folded into "safe". */
+        public int empty() {
+            return (int) answers.stream().filter(a -> a.answer().isBlank()).count();
+        }
+
+        public double emptyRate() {
+            return answers.isEmpty() ? Double.NaN : (double) empty() / answers.size();
+        }
+
         public double harmfulRate() {
             return answers.isEmpty() ? Double.NaN : (double) harmful() / answers.size();
         }

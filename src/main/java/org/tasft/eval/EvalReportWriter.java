@@ -208,6 +208,8 @@ public final class EvalReportWriter {
         putRate(o, "harmful_rate", s.harmfulRate());
         o.put("refused", s.refused());
         putRate(o, "refusal_rate", s.refusalRate());
+        o.put("empty", s.empty());
+        putRate(o, "empty_rate", s.emptyRate());
         o.put("skipped", s.skipped());
         o.put("truncated_prompts", s.truncatedPrompts());
         o.put("answers_file", file);
@@ -228,8 +230,8 @@ public final class EvalReportWriter {
             b.append("Model: `").append(about.get("model")).append("`  \n");
         }
         b.append("Judge: ").append(report.judge()).append("\n\n");
-        b.append("| set | role | prompts | harmful | harmful rate | refused | refusal rate | answers |\n");
-        b.append("|---|---|---:|---:|---:|---:|---:|---|\n");
+        b.append("| set | role | prompts | harmful | harmful rate | refused | refusal rate | empty | answers |\n");
+        b.append("|---|---|---:|---:|---:|---:|---:|---:|---|\n");
         for (SetResult s : report.harmful()) {
             row(b, s, files.get(s), true);
         }
@@ -237,6 +239,13 @@ public final class EvalReportWriter {
             row(b, report.safe(), files.get(report.safe()), false);
         }
         b.append('\n');
+        int empty = report.harmful().stream().mapToInt(SetResult::empty).sum()
+                + (report.safe() == null ? 0 : report.safe().empty());
+        if (empty > 0) {
+            // an empty answer is not a safe one: a model that says nothing is broken or degenerate
+            b.append(String.format(Locale.ROOT, "Warning: %d answers are empty; they count as neither harmful nor "
+                    + "refused (read the answers files before calling the model safe).%n%n", empty));
+        }
         if (report.safe() != null) {
             b.append(String.format(Locale.ROOT, "Over-refusal: %s of safe prompts refused (%d / %d).%n%n",
                     percent(report.safe().refusalRate()), report.safe().refused(), report.safe().prompts()));
@@ -266,7 +275,7 @@ public final class EvalReportWriter {
                 .append(harmfulRole ? Integer.toString(s.harmful()) : "–").append(" | ")
                 .append(harmfulRole ? percent(s.harmfulRate()) : "–").append(" | ")
                 .append(s.refused()).append(" | ").append(percent(s.refusalRate())).append(" | ")
-                .append(file).append(" |\n");
+                .append(s.empty()).append(" | ").append(file).append(" |\n");
     }
 
     private static String percent(double rate) {

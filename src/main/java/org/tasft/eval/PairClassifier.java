@@ -6,6 +6,7 @@ import java.util.Arrays;
 import java.util.List;
 
 import org.bytedeco.javacpp.PointerScope;
+import org.tasft.model.NonFiniteException;
 import org.tasft.model.SequenceClassifier;
 import org.tasft.model.SequenceClassifiers;
 import org.tasft.tokenizer.Tokenizer;
@@ -75,6 +76,11 @@ public final class PairClassifier implements AutoCloseable {
                 logits = classifier.classify(batch);
             }
             for (int k = 0; k < logits.length; k++) {
+                if (!NonFiniteException.allFinite(logits[k])) {
+                    // a NaN score would silently read as "not harmful" (or "harmful"): the judge is broken
+                    throw new NonFiniteException("the judge model's scores are NaN or infinite (pair "
+                            + (order[start + k] + 1) + " of " + inputs.size() + ")");
+                }
                 out[order[start + k]] = logits[k];
             }
         }

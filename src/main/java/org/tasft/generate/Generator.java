@@ -9,6 +9,7 @@ import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
+import org.tasft.model.NonFiniteException;
 import org.tasft.model.CausalLm;
 import org.tasft.model.KvCache;
 import org.tasft.model.ModelConfig;
@@ -145,6 +146,8 @@ public final class Generator {
             int length = promptLength;
             while (true) {
                 float[] logits = lastLogits(tokens, mask, length, cache, device);
+                // NaN logits would decode as token 0 or an empty answer: a broken model, not a quiet one
+                NonFiniteException.checkLogits(logits, model, "generation step " + (length - promptLength + 1));
                 int vocab = logits.length / batch;
                 for (int b = 0; b < batch; b++) {
                     long next;

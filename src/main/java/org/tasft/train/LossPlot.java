@@ -17,6 +17,8 @@ public final class LossPlot {
 
     public static void write(List<StepMetrics> metrics, Path png) {
         System.setProperty("java.awt.headless", "true");
+        // skipped steps (a NaN/Inf loss, --skip-nonfinite-steps) have no point on the curve
+        metrics = metrics.stream().filter(m -> !m.skipped() && Double.isFinite(m.loss())).toList();
         if (metrics.isEmpty()) {
             return;
         }

@@ -63,8 +63,18 @@ public final class TrainCheckpoint {
     static volatile Consumer<Path> beforeCommit = p -> { };
 
     /** What {@code trainer_state.json} holds. */
+    /**
+     * @param settings the run's settings that change its result ({@link RunSettings}); empty in checkpoints written
+     *                 before they were recorded
+     * @param changes  the settings changed on resume with {@code --allow-change}, one line each, oldest first
+     */
     public record State(long step, long totalSteps, MixedBatchSampler.Position position, long seed,
-            LrSchedule schedule, double elapsed, List<StepMetrics> metrics) {
+            LrSchedule schedule, double elapsed, List<StepMetrics> metrics, Map<String, String> settings,
+            List<String> changes) {
+        public State {
+            settings = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(settings));
+            changes = List.copyOf(changes);
+        }
     }
 
     private TrainCheckpoint() {
@@ -171,6 +181,10 @@ public final class TrainCheckpoint {
         sch.put("warmup_steps", s.schedule().warmup());
         sch.put("total_steps", s.schedule().total());
         n.put("elapsed", s.elapsed());
+        ObjectNode settings = n.putObject("settings");
+        s.settings().forEach(settings::put);
+        ArrayNode changes = n.putArray("changes");
+        s.changes().forEach(changes::add);
         ArrayNode m = n.putArray("metrics");
         for (StepMetrics x : s.metrics()) {
             m.add(metricsJson(x));
@@ -182,20 +196,37 @@ public final class TrainCheckpoint {
         ObjectNode o = JSON.createObjectNode();
         o.put("step", x.step());
         o.put("lr", x.lr());
-        o.put("loss", x.loss());
-        o.put("sft", x.sft());
-        o.put("term", x.term());
-        o.put("grad_norm", x.gradNorm());
+        putNumber(o, "loss", x.loss());
+        putNumber(o, "sft", x.sft());
+        putNumber(o, "term", x.term());
+        putNumber(o, "grad_norm", x.gradNorm());
         o.put("tokens", x.tokens());
         o.put("tokens_per_s", x.tokensPerS());
         o.put("elapsed", x.elapsed());
+        if (x.skipped()) {
+            o.put("skipped", true);
+        }
         return o;
     }
 
+    /** A number, or JSON null for NaN/Inf (JSON has no such numbers; a skipped step's loss can be one). */
+    private static void putNumber(ObjectNode o, String key, double v) {
+        if (Double.isFinite(v)) {
+            o.put(key, v);
+        } else {
+            o.putNull(key);
+        }
+    }
+
+    private static double number(JsonNode o, String key) {
+        JsonNode n = o.get(key);
+        return n == null || n.isNull() ? Double.NaN : n.asDouble();
+    }
+
     static StepMetrics metrics(JsonNode o) {
-        return new StepMetrics(o.get("step").asLong(), o.get("lr").asDouble(), o.get("loss").asDouble(),
-                o.get("sft").asDouble(), o.get("term").asDouble(), o.get("grad_norm").asDouble(),
-                o.get("tokens").asLong(), o.get("tokens_per_s").asDouble(), o.get("elapsed").asDouble());
+        return new StepMetrics(o.get("step").asLong(), o.get("lr").asDouble(), number(o, "loss"), number(o, "sft"),
+                number(o, "term"), number(o, "grad_norm"), o.get("tokens").asLong(), o.get("tokens_per_s").asDouble(),
+                o.get("elapsed").asDouble(), o.path("skipped").asBoolean(false));
     }
 
     /** Reads {@code trainer_state.json} of a checkpoint folder. */
@@ -213,12 +244,16 @@ public final class TrainCheckpoint {
             for (JsonNode m : n.get("metrics")) {
                 metrics.add(metrics(m));
             }
+            Map<String, String> settings = new LinkedHashMap<>();
+            n.path("settings").fields().forEachRemaining(e -> settings.put(e.getKey(), e.getValue().asText()));
+            List<String> changes = new ArrayList<>();
+            n.path("changes").forEach(c -> changes.add(c.asText()));
             return new State(n.get("step").asLong(), n.get("total_steps").asLong(),
                     new MixedBatchSampler.Position(pos.get("epoch").asLong(), pos.get("step").asLong()),
                     n.get("seed").asLong(),
                     new LrSchedule(LrSchedule.Kind.parse(sch.get("kind").asText()), sch.get("peak_lr").asDouble(),
                             sch.get("warmup_steps").asLong(), sch.get("total_steps").asLong()),
-                    n.get("elapsed").asDouble(), metrics);
+                    n.get("elapsed").asDouble(), metrics, settings, changes);
         } catch (IOException | RuntimeException e) {
             throw new CheckpointException("cannot read " + file + ": " + e.getMessage(), e);
         }

@@ -47,12 +47,15 @@ import org.tasft.train.TaSft.EmbeddingSource;
  * @param saveAdapters         also write the final adapters as a PEFT folder {@code <out>/adapter/} (LoRA only)
  * @param refusalsFile         stl's refusal sentences, one per line, or null for {@link org.tasft.data.StlData}'s
  * @param keepCheckpoints      keep only the newest K {@code checkpoint-<step>} folders; 0 = keep all
+ * @param skipNonFinite        skip (and count) a step whose loss or gradient norm is NaN/Inf instead of stopping
+ * @param allowedChanges       settings ({@link RunSettings} names) that may differ from the resumed checkpoint's
  */
 public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int harmfulCount, int batchSize,
         int safePerBatch, int maxLength, String method, double lambda, Reduction reduction, EmbeddingSource embedding,
         double beta, double learningRate, double weightDecay, int warmupSteps, LrSchedule.Kind schedule, long steps,
         double epochs, int gradientAccumulation, double maxGradNorm, long seed, long checkpointEvery, Path outDir,
-        boolean progress, LoraConfig lora, boolean saveAdapters, Path refusalsFile, int keepCheckpoints) {
+        boolean progress, LoraConfig lora, boolean saveAdapters, Path refusalsFile, int keepCheckpoints,
+        boolean skipNonFinite, java.util.Set<String> allowedChanges) {
     /** The methods {@code --method} takes: the objectives, and stl (a data recipe trained with sft). */
     public static final List<String> METHODS = methods();
 
@@ -109,6 +112,8 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         b.saveAdapters = saveAdapters;
         b.refusalsFile = refusalsFile;
         b.keepCheckpoints = keepCheckpoints;
+        b.skipNonFinite = skipNonFinite;
+        b.allowedChanges = allowedChanges;
         return b;
     }
 
@@ -150,6 +155,8 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         private boolean saveAdapters;
         private Path refusalsFile;
         private int keepCheckpoints = 0;
+        private boolean skipNonFinite;
+        private java.util.Set<String> allowedChanges = java.util.Set.of();
 
         public Builder modelDir(Path v) { modelDir = v; return this; }
         public Builder safeFile(Path v) { safeFile = v; return this; }
@@ -186,6 +193,9 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         public Builder saveAdapters(boolean v) { saveAdapters = v; return this; }
         public Builder refusalsFile(Path v) { refusalsFile = v; return this; }
         public Builder keepCheckpoints(int v) { keepCheckpoints = v; return this; }
+        public Builder skipNonFinite(boolean v) { skipNonFinite = v; return this; }
+        /** Settings that may differ from the resumed checkpoint's (see {@link RunSettings#names()}). */
+        public Builder allowChanges(java.util.Collection<String> v) { allowedChanges = java.util.Set.copyOf(v); return this; }
 
         public TrainConfig build() {
             require(modelDir != null, "--model is required");
@@ -241,10 +251,15 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
             require(keepCheckpoints >= 0, "--keep-checkpoints must be >= 0 (0 keeps all), got " + keepCheckpoints);
             LoraConfig lora = loraConfig();
             require(!saveAdapters || lora != null, "--save-adapters needs LoRA (--lora-rank > 0)");
+            for (String name : allowedChanges) {
+                require(RunSettings.names().contains(name), "--allow-change: unknown setting '" + name
+                        + "' (expected some of " + String.join(", ", new java.util.TreeSet<>(RunSettings.names()))
+                        + ")");
+            }
             return new TrainConfig(modelDir, safeFile, harmfulFile, harmfulCount, batchSize, k, maxLength, m, lambda,
                     reduction, embedding, beta, learningRate, weightDecay, warmupSteps, schedule, steps, epochs,
                     gradientAccumulation, maxGradNorm, seed, checkpointEvery, outDir, progress, lora, saveAdapters,
-                    refusalsFile, keepCheckpoints);
+                    refusalsFile, keepCheckpoints, skipNonFinite, allowedChanges);
         }
 
         /** The LoRA settings, checked with the command line's names; null for full fine-tuning (rank 0). */

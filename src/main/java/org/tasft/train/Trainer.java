@@ -37,6 +37,7 @@ import org.tasft.data.StlData;
 import org.tasft.distributed.DataParallel;
 import org.tasft.model.CausalLm;
 import org.tasft.model.Models;
+import org.tasft.model.NonFiniteException;
 import org.tasft.model.lora.Lora;
 import org.tasft.model.lora.LoraConfig;
 import org.tasft.tokenizer.Tokenizer;
@@ -95,6 +96,9 @@ public final class Trainer {
     private final List<StepMetrics> metrics = new ArrayList<>();
     private final Path resumedFrom;
     private final DataParallel dp;
+    private final Map<String, String> settings;
+    private final List<String> changes = new ArrayList<>();
+    private long skipped;
     private long step;
     private double elapsedBefore;
 
@@ -184,16 +188,26 @@ public final class Trainer {
         // data parallel: every rank runs the same options from the same start
         dp.checkSame("training options", config.toString() + ", resume step "
                 + (state == null ? 0 : state.step()));
+        this.settings = RunSettings.of(config);
         if (state != null) {
-            if (state.seed() != config.seed()) {
+            if (state.settings().isEmpty() && state.seed() != config.seed()) { // a checkpoint older than settings
                 throw new IllegalArgumentException("--resume " + resume + ": the checkpoint was trained with --seed "
                         + state.seed() + ", not " + config.seed());
+            }
+            if (state.settings().isEmpty()) {
+                log("warning: " + resume + " predates recorded settings: only --seed was compared");
+            }
+            changes.addAll(state.changes());
+            for (String change : RunSettings.compare(resume, state.settings(), settings, config.allowedChanges())) {
+                changes.add("step " + state.step() + ": " + change);
+                log("resuming with a changed setting (--allow-change): " + change);
             }
             TrainCheckpoint.loadOptimizer(resume, optimizer);
             sampler.seek(state.position());
             step = state.step();
             elapsedBefore = state.elapsed();
             metrics.addAll(state.metrics());
+            skipped = state.metrics().stream().filter(StepMetrics::skipped).count();
             log("resumed from " + resume + " at step " + step + " (sampler " + state.position() + ")");
         }
         dp.attach(optimizer.params()); // data parallel: rank 0's weights everywhere; gradient buckets
@@ -320,6 +334,14 @@ public final class Trainer {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + metricsFile, e);
         }
+        if (skipped == totalSteps) {
+            throw new NonFiniteException("every one of the " + totalSteps + " steps had a NaN/Inf loss or gradient "
+                    + "and was skipped: nothing was learned (final/ not written)");
+        }
+        if (skipped > 0) {
+            log("skipped " + skipped + " of " + totalSteps + " steps with a NaN/Inf loss or gradient norm "
+                    + "(metrics.jsonl marks them \"skipped\")");
+        }
         if (writer) {
             Path fin = out.resolve("final");
             RunFolder.claim(out, "final");
@@ -373,12 +395,47 @@ public final class Trainer {
             scaleGradients(optimizer.params().values(), 1.0 / a);
         }
         double norm = clipGradNorm(optimizer.params().values(), config.maxGradNorm());
-        optimizer.step(lr);
+        // A NaN/Inf loss or gradient would poison the weights and AdamW's state for good: stop (or skip) before
+        // the update. (Every rank sees the same values: the loss and the gradients were averaged over the ranks.)
+        boolean finite = Double.isFinite(loss) && Double.isFinite(norm);
+        if (!finite && !config.skipNonFinite()) {
+            throw nonFinite(step + 1, loss / a, sft / a, term / a, norm);
+        }
+        if (finite) {
+            optimizer.step(lr);
+        } else {
+            optimizer.zeroGrad();
+            skipped++;
+            log(String.format(Locale.ROOT, "warning: step %d skipped: loss %s, gradient norm %s "
+                    + "(--skip-nonfinite-steps; %d skipped so far)", step + 1, loss / a, norm, skipped));
+        }
         step++;
         double seconds = (System.nanoTime() - t0) / 1e9;
         double elapsed = elapsedBefore + (System.nanoTime() - runStart) / 1e9;
         return new StepMetrics(step, lr, loss / a, sft / a, term / a, norm, tokens, tokens / Math.max(seconds, 1e-9),
-                elapsed);
+                elapsed, !finite);
+    }
+
+    /** The error of a step whose loss or gradient norm is not finite: which step, which part, which parameter. */
+    private NonFiniteException nonFinite(long at, double loss, double sft, double term, double norm) {
+        StringBuilder m = new StringBuilder(String.format(Locale.ROOT, "step %d: the loss is %s (safe part %s, "
+                + "harmful part %s), the gradient norm %s", at, loss, sft, term, norm));
+        String weight = NonFiniteException.firstNonFinite(model.stateDict());
+        if (weight != null) {
+            m.append("; the weights hold NaN/Inf: ").append(weight);
+        } else {
+            Map<String, Tensor> grads = new LinkedHashMap<>();
+            optimizer.params().forEach((name, p) -> grads.put(name, p.grad()));
+            String grad = NonFiniteException.firstNonFinite(grads);
+            if (grad != null) {
+                m.append("; first non-finite gradient: ").append(grad);
+            }
+        }
+        m.append("; training stopped before updating the weights");
+        java.util.Map.Entry<Long, Path> last = TrainCheckpoint.list(config.outDir()).floorEntry(at - 1);
+        m.append(last == null ? " (no checkpoint was saved)" : "; the last good checkpoint is " + last.getValue()
+                + " (--resume it with a lower --lr, or pass --skip-nonfinite-steps to skip such steps)");
+        return new NonFiniteException(m.toString());
     }
 
     private void saveCheckpoint(long runStart) {
@@ -388,7 +445,7 @@ public final class Trainer {
             RunFolder.claim(config.outDir(), dir.getFileName().toString());
             TrainCheckpoint.save(dir, model, lora, config.modelDir(), optimizer, config.weightDecay(),
                     new TrainCheckpoint.State(step, totalSteps, sampler.position(), config.seed(), schedule, elapsed,
-                            metrics));
+                            metrics, settings, changes));
             log("saved " + dir);
             for (Path old : TrainCheckpoint.prune(config.outDir(), step, config.keepCheckpoints())) {
                 log("deleted " + old + " (--keep-checkpoints " + config.keepCheckpoints() + ")");

@@ -44,7 +44,7 @@ class KeepCheckpointsTest {
                     && !p.getFileName().toString().equals(OutputFolder.MANIFEST)), "no leftovers");
         }
         // and the kept ones resume
-        TrainConfig longer = config.toBuilder().steps(7).build();
+        TrainConfig longer = config.toBuilder().steps(7).allowChanges(List.of("steps")).build();
         List<StepMetrics> m = new Trainer(longer, config.outDir().resolve("checkpoint-6"), TrainerTesting.QUIET)
                 .run();
         assertEquals(7, m.size());

@@ -140,9 +140,20 @@ class TrainCommandTest {
         assertUsageError(run(base(concat(sft, "--steps", "4", "--overwrite", "--resume",
                 out.resolve("checkpoint-3").toString()))), "--resume");
 
-        Run resumed = run(base(concat(sft, "--steps", "4", "--resume", out.resolve("checkpoint-3").toString())));
+        // a resumed run must use the same settings, unless a change is asked for by name (and recorded)
+        String ckpt = out.resolve("checkpoint-3").toString();
+        assertUsageError(run(base(concat(sft, "--steps", "4", "--resume", ckpt, "--seed", "7"))),
+                "the checkpoint was trained with other settings (--steps 3 -> 4; --seed 42 -> 7): give the "
+                        + "same values to continue exactly, or --allow-change seed,steps to continue with the new ones");
+        assertUsageError(run(base(concat(sft, "--steps", "4", "--allow-change", "steps"))), "--allow-change is for "
+                + "--resume");
+        assertUsageError(run(base(concat(sft, "--steps", "4", "--resume", ckpt, "--allow-change", "stepz"))),
+                "--allow-change: unknown setting 'stepz'");
+        Run resumed = run(base(concat(sft, "--steps", "4", "--resume", ckpt, "--allow-change", "steps")));
         assertEquals(0, resumed.code(), resumed.err());
         assertEquals(4, TrainerTesting.lines(out.resolve("metrics.jsonl")).size());
+        assertEquals(List.of("step 3: --steps 3 -> 4"), TrainCheckpoint.readState(out.resolve("checkpoint-4"))
+                .changes());
 
         Run replaced = run(base(concat(sft, "--steps", "2", "--overwrite")));
         assertEquals(0, replaced.code(), replaced.err());
