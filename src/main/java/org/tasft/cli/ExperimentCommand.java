@@ -9,6 +9,7 @@ import org.tasft.defaultjob.DefaultJob;
 import org.tasft.checkpoint.OutputFolder;
 import org.tasft.experiment.Experiment;
 import org.tasft.experiment.ExperimentPlan;
+import org.tasft.train.TrainConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -48,8 +49,8 @@ final class ExperimentCommand implements Callable<Integer> {
             + "job's).")
     Integer steps;
 
-    @Option(names = "--lambda", paramLabel = "X", defaultValue = "0.1", description = "Weight of the harmful term of "
-            + "emd, nlcl and ga (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lambda", paramLabel = "X", defaultValue = TrainConfig.DEFAULT_LAMBDA_TEXT,
+            description = "Weight of the harmful term of emd, nlcl and ga (default: ${DEFAULT-VALUE}, as train's).")
     double lambda;
 
     @Option(names = "--beta", paramLabel = "X", defaultValue = "0.1", description = "kto's beta (default: "

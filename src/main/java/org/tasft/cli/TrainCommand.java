@@ -67,7 +67,9 @@ final class TrainCommand implements Callable<Integer> {
             description = "stl's refusal sentences, one per line (default: a built-in list).")
     Path refusals;
 
-    @Option(names = "--lambda", defaultValue = "1.0", description = "Weight of the harmful term (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lambda", defaultValue = TrainConfig.DEFAULT_LAMBDA_TEXT,
+            description = "Weight of the harmful term (default: ${DEFAULT-VALUE}; the default job and the experiment "
+                    + "use the same). The logged term is lambda * L_EMD <= 0 for emd.")
     double lambda;
 
     @Option(names = "--reduction", defaultValue = "sequence", description = "emd's normalizer: sequence | token.")

@@ -73,7 +73,7 @@ public final class DefaultJob {
          */
         public static Settings defaults() {
             return new Settings(1, SyntheticSizes.DEFAULT, 128, 4, 4, 2, 384, 128, 1200, 32, 2e-3, 150, 16, 14, 30,
-                    3e-4, 0.5, 108, 320, 40, 64);
+                    3e-4, TrainConfig.DEFAULT_LAMBDA, 108, 320, 40, 64);
         }
 
         public Settings withSteps(int pretrain, int fineTune) {

@@ -56,6 +56,16 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         double epochs, int gradientAccumulation, double maxGradNorm, long seed, long checkpointEvery, Path outDir,
         boolean progress, LoraConfig lora, boolean saveAdapters, Path refusalsFile, int keepCheckpoints,
         boolean skipNonFinite, java.util.Set<String> allowedChanges) {
+    /**
+     * The default weight of the harmful term, for train, the default job and the experiment alike: 0.5. In the
+     * built-in benchmark's lambda sweep (README "Results") TA-SFT at 0.1 is bimodal (EMD's gradient vanishes while the
+     * model is sure of its harmful tokens, so a run often never starts to move), at 0.5 it is reliable at 10-100
+     * examples; NLCL removes the harmful answers at either weight.
+     */
+    public static final double DEFAULT_LAMBDA = 0.5;
+    /** {@link #DEFAULT_LAMBDA} as the command line's default text. */
+    public static final String DEFAULT_LAMBDA_TEXT = "0.5";
+
     /** The methods {@code --method} takes: the objectives, and stl (a data recipe trained with sft). */
     public static final List<String> METHODS = methods();
 
@@ -132,7 +142,7 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         private int safePerBatch = -1;
         private int maxLength = 512;
         private String method = "emd";
-        private double lambda = 1.0;
+        private double lambda = DEFAULT_LAMBDA;
         private Reduction reduction = Reduction.SEQUENCE;
         private EmbeddingSource embedding = EmbeddingSource.INPUT;
         private double beta = Kto.DEFAULT_BETA;
