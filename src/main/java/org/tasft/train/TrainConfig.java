@@ -92,7 +92,12 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
 
     /** {@link #maxLengthFor} of this run's {@code maxLength} and {@code modelDir}'s config.json. */
     public int maxLengthForModel() {
-        return maxLengthFor(maxLength, modelDir, ModelConfig.read(modelDir.resolve("config.json")));
+        Path configJson = modelDir.resolve("config.json");
+        if (!Files.isRegularFile(configJson)) {
+            throw new IllegalArgumentException("--model " + modelDir + ": no config.json (expected a Hugging Face "
+                    + "model folder)");
+        }
+        return maxLengthFor(maxLength, modelDir, ModelConfig.read(configJson));
     }
 
     /** The objective that trains this method (stl trains with sft). */

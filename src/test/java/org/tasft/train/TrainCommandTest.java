@@ -95,6 +95,9 @@ class TrainCommandTest {
         assertUsageError(run(base("--method", "sft", "--max-length", "512", "--nproc-per-node", "2")),
                 "--max-length 512");
         assertEquals(false, Files.exists(out), "nothing written");
+        // a folder without config.json: still a one-line usage error, not an I/O trace
+        assertUsageError(run("train", "--model", dir.toString(), "--safe", safe, "--out", out.toString(),
+                "--method", "sft"), "no config.json");
         // the builder's default is the model's limit, resolved from config.json
         TrainConfig c = TrainerTesting.sft(dir, "x").build();
         assertEquals(TrainConfig.MODEL_LIMIT, c.maxLength());
