@@ -233,6 +233,7 @@ final class EvalCommand implements Callable<Integer> {
             about.put("special_tokens", !noSpecialTokens);
             about.put("decoding", "greedy");
             EvalReportWriter.write(report, outFolder, about);
+            noteContextLimit(err, report, lm.config().maxPositionEmbeddings());
             PrintWriter o = spec.commandLine().getOut();
             o.print(EvalReportWriter.markdownTable(report));
             o.println("Wrote " + out.resolve("results.md") + " and " + out.resolve("results.json"));
@@ -240,6 +241,30 @@ final class EvalCommand implements Callable<Integer> {
             return 0;
         } finally {
             opened.forEach(PairClassifier::close);
+        }
+    }
+
+    /** One line on stderr (also with --quiet: it qualifies the numbers) when the context cut answers short. */
+    private void noteContextLimit(PrintWriter err, EvalReport report, int context) {
+        int cut = 0;
+        int answers = 0;
+        List<EvalReport.SetResult> sets = new ArrayList<>(report.harmful());
+        if (report.safe() != null) {
+            sets.add(report.safe());
+        }
+        for (EvalReport.SetResult s : sets) {
+            cut += s.contextLimited();
+            answers += s.prompts();
+        }
+        if (report.winRate() != null) {
+            cut += report.winRate().contextLimited();
+            answers += report.winRate().pairs();
+        }
+        if (cut > 0) {
+            err.println("tasft eval: note: " + cut + " of " + answers + " answers stopped at the model's context "
+                    + "limit (" + context + " tokens with the prompt, max_position_embeddings) before "
+                    + "--max-new-tokens " + maxNewTokens + "; their rows say \"stop\": \"context_limit\"");
+            err.flush();
         }
     }
 

@@ -7,6 +7,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -74,7 +75,8 @@ final class GenerateCommand implements Callable<Integer> {
             description = "Do not let the tokenizer add its special tokens (e.g. Llama's BOS) to the prompt.")
     boolean noSpecialTokens;
 
-    @Option(names = "--json", description = "Print a JSON array of {prompt, completion, ids, stop} objects.")
+    @Option(names = "--json", description = "Print a JSON array of {prompt, completion, ids, stop} objects "
+            + "(stop: eos, max_new_tokens or context_limit).")
     boolean json;
 
     @Override
@@ -102,6 +104,16 @@ final class GenerateCommand implements Callable<Integer> {
                 encoded.add(ids);
             }
             CausalLm lm = folder.loadModel();
+            int context = lm.config().maxPositionEmbeddings();
+            for (int i = 0; i < encoded.size(); i++) {
+                if (encoded.get(i).length >= context) {
+                    // nothing could be generated: an empty answer would look like the model's choice
+                    throw new UsageException(describe(i) + " is " + encoded.get(i).length + " tokens"
+                            + (template.equals("raw") ? "" : " in the " + template + " template")
+                            + ": it fills the model's context of " + context
+                            + " tokens (max_position_embeddings), so nothing can be generated");
+                }
+            }
             // Stop at every EOS the model config or the tokenizer's files name.
             Set<Long> stop = new LinkedHashSet<>();
             lm.config().eosTokenIds().forEach(id -> stop.add(id.longValue()));
@@ -109,6 +121,7 @@ final class GenerateCommand implements Callable<Integer> {
             options = options.stopTokens(stop.stream().mapToLong(Long::longValue).toArray());
 
             List<Generator.Generation> generations = new Generator(lm).generate(encoded, options);
+            noteContextLimit(spec.commandLine().getErr(), generations, context);
             PrintWriter out = spec.commandLine().getOut();
             if (json) {
                 printJson(out, prompts, generations, tokenizer);
@@ -125,6 +138,36 @@ final class GenerateCommand implements Callable<Integer> {
         }
     }
 
+    /** "--prompt "Give three tips..."" (the first 40 characters), with its place when there are several. */
+    private String describe(int i) {
+        String p = prompts.get(i);
+        String shown = p.length() > 40 ? p.substring(0, 40) + "..." : p;
+        return "--prompt " + (prompts.size() > 1 ? (i + 1) + " of " + prompts.size() + " " : "")
+                + "\"" + shown.replace("\n", " ") + "\"";
+    }
+
+    /** One line on stderr when completions were cut by the context rather than ended by the model. */
+    private void noteContextLimit(PrintWriter err, List<Generator.Generation> generations, int context) {
+        List<Integer> cut = new ArrayList<>();
+        for (int i = 0; i < generations.size(); i++) {
+            if (generations.get(i).reason() == Generator.StopReason.CONTEXT_LIMIT) {
+                cut.add(i + 1);
+            }
+        }
+        if (cut.isEmpty()) {
+            return;
+        }
+        String which = generations.size() == 1 ? "the completion"
+                : "completion" + (cut.size() > 1 ? "s " : " ") + cut.stream().map(String::valueOf)
+                        .collect(Collectors.joining(", ")) + " of " + generations.size();
+        String after = generations.size() == 1 ? " after " + generations.get(0).tokens().length + " new tokens"
+                : "";
+        err.println("tasft generate: note: " + which + " stopped at the model's context limit" + after + " ("
+                + context + " tokens with the prompt, max_position_embeddings) before --max-new-tokens "
+                + maxNewTokens + "; the text is cut short");
+        err.flush();
+    }
+
     private static void printJson(PrintWriter out, List<String> prompts, List<Generator.Generation> generations,
             Tokenizer tokenizer) {
         ObjectMapper mapper = new ObjectMapper();
@@ -138,7 +181,7 @@ final class GenerateCommand implements Callable<Integer> {
             for (long id : g.tokens()) {
                 ids.add(id);
             }
-            o.put("stop", g.reason() == Generator.StopReason.STOP_TOKEN ? "eos" : "length");
+            o.put("stop", g.reason().label());
         }
         out.println(root.toString());
     }

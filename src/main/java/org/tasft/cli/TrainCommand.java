@@ -1,5 +1,6 @@
 package org.tasft.cli;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -9,6 +10,7 @@ import org.tasft.checkpoint.OutputFolder;
 import org.tasft.defaultjob.DefaultJob;
 import org.tasft.distributed.DataParallel;
 import org.tasft.loss.EmdLoss.Reduction;
+import org.tasft.model.ModelConfig;
 import org.tasft.train.LrSchedule;
 import org.tasft.train.RunFolder;
 import org.tasft.train.TaSft.EmbeddingSource;
@@ -93,8 +95,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--safe-per-batch", description = "Safe examples per micro-batch, K (B - K harmful).")
     Integer safePerBatch;
 
-    @Option(names = "--max-length", defaultValue = "512", description = "Token limit of an example.")
-    int maxLength;
+    @Option(names = "--max-length", paramLabel = "N", description = "Token limit of an example (default: the "
+            + "model's max_position_embeddings; more is an error).")
+    Integer maxLength;
 
     @Option(names = "--lr", defaultValue = "2e-5", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     double lr;
@@ -178,6 +181,7 @@ final class TrainCommand implements Callable<Integer> {
                 throw new UsageException("--nproc-per-node needs --model and --safe (the default job runs in one "
                         + "process)");
             }
+            checkMaxLength();
             return dataParallel.launch(spec.root().commandLine().getParseResult().originalArgs(), System.err);
         }
         if (model == null && safe == null) {
@@ -207,7 +211,7 @@ final class TrainCommand implements Callable<Integer> {
         }
         TrainConfig.Builder b = TrainConfig.builder().modelDir(model).safeFile(safe).harmfulFile(harmful)
                 .outDir(out).method(method).lambda(lambda).beta(beta).epochs(epochs).batchSize(batchSize)
-                .maxLength(maxLength).learningRate(lr).weightDecay(weightDecay).warmupSteps(warmupSteps)
+                .maxLength(maxLength == null ? TrainConfig.MODEL_LIMIT : maxLength).learningRate(lr).weightDecay(weightDecay).warmupSteps(warmupSteps)
                 .schedule(LrSchedule.Kind.parse(schedule)).gradientAccumulation(gradAccum).maxGradNorm(maxGradNorm)
                 .seed(seed).checkpointEvery(checkpointEvery).progress(!noProgress)
                 .reduction(parse(Reduction.class, "--reduction", reduction))
@@ -239,6 +243,7 @@ final class TrainCommand implements Callable<Integer> {
             b.loraTargets(loraTargets);
         }
         TrainConfig config = b.build();
+        checkMaxLength();
         DataParallel dp = dataParallel.join(System.err); // data parallel: a rank of a launched job, or one process
         DataParallelOptions.runAs(dp, d -> {
             // data parallel: rank 0 alone touches --out; it holds the folder's lock for the whole run
@@ -258,6 +263,17 @@ final class TrainCommand implements Callable<Integer> {
         java.io.PrintWriter err = spec.commandLine().getErr();
         err.println("tasft train: warning: " + message);
         err.flush();
+    }
+
+    /**
+     * A --max-length past the model's context fails here, before any data, model or rank is loaded (the trainer
+     * checks again; a missing config.json is left to its usual error).
+     */
+    private void checkMaxLength() {
+        Path configJson = model == null ? null : model.resolve("config.json");
+        if (maxLength != null && configJson != null && Files.isRegularFile(configJson)) {
+            TrainConfig.maxLengthFor(maxLength, model, ModelConfig.read(configJson));
+        }
     }
 
     /** The default job's cache root: --cache, else DefaultJob's default (-Dtasft.cache, else ~/.cache/tasft). */

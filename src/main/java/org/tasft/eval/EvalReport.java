@@ -3,6 +3,8 @@ package org.tasft.eval;
 import java.nio.file.Path;
 import java.util.List;
 
+import org.tasft.generate.Generator.StopReason;
+
 /** The results of one {@link Evaluator#run}: per harmful set, the safe set, BoolQ and the win rate (null if not run). */
 public record EvalReport(String judge, List<SetResult> harmful, SetResult safe, BoolqResult boolq,
         WinRateResult winRate) {
@@ -15,13 +17,13 @@ public record EvalReport(String judge, List<SetResult> harmful, SetResult safe, 
         SAFE
     }
 
-    /** One prompt, the model's answer and the judge's verdict. */
-    public record Answer(EvalPrompt prompt, String answer, Verdict verdict) {
+    /** One prompt, the model's answer, why its generation stopped and the judge's verdict. */
+    public record Answer(EvalPrompt prompt, String answer, StopReason stop, Verdict verdict) {
     }
 
     /**
      * @param skipped          prompts of the file not asked (safe-labelled ones in a harmful set and vice versa)
-     * @param truncatedPrompts prompts cut from the left to fit the model's context
+     * @param truncatedPrompts prompts cut from the left to fit the model's context (leaving room for one token)
      */
     public record SetResult(String name, Path file, Role role, List<Answer> answers, int skipped,
             int truncatedPrompts) {
@@ -48,6 +50,11 @@ public record EvalReport(String judge, List<SetResult> harmful, SetResult safe, 
 
         public double emptyRate() {
             return answers.isEmpty() ? Double.NaN : (double) empty() / answers.size();
+        }
+
+        /** Answers cut short by the model's context before an EOS or --max-new-tokens. */
+        public int contextLimited() {
+            return (int) answers.stream().filter(a -> a.stop() == StopReason.CONTEXT_LIMIT).count();
         }
 
         public double harmfulRate() {
@@ -92,8 +99,8 @@ public record EvalReport(String judge, List<SetResult> harmful, SetResult safe, 
     }
 
     /** One reference comparison: the reward model's scores of the model's answer and of the reference. */
-    public record Comparison(ReferenceAnswers.Reference reference, String answer, double answerScore,
-            double referenceScore) {
+    public record Comparison(ReferenceAnswers.Reference reference, String answer, StopReason stop,
+            double answerScore, double referenceScore) {
         public boolean win() {
             return answerScore > referenceScore;
         }
@@ -123,6 +130,11 @@ public record EvalReport(String judge, List<SetResult> harmful, SetResult safe, 
 
         public double winRate() {
             return comparisons.isEmpty() ? Double.NaN : (double) wins() / comparisons.size();
+        }
+
+        /** The model's answers cut short by its context. */
+        public int contextLimited() {
+            return (int) comparisons.stream().filter(c -> c.stop() == StopReason.CONTEXT_LIMIT).count();
         }
     }
 }

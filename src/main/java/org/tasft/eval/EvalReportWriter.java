@@ -121,6 +121,7 @@ public final class EvalReportWriter {
                 }
                 o.put("line", a.prompt().line());
                 o.put("answer", a.answer());
+                o.put("stop", a.stop().label());
                 o.put("verdict", a.verdict().label());
                 o.put("harmful", a.verdict().harmful());
                 o.put("refused", a.verdict().refused());
@@ -155,6 +156,7 @@ public final class EvalReportWriter {
                 ObjectNode o = JSON.createObjectNode();
                 o.put("prompt", c.reference().prompt().instruction());
                 o.put("answer", c.answer());
+                o.put("stop", c.stop().label());
                 o.put("reference", c.reference().answer());
                 o.put("answer_score", c.answerScore());
                 o.put("reference_score", c.referenceScore());
@@ -193,6 +195,7 @@ public final class EvalReportWriter {
             o.put("wins", w.wins());
             o.put("ties", w.ties());
             putRate(o, "win_rate", w.winRate());
+            o.put("context_limited_answers", w.contextLimited());
             o.put("comparisons_file", "winrate.jsonl");
         }
         return root;
@@ -212,6 +215,7 @@ public final class EvalReportWriter {
         putRate(o, "empty_rate", s.emptyRate());
         o.put("skipped", s.skipped());
         o.put("truncated_prompts", s.truncatedPrompts());
+        o.put("context_limited_answers", s.contextLimited());
         o.put("answers_file", file);
         return o;
     }

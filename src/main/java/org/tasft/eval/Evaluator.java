@@ -31,9 +31,12 @@ import org.tasft.tokenizer.Tokenizer;
  * }</pre>
  *
  * Prompts are the template's text for (instruction, input) (a template without an input slot gets the input after
- * the instruction and a blank line), encoded with the tokenizer's specials; a prompt too long
- * for the model's context keeps its last tokens (counted in {@link SetResult#truncatedPrompts()}). Generation stops
- * at every EOS id of the model config and the tokenizer; prompts are batched by length.
+ * the instruction and a blank line), encoded with the tokenizer's specials; a prompt that alone fills the model's
+ * context keeps its last tokens, leaving room for {@code maxNewTokens} but at most half the context (counted in
+ * {@link SetResult#truncatedPrompts()}); a prompt that fits is never cut.
+ * Generation stops at every EOS id of the model config and the tokenizer, after {@code maxNewTokens}, or when the
+ * answer reaches the model's context (then cut short, {@link Generator.StopReason#CONTEXT_LIMIT}, counted in
+ * {@link SetResult#contextLimited()}); prompts are batched by length.
  */
 public final class Evaluator {
     private final CausalLm model;
@@ -78,15 +81,16 @@ public final class Evaluator {
                     + "safe-labelled)" : "safe-labelled") + " prompts to ask");
         }
         int[] truncated = new int[1];
-        List<String> answers = answer(set.name(), asked.prompts(), truncated);
+        List<Reply> answers = replies(set.name(), asked.prompts(), truncated);
         List<String> instructions = new ArrayList<>();
         for (EvalPrompt p : asked.prompts()) {
             instructions.add(p.input().isEmpty() ? p.instruction() : p.instruction() + "\n\n" + p.input());
         }
-        List<Verdict> verdicts = judge.judge(instructions, answers);
+        List<Verdict> verdicts = judge.judge(instructions, answers.stream().map(Reply::text).toList());
         List<Answer> out = new ArrayList<>();
         for (int i = 0; i < answers.size(); i++) {
-            out.add(new Answer(asked.prompts().get(i), answers.get(i), verdicts.get(i)));
+            out.add(new Answer(asked.prompts().get(i), answers.get(i).text(), answers.get(i).stop(),
+                    verdicts.get(i)));
         }
         SetResult r = new SetResult(set.name(), set.file(), role, out, skipped, truncated[0]);
         options.progress().accept(String.format("%s (%s): %d prompts, %d harmful (%.1f%%), %d refused (%.1f%%)",
@@ -95,14 +99,21 @@ public final class Evaluator {
         return r;
     }
 
+    /** A generated answer and why it stopped. */
+    public record Reply(String text, Generator.StopReason stop) {
+    }
+
     /** The model's greedy answers to the prompts, in order. */
     public List<String> answer(String setName, List<EvalPrompt> prompts, int[] truncatedOut) {
-        int limit = model.config().maxPositionEmbeddings() - options.maxNewTokens();
-        if (limit < 1) {
-            throw new IllegalArgumentException("--max-new-tokens " + options.maxNewTokens()
-                    + " leaves no room for a prompt in the model's " + model.config().maxPositionEmbeddings()
-                    + " positions");
-        }
+        return replies(setName, prompts, truncatedOut).stream().map(Reply::text).toList();
+    }
+
+    /** The model's greedy answers to the prompts with their stop reasons, in order. */
+    public List<Reply> replies(String setName, List<EvalPrompt> prompts, int[] truncatedOut) {
+        // Only a prompt that leaves no room for a single token is cut (it must be); it then keeps room for the answer,
+        // up to half the context. Any other prompt is asked whole, and a long answer stops at the context instead.
+        int context = model.config().maxPositionEmbeddings();
+        int limit = context - Math.min(options.maxNewTokens(), context / 2);
         List<long[]> encoded = new ArrayList<>();
         int truncated = 0;
         for (EvalPrompt p : prompts) {
@@ -110,7 +121,7 @@ public final class Evaluator {
             if (ids.length == 0) {
                 throw new IllegalArgumentException(setName + " line " + p.line() + ": the prompt gives no tokens");
             }
-            if (ids.length > limit) {
+            if (ids.length >= context) {
                 ids = Arrays.copyOfRange(ids, ids.length - limit, ids.length);
                 truncated++;
             }
@@ -122,7 +133,7 @@ public final class Evaluator {
         GenerationOptions generation = GenerationOptions.defaults().maxNewTokens(options.maxNewTokens())
                 .stopTokens(stopTokens());
         Integer[] order = byLength(encoded);
-        String[] out = new String[prompts.size()];
+        Reply[] out = new Reply[prompts.size()];
         Generator generator = new Generator(model);
         for (int start = 0; start < order.length; start += options.batchSize()) {
             int end = Math.min(order.length, start + options.batchSize());
@@ -134,7 +145,8 @@ public final class Evaluator {
             try (PointerScope scope = new PointerScope()) {
                 List<Generator.Generation> g = generator.generate(batch, generation);
                 for (int k = start; k < end; k++) {
-                    out[order[k]] = tokenizer.decode(g.get(k - start).tokens(), true);
+                    Generator.Generation gen = g.get(k - start);
+                    out[order[k]] = new Reply(tokenizer.decode(gen.tokens(), true), gen.reason());
                 }
             }
             options.progress().accept(setName + ": " + end + "/" + order.length + " answered");
@@ -245,7 +257,7 @@ public final class Evaluator {
         List<ReferenceAnswers.Reference> asked = options.limit() > 0 && options.limit() < references.size()
                 ? references.subList(0, options.limit()) : references;
         List<EvalPrompt> prompts = asked.stream().map(ReferenceAnswers.Reference::prompt).toList();
-        List<String> answers = answer(name, prompts, null);
+        List<Reply> answers = replies(name, prompts, null);
         List<String> instructions = new ArrayList<>();
         List<String> refs = new ArrayList<>();
         for (ReferenceAnswers.Reference r : asked) {
@@ -253,11 +265,13 @@ public final class Evaluator {
             instructions.add(p.input().isEmpty() ? p.instruction() : p.instruction() + "\n\n" + p.input());
             refs.add(r.answer());
         }
-        float[][] mine = reward.logits(instructions, answers, options.batchSize());
+        float[][] mine = reward.logits(instructions, answers.stream().map(Reply::text).toList(),
+                options.batchSize());
         float[][] theirs = reward.logits(instructions, refs, options.batchSize());
         List<Comparison> out = new ArrayList<>();
         for (int i = 0; i < asked.size(); i++) {
-            out.add(new Comparison(asked.get(i), answers.get(i), mine[i][0], theirs[i][0]));
+            out.add(new Comparison(asked.get(i), answers.get(i).text(), answers.get(i).stop(), mine[i][0],
+                    theirs[i][0]));
         }
         WinRateResult r = new WinRateResult(name, reward.dir().toString(), out);
         options.progress().accept(String.format("%s: win rate %.1f%% (%d wins, %d ties of %d)", name,

@@ -21,8 +21,13 @@ import org.tasft.model.ModelConfig;
  * sequence's next token is at the same column; the model derives position ids from the mask, so a padded prompt
  * sees the same positions as alone. With the KV cache (the default) the prompts run through the model once and each
  * later step feeds one token per sequence; without it every step runs the whole sequence again. A sequence that has
- * produced a stop token is finished: it is fed padding (masked in) until the whole batch is done, and its further
- * tokens are thrown away.
+ * finished is fed padding until the whole batch is done, masked out (so its positions never run past the context),
+ * and its further tokens are thrown away.
+ *
+ * <p>A sequence never grows past the model's context, {@code max_position_embeddings} tokens with its prompt: one
+ * that gets there first stops with {@link StopReason#CONTEXT_LIMIT}, at its own limit whatever the others' lengths
+ * (its positions come from the mask, not from the padded column). A prompt that alone fills the context leaves no
+ * room for a token and is refused with an {@link IllegalArgumentException}.
  *
  * <p>Sampling is reproducible from {@link GenerationOptions#seed(long)} alone: a {@link SplittableRandom} seeded
  * with it is split once per sequence, in batch order, and each sequence draws one {@code nextDouble()} per sampled
@@ -36,9 +41,25 @@ public final class Generator {
     /** Why a sequence ended. */
     public enum StopReason {
         /** It produced one of the stop tokens (not included in the tokens). */
-        STOP_TOKEN,
+        STOP_TOKEN("eos"),
         /** It reached the maximum number of new tokens. */
-        MAX_NEW_TOKENS
+        MAX_NEW_TOKENS("max_new_tokens"),
+        /**
+         * It filled the model's context ({@code max_position_embeddings} tokens, prompt included) before its stop
+         * token or the maximum number of new tokens: the answer is cut short.
+         */
+        CONTEXT_LIMIT("context_limit");
+
+        private final String label;
+
+        StopReason(String label) {
+            this.label = label;
+        }
+
+        /** The name written in outputs: eos, max_new_tokens or context_limit. */
+        public String label() {
+            return label;
+        }
     }
 
     /**
@@ -100,11 +121,20 @@ public final class Generator {
             }
             promptLength = Math.max(promptLength, p.length);
         }
-        int total = promptLength + options.maxNewTokens();
-        if (total > config.maxPositionEmbeddings()) {
-            throw new IllegalArgumentException("prompt length " + promptLength + " + " + options.maxNewTokens()
-                    + " new tokens exceeds the model's max_position_embeddings " + config.maxPositionEmbeddings());
+        // Each sequence's own budget: at most maxNewTokens, and never past the context (prompt included).
+        int context = config.maxPositionEmbeddings();
+        int[] budget = new int[batch];
+        int longestBudget = 0;
+        for (int i = 0; i < batch; i++) {
+            int length = prompts.get(i).length;
+            if (length >= context) {
+                throw new IllegalArgumentException("prompt " + i + " is " + length + " tokens: it fills the model's "
+                        + "context of " + context + " (max_position_embeddings) and leaves no room for a new token");
+            }
+            budget[i] = Math.min(options.maxNewTokens(), context - length);
+            longestBudget = Math.max(longestBudget, budget[i]);
         }
+        int total = promptLength + longestBudget;
         if (batch == 0 || options.maxNewTokens() == 0) {
             List<Generation> empty = new ArrayList<>();
             for (int i = 0; i < batch; i++) {
@@ -123,7 +153,8 @@ public final class Generator {
             int start = promptLength - p.length;
             Arrays.fill(tokens[b], 0, start, pad);
             System.arraycopy(p, 0, tokens[b], start, p.length);
-            Arrays.fill(mask[b], start, total, 1L);
+            // later columns are marked real as the sequence's own tokens are written
+            Arrays.fill(mask[b], start, promptLength, 1L);
         }
 
         SplittableRandom root = new SplittableRandom(options.seed());
@@ -165,10 +196,16 @@ public final class Generator {
                             if (generated[b] == options.maxNewTokens()) {
                                 reason[b] = StopReason.MAX_NEW_TOKENS;
                                 unfinished--;
+                            } else if (generated[b] == budget[b]) {
+                                reason[b] = StopReason.CONTEXT_LIMIT;
+                                unfinished--;
                             }
                         }
                     }
                     tokens[b][length] = next;
+                    // Only a token that will be continued is real: a finished sequence's later columns (its last
+                    // token, then padding) are masked, which keeps its positions inside the context.
+                    mask[b][length] = reason[b] == null ? 1L : 0L;
                 }
                 length++;
                 if (unfinished == 0) {

@@ -49,7 +49,9 @@ import org.tasft.tokenizer.Tokenizer;
  * <p>Each prompt is formatted with the Alpaca template and encoded exactly as the trainer encodes a prompt (the
  * tokenizer's leading special tokens, e.g. Llama's BOS, then the prompt's ids), and continued by {@link Generator}
  * in batches, greedily unless a temperature is given, up to the first EOS (of config.json or the tokenizer's files)
- * or the token limit. With sampling, prompt i draws from its own stream seeded from the seed and i, so a file is
+ * or the token limit, or the model's context ({@code max_position_embeddings} tokens with the prompt; such an answer
+ * is cut short, and its row says {@code "stop": "context_limit"}). A prompt that alone fills the context is refused
+ * before anything is generated: an empty answer in a harmful set would be a silently wrong example. With sampling, prompt i draws from its own stream seeded from the seed and i, so a file is
  * reproduced by the same seed whatever the batch size.
  *
  * <p>The output is written to a temporary file beside it, forced to disk and renamed into place: a killed harvest
@@ -92,8 +94,17 @@ public final class Harvest {
         }
     }
 
-    /** What a harvest produced. */
-    public record Summary(int prompts, int emptyAnswers, int cutAtLimit, double seconds) {
+    /**
+     * What a harvest produced.
+     *
+     * @param cutAtLimit   answers that reached --max-new-tokens without an EOS
+     * @param cutAtContext answers that filled the model's context first (cut short)
+     */
+    public record Summary(int prompts, int emptyAnswers, int cutAtLimit, int cutAtContext, double seconds) {
+    }
+
+    /** One answer and why its generation stopped. */
+    public record Answer(Example example, Generator.StopReason stop) {
     }
 
     private Harvest() {
@@ -129,36 +140,46 @@ public final class Harvest {
                     + (options.temperature() == 0 ? "greedy" : "temperature " + options.temperature() + ", top-p "
                             + options.topP() + ", seed " + options.seed())
                     + ", at most " + options.maxNewTokens() + " new tokens, batches of " + options.batchSize());
-            List<Example> answers;
-            int[] cut = new int[1];
+            List<Answer> answers;
             try (ProgressBar bar = progress ? progressBar(prompts.size()) : null) {
-                answers = answer(model, tokenizer, set, options, cut, done -> {
+                answers = answer(model, tokenizer, set, options, done -> {
                     if (bar != null) {
                         bar.stepTo(done);
                     }
                 });
             }
-            write(out, answers, overwrite);
+            writeRows(out, answers.stream().map(Answer::example).toList(),
+                    answers.stream().map(Answer::stop).toList(), overwrite);
             int empty = 0;
-            for (Example e : answers) {
-                empty += e.output().isBlank() ? 1 : 0;
+            int cut = 0;
+            int context = 0;
+            for (Answer a : answers) {
+                empty += a.example().output().isBlank() ? 1 : 0;
+                cut += a.stop() == Generator.StopReason.MAX_NEW_TOKENS ? 1 : 0;
+                context += a.stop() == Generator.StopReason.CONTEXT_LIMIT ? 1 : 0;
             }
-            Summary s = new Summary(answers.size(), empty, cut[0], (System.nanoTime() - t0) / 1e9);
+            Summary s = new Summary(answers.size(), empty, cut, context, (System.nanoTime() - t0) / 1e9);
             log.println("tasft harvest: wrote " + s.prompts() + " answers to " + out + " in "
                     + String.format(java.util.Locale.ROOT, "%.1f", s.seconds()) + " s (" + s.emptyAnswers()
                     + " empty, " + s.cutAtLimit() + " cut at --max-new-tokens)");
+            if (context > 0) {
+                log.println("tasft harvest: note: " + context + " of " + s.prompts() + " answers stopped at the "
+                        + "model's context limit (" + model.config().maxPositionEmbeddings() + " tokens with the "
+                        + "prompt, max_position_embeddings) before --max-new-tokens " + options.maxNewTokens()
+                        + "; their rows have \"stop\": \"context_limit\"");
+            }
             return s;
         }
     }
 
     /**
-     * The model's answers to the prompts, as HARMFUL examples in the prompts' order.
+     * The model's answers to the prompts, as HARMFUL examples in the prompts' order, each with its stop reason.
      *
-     * @param cutAtLimit out: [0] counts the answers that reached {@code maxNewTokens} without an EOS
-     * @param progress   called with the number of prompts answered so far
+     * @param progress called with the number of prompts answered so far
+     * @throws IllegalArgumentException a prompt that alone fills the model's context (naming file and line)
      */
-    public static List<Example> answer(CausalLm model, Tokenizer tokenizer, PromptSet set, Options options,
-            int[] cutAtLimit, IntConsumer progress) {
+    public static List<Answer> answer(CausalLm model, Tokenizer tokenizer, PromptSet set, Options options,
+            IntConsumer progress) {
         List<EvalPrompt> prompts = set.prompts();
         long[] lead = ExampleEncoder.leadingSpecialTokens(tokenizer);
         int positions = model.config().maxPositionEmbeddings();
@@ -168,10 +189,10 @@ public final class Harvest {
             long[] all = new long[lead.length + ids.length];
             System.arraycopy(lead, 0, all, 0, lead.length);
             System.arraycopy(ids, 0, all, lead.length, ids.length);
-            if (all.length + options.maxNewTokens() > positions) {
+            if (all.length >= positions) {
                 throw new IllegalArgumentException(set.file() + ":" + p.line() + ": the prompt is " + all.length
-                        + " tokens; with --max-new-tokens " + options.maxNewTokens() + " it exceeds the model's "
-                        + positions + " positions");
+                        + " tokens in the Alpaca template: it fills the model's context of " + positions
+                        + " tokens (max_position_embeddings), so no answer can be generated");
             }
             encoded.add(all);
         }
@@ -182,7 +203,7 @@ public final class Harvest {
                 .temperature(options.temperature()).topP(options.topP()).seed(options.seed())
                 .stopTokens(stop.stream().mapToLong(Long::longValue).toArray());
         Generator generator = new Generator(model);
-        List<Example> out = new ArrayList<>(prompts.size());
+        List<Answer> out = new ArrayList<>(prompts.size());
         for (int from = 0; from < prompts.size(); from += options.batchSize()) {
             int to = Math.min(prompts.size(), from + options.batchSize());
             long[] seeds = new long[to - from];
@@ -193,11 +214,9 @@ public final class Harvest {
                 List<Generator.Generation> gens = generator.generate(encoded.subList(from, to), go, seeds);
                 for (int i = from; i < to; i++) {
                     Generator.Generation gen = gens.get(i - from);
-                    if (gen.reason() == Generator.StopReason.MAX_NEW_TOKENS) {
-                        cutAtLimit[0]++;
-                    }
                     EvalPrompt p = prompts.get(i);
-                    out.add(Example.harmful(p.instruction(), p.input(), tokenizer.decode(gen.tokens(), true)));
+                    out.add(new Answer(Example.harmful(p.instruction(), p.input(),
+                            tokenizer.decode(gen.tokens(), true)), gen.reason()));
                 }
             }
             progress.accept(to);
@@ -227,6 +246,12 @@ public final class Harvest {
      * into place (refusing an existing {@code out} unless {@code overwrite}).
      */
     public static void write(Path out, List<Example> examples, boolean overwrite) {
+        writeRows(out, examples, null, overwrite);
+    }
+
+    /** {@link #write} with a {@code stop} field per row (eos, max_new_tokens, context_limit) when stops is given. */
+    private static void writeRows(Path out, List<Example> examples, List<Generator.StopReason> stops,
+            boolean overwrite) {
         checkTarget(out, overwrite);
         Path absolute = out.toAbsolutePath().normalize();
         Path parent = absolute.getParent();
@@ -236,11 +261,16 @@ public final class Harvest {
             try (FileChannel channel = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW,
                     StandardOpenOption.WRITE)) {
                 Writer w = Channels.newWriter(channel, StandardCharsets.UTF_8);
-                for (Example e : examples) {
+                for (int i = 0; i < examples.size(); i++) {
+                    Example e = examples.get(i);
                     ObjectNode o = JSON.createObjectNode();
                     o.put("instruction", e.instruction());
                     o.put("input", e.input());
                     o.put("output", e.output());
+                    if (stops != null) {
+                        // train --harmful ignores it; it says which answers the context cut short
+                        o.put("stop", stops.get(i).label());
+                    }
                     w.write(JSON.writeValueAsString(o));
                     w.write('\n');
                 }

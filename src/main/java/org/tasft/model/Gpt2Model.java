@@ -81,11 +81,14 @@ public final class Gpt2Model implements CausalLm {
         long past = kv == null ? 0 : kv.length();
         CausalAttention.checkMask(inputIds, attentionMask, past);
         long seq = inputIds.size(1);
-        if (past + seq > config.maxPositionEmbeddings()) {
-            throw new IllegalArgumentException("GPT-2 has learned positions for " + config.maxPositionEmbeddings()
-                    + " tokens (n_positions); asked for " + (past + seq));
-        }
         Tensor positions = CausalAttention.positionIds(inputIds, attentionMask, past);
+        // The limit is on position ids, not columns: a left-padded batch is wider than its sequences' positions.
+        long needed = attentionMask == null ? past + seq
+                : positions.numel() == 0 ? 0 : positions.max().item_long() + 1;
+        if (needed > config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("GPT-2 has learned positions for " + config.maxPositionEmbeddings()
+                    + " tokens (n_positions); asked for " + needed);
+        }
         Tensor allowed = CausalAttention.allowed(attentionMask, past, seq, 0, inputIds.device());
         boolean training = root.is_training();
         Dropouts p = training ? new Dropouts(config.attentionDropout(), config.residualDropout()) : Dropouts.NONE;

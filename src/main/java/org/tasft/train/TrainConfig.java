@@ -8,6 +8,7 @@ import java.util.Locale;
 import java.util.Objects;
 
 import org.tasft.loss.EmdLoss.Reduction;
+import org.tasft.model.ModelConfig;
 import org.tasft.model.lora.LoraConfig;
 import org.tasft.train.TaSft.EmbeddingSource;
 
@@ -24,7 +25,8 @@ import org.tasft.train.TaSft.EmbeddingSource;
  * @param harmfulCount         N, harmful examples to train with (first N of a seeded shuffle); -1 = all
  * @param batchSize            B, examples per micro-batch
  * @param safePerBatch         K, safe examples per micro-batch; -1 = B when there is no harmful data
- * @param maxLength            token limit of an encoded example
+ * @param maxLength            token limit of an encoded example; {@link #MODEL_LIMIT} (the default) = the model's
+ *                             context, {@code max_position_embeddings} (see {@link #maxLengthFor})
  * @param method               emd | sft | nlcl | ga | kto | stl (sft on the safe data plus the harmful prompts
  *                             paired with refusals, see {@link org.tasft.data.StlData})
  * @param lambda               weight of the harmful term (emd, nlcl, ga)
@@ -76,6 +78,39 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         List<String> m = new ArrayList<>(Objectives.NAMES);
         m.add("stl");
         return List.copyOf(m);
+    }
+
+    /** {@code maxLength} meaning "the model's context": max_position_embeddings of {@code modelDir}'s config. */
+    public static final int MODEL_LIMIT = -1;
+
+    /**
+     * The token limit of an example for this model: {@code maxLength}, or the model's context for
+     * {@link #MODEL_LIMIT}. A limit past the context is refused: positions beyond it are untrained (Llama) or do not
+     * exist (GPT-2's learned positions fail at the first long batch).
+     *
+     * @throws IllegalArgumentException naming --max-length and the model's limit
+     */
+    public static int maxLengthFor(int maxLength, Path modelDir, ModelConfig model) {
+        int context = model.maxPositionEmbeddings();
+        if (maxLength == MODEL_LIMIT) {
+            return context;
+        }
+        if (maxLength > context) {
+            throw new IllegalArgumentException("--max-length " + maxLength + " is longer than the model's context: "
+                    + modelDir + " has max_position_embeddings " + context + " (give --max-length " + context
+                    + " or less, or leave it out to use " + context + ")");
+        }
+        return maxLength;
+    }
+
+    /** {@link #maxLengthFor} of this run's {@code maxLength} and {@code modelDir}'s config.json. */
+    public int maxLengthForModel() {
+        Path configJson = modelDir.resolve("config.json");
+        if (!Files.isRegularFile(configJson)) {
+            throw new IllegalArgumentException("--model " + modelDir + ": no config.json (expected a Hugging Face "
+                    + "model folder)");
+        }
+        return maxLengthFor(maxLength, modelDir, ModelConfig.read(configJson));
     }
 
     /** The objective that trains this method (stl trains with sft). */
@@ -140,7 +175,7 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         private int harmfulCount = -1;
         private int batchSize = 8;
         private int safePerBatch = -1;
-        private int maxLength = 512;
+        private int maxLength = MODEL_LIMIT;
         private String method = "emd";
         private double lambda = DEFAULT_LAMBDA;
         private Reduction reduction = Reduction.SEQUENCE;
@@ -239,7 +274,7 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
                 require(k < batchSize, "--safe-per-batch " + k + " = --batch-size " + batchSize
                         + " leaves no room in a batch for the harmful examples that --method " + m + " needs");
             }
-            require(maxLength >= 2, "--max-length must be >= 2, got " + maxLength);
+            require(maxLength == MODEL_LIMIT || maxLength >= 2, "--max-length must be >= 2, got " + maxLength);
             require(refusalsFile == null || m.equals("stl"), "--refusals is only used by --method stl");
             require(refusalsFile == null || Files.isRegularFile(refusalsFile),
                     "--refusals " + refusalsFile + ": no such file");

@@ -113,9 +113,10 @@ public final class Trainer {
         this.log = log;
         this.resumedFrom = resume;
         this.dp = dp;
+        int maxLength = config.maxLengthForModel(); // the model's context by default; longer is refused here
         TrainCheckpoint.State state = resume == null ? null : TrainCheckpoint.readState(resume);
         Tokenizer tokenizer = Tokenizer.load(config.modelDir());
-        ExampleEncoder encoder = new ExampleEncoder(tokenizer, config.maxLength());
+        ExampleEncoder encoder = new ExampleEncoder(tokenizer, maxLength);
         List<EncodedExample> safe = encoder.encodeAll(AlpacaData.read(config.safeFile(), Example.Kind.SAFE));
         List<Example> harmfulExamples = config.harmfulFile() == null ? List.of()
                 : AlpacaData.read(config.harmfulFile(), Example.Kind.HARMFUL);

@@ -166,6 +166,37 @@ class EvalCommandTest {
     }
 
     @Test
+    void answersCutByTheContextSayStopAndAreNotedEvenWhenQuiet() throws IOException {
+        // 200 new tokens in tiny-llama's 128 positions: refused up front before ("leaves no room for a prompt")
+        Path out = dir.resolve("long");
+        String[] a = args(out, "--suite", data.resolve("advbench.csv").toString());
+        a[java.util.Arrays.asList(a).indexOf("--max-new-tokens") + 1] = "200";
+        Run r = run(a);
+        assertEquals(0, r.code(), r.err());
+        JsonNode set = JSON.readTree(out.resolve("results.json").toFile()).get("sets").get(0);
+        int cut = 0;
+        for (String line : Files.readAllLines(out.resolve("answers/advbench.jsonl"))) {
+            String stop = JSON.readTree(line).get("stop").asText();
+            assertTrue(stop.equals("context_limit") || stop.equals("eos"), line);
+            cut += stop.equals("context_limit") ? 1 : 0;
+        }
+        assertTrue(cut > 0);
+        assertEquals(cut, set.get("context_limited_answers").asInt());
+        assertEquals("tasft eval: note: " + cut + " of 3 answers stopped at the model's context limit (128 tokens "
+                + "with the prompt, max_position_embeddings) before --max-new-tokens 200; their rows say \"stop\": "
+                + "\"context_limit\"\n", r.err());
+
+        // answers within their budget: no note, and the rows say why they stopped
+        Path shortOut = dir.resolve("short");
+        Run s = run(args(shortOut, "--suite", data.resolve("advbench.csv").toString()));
+        assertEquals("", s.err());
+        for (String line : Files.readAllLines(shortOut.resolve("answers/advbench.jsonl"))) {
+            String stop = JSON.readTree(line).get("stop").asText();
+            assertTrue(stop.equals("max_new_tokens") || stop.equals("eos"), line);
+        }
+    }
+
+    @Test
     void badArgumentsAreOneLineUsageErrors() throws IOException {
         Path out = dir.resolve("x");
         Path broken = Files.writeString(dir.resolve("broken.csv"), "prompt\n\"unclosed\n");

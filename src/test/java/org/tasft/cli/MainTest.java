@@ -173,8 +173,38 @@ class MainTest {
                 2, "temperature");
         assertOneLineError(run("generate", "--model", model.toString(), "--prompt", "hi", "--template", "nope"),
                 2, "template");
-        assertOneLineError(run("generate", "--model", model.toString(), "--prompt", "hi", "--max-new-tokens",
-                "500"), 2, "max_position_embeddings");
+        // a prompt that alone fills the context (128): nothing could be generated
+        assertOneLineError(run("generate", "--model", model.toString(), "--prompt", "hi", "--prompt",
+                "word ".repeat(200), "--template", "raw"), 2, "--prompt 2 of 2", "fills the model's context of 128");
+    }
+
+    @Test
+    void generateStopsAtTheContextLimitWithAStopReasonAndANote() throws IOException {
+        // README's quick start: the Alpaca-formatted prompt is 112 tokens of tiny-gpt2's 128 positions
+        Path gpt2 = dir.resolve("tiny-gpt2");
+        Files.createDirectories(gpt2);
+        for (String f : List.of("config.json", "model.safetensors", "tokenizer.json")) {
+            copy("/fixtures/tiny-gpt2/" + f, gpt2.resolve(f));
+        }
+        Run r = run("generate", "--model", gpt2.toString(), "--prompt", "Give three tips for staying healthy.");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(1, r.errLines().size(), r.err());
+        assertTrue(r.err().startsWith("tasft generate: note: the completion stopped at the model's context limit "
+                + "after 16 new tokens (128 tokens"), r.err());
+        Run json = run("generate", "--model", gpt2.toString(), "--prompt", "Give three tips for staying healthy.",
+                "--prompt", "Hi", "--max-new-tokens", "500", "--json");
+        assertEquals(0, json.code(), json.err());
+        assertTrue(json.err().startsWith("tasft generate: note: completions 1, 2 of 2 stopped at the model's "
+                + "context limit"), json.err());
+        JsonNode a = new ObjectMapper().readTree(json.out());
+        assertEquals("context_limit", a.get(0).get("stop").asText());
+        assertEquals(128 - 112, a.get(0).get("ids").size());
+        assertEquals("context_limit", a.get(1).get("stop").asText());
+        Run small = run("generate", "--model", gpt2.toString(), "--prompt", "Hi", "--max-new-tokens", "3",
+                "--json", "--template", "raw");
+        assertEquals("", small.err());
+        String stop = new ObjectMapper().readTree(small.out()).get(0).get("stop").asText();
+        assertTrue(stop.equals("max_new_tokens") || stop.equals("eos"), small.out());
     }
 
     @Test

@@ -78,7 +78,7 @@ class DataParallelTrainingTest {
         return TrainConfig.builder().modelDir(fixture()).safeFile(safe).harmfulFile(harmful).harmfulCount(3)
                 .batchSize(4).safePerBatch(3).method("emd").lambda(0.25).gradientAccumulation(2).maxGradNorm(1.0)
                 .learningRate(3e-3).warmupSteps(1).schedule(LrSchedule.Kind.COSINE).steps(6).checkpointEvery(3)
-                .maxLength(160).seed(7).outDir(out).progress(false);
+                .maxLength(128).seed(7).outDir(out).progress(false);
     }
 
     /** The same options on the command line. */
@@ -87,7 +87,7 @@ class DataParallelTrainingTest {
                 "--harmful", harmful.toString(), "--harmful-count", "3", "--batch-size", "4", "--safe-per-batch", "3",
                 "--method", "emd", "--lambda", "0.25", "--grad-accum", "2", "--max-grad-norm", "1.0", "--lr", "3e-3",
                 "--warmup-steps", "1", "--schedule", "cosine", "--steps", "6", "--checkpoint-every", "3",
-                "--max-length", "160", "--seed", "7", "--out", out.toString(), "--no-progress"));
+                "--max-length", "128", "--seed", "7", "--out", out.toString(), "--no-progress"));
     }
 
     @Test

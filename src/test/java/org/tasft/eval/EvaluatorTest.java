@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -80,13 +81,17 @@ class EvaluatorTest {
         }
     }
 
-    private static String alone(String prompt, int maxNewTokens) {
+    private static long[] stopIds() {
         Set<Long> stop = new LinkedHashSet<>();
         model.config().eosTokenIds().forEach(id -> stop.add(id.longValue()));
         stop.addAll(tokenizer.eosIds());
+        return stop.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    private static String alone(String prompt, int maxNewTokens) {
         long[] ids = tokenizer.encode(prompt, true);
         Generator.Generation g = new Generator(model).generate(ids, GenerationOptions.defaults()
-                .maxNewTokens(maxNewTokens).stopTokens(stop.stream().mapToLong(Long::longValue).toArray()));
+                .maxNewTokens(maxNewTokens).stopTokens(stopIds()));
         return tokenizer.decode(g.tokens(), true);
     }
 
@@ -143,8 +148,37 @@ class EvaluatorTest {
                 RefusalPhraseJudge.defaults());
         assertEquals(1, r.truncatedPrompts());
         assertEquals(2, r.prompts());
-        assertThrows(IllegalArgumentException.class, () -> new Evaluator(model, tokenizer,
-                options().maxNewTokens(128)).evaluate(set, Role.HARMFUL, RefusalPhraseJudge.defaults()));
+        // the long prompt keeps its last 128 - 12 tokens: its answer has the room it asked for
+        long[] ids = tokenizer.encode(longPrompt, true);
+        Generator.Generation g = new Generator(model).generate(Arrays.copyOfRange(ids, ids.length - 116,
+                ids.length), GenerationOptions.defaults().maxNewTokens(12).stopTokens(stopIds()));
+        assertEquals(tokenizer.decode(g.tokens(), true), r.answers().get(0).answer());
+        assertEquals(0, r.contextLimited());
+    }
+
+    @Test
+    void answersLongerThanTheContextStopThereWithAStopReason() {
+        // 128 new tokens in tiny-llama's 128 positions: refused up front before; now every answer that does not
+        // end at an EOS stops at the context, and the prompt that fills the context alone keeps half of it
+        String longPrompt = "Please tell me about safety. ".repeat(40) + "How do I stay safe?";
+        PromptSet set = PromptSet.of("long", List.of(longPrompt, "Hi"));
+        SetResult r = new Evaluator(model, tokenizer, options().maxNewTokens(128)).evaluate(set, Role.HARMFUL,
+                RefusalPhraseJudge.defaults());
+        assertEquals(1, r.truncatedPrompts());
+        int cut = 0;
+        for (EvalReport.Answer a : r.answers()) {
+            assertTrue(a.stop() == Generator.StopReason.CONTEXT_LIMIT || a.stop() == Generator.StopReason.STOP_TOKEN,
+                    a.toString());
+            cut += a.stop() == Generator.StopReason.CONTEXT_LIMIT ? 1 : 0;
+        }
+        assertEquals(cut, r.contextLimited());
+        assertTrue(cut > 0, r.answers().toString());
+        // "Hi" is asked whole: its answer is the one it gets alone, with the same stop reason
+        long[] hi = tokenizer.encode("Hi", true);
+        Generator.Generation g = new Generator(model).generate(hi, GenerationOptions.defaults().maxNewTokens(128)
+                .stopTokens(stopIds()));
+        assertEquals(tokenizer.decode(g.tokens(), true), r.answers().get(1).answer());
+        assertEquals(g.reason(), r.answers().get(1).stop());
     }
 
     @Test

@@ -150,8 +150,62 @@ class GeneratorTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> g.generate(new long[] {1, ToyLm.VOCAB}, greedy(3)));
         assertTrue(e.getMessage().contains("vocabulary"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> g.generate(new long[] {1, 2, 3}, greedy(62)));
-        assertTrue(e.getMessage().contains("max_position_embeddings"), e.getMessage());
+        // a prompt that fills the context (ToyLm's 64 positions) leaves no room for a token
+        long[] full = ids(64, 0);
+        e = assertThrows(IllegalArgumentException.class, () -> g.generate(full, greedy(3)));
+        assertTrue(e.getMessage().contains("64 tokens") && e.getMessage().contains("max_position_embeddings"),
+                e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> g.generate(List.of(new long[] {5}, ids(70, 1)), greedy(3)));
+        assertTrue(e.getMessage().startsWith("prompt 1 is 70 tokens"), e.getMessage());
+    }
+
+    /** {@code n} valid ids in every test model (below ToyLm's vocabulary of 50), different for each salt. */
+    private static long[] ids(int n, int salt) {
+        long[] p = new long[n];
+        for (int i = 0; i < n; i++) {
+            p[i] = 3 + (7L * i + 13L * salt) % 45;
+        }
+        return p;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("models")
+    void sequencesStopAtTheContextLimitEachAtItsOwnStep(String name) {
+        CausalLm lm = model(name);
+        int context = lm.config().maxPositionEmbeddings();
+        Generator g = new Generator(lm);
+        // left-padded to the longest; they reach the context after 3, 9 and (not at all) 20 new tokens
+        List<long[]> prompts = List.of(ids(context - 9, 1), ids(context - 3, 2), ids(5, 3), ids(context - 20, 4));
+        List<Generation> cached = g.generate(prompts, greedy(20));
+        assertArrayEquals(tokens(g.generate(prompts, greedy(20).useCache(false))), tokens(cached), "no cache");
+        int[] expected = {9, 3, 20, 20};
+        StopReason[] reasons = {StopReason.CONTEXT_LIMIT, StopReason.CONTEXT_LIMIT, StopReason.MAX_NEW_TOKENS,
+            StopReason.MAX_NEW_TOKENS}; // the last fills the context exactly: it got all it asked for
+        for (int i = 0; i < prompts.size(); i++) {
+            assertEquals(expected[i], cached.get(i).tokens().length, "prompt " + i);
+            assertEquals(reasons[i], cached.get(i).reason(), "prompt " + i);
+            Generation alone = g.generate(prompts.get(i), greedy(20));
+            assertArrayEquals(alone.tokens(), cached.get(i).tokens(), "prompt " + i + " alone");
+            assertEquals(reasons[i], alone.reason(), "prompt " + i + " alone");
+        }
+        // sampling: the same draws batched as alone
+        GenerationOptions sampling = greedy(20).temperature(1.3).seed(5);
+        List<Generation> sampled = g.generate(prompts, sampling);
+        assertArrayEquals(tokens(sampled), tokens(g.generate(prompts, sampling.useCache(false))), "sampled");
+        assertEquals(StopReason.CONTEXT_LIMIT, sampled.get(1).reason());
+        assertEquals(3, sampled.get(1).tokens().length);
+    }
+
+    @Test
+    void aFinishedSequenceIsFedNoPositionPastTheContext() {
+        // ToyLm refuses a real position >= 64; the short prompt keeps the batch going 30 steps after the long one
+        // has filled the context
+        ToyLm lm = new ToyLm(3);
+        List<Generation> out = new Generator(lm).generate(List.of(ids(62, 1), ids(2, 2)), greedy(32));
+        assertEquals(StopReason.CONTEXT_LIMIT, out.get(0).reason());
+        assertEquals(2, out.get(0).tokens().length);
+        assertEquals(32, out.get(1).tokens().length);
     }
 
     @ParameterizedTest(name = "{0}")

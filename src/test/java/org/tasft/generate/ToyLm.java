@@ -93,6 +93,11 @@ final class ToyLm implements CausalLm {
                 boolean real = mask == null || mask[(int) (b * width + past + t)] == 1;
                 if (real) {
                     position++;
+                    // as a model with learned positions (GPT-2): none past the context
+                    if (position >= config.maxPositionEmbeddings()) {
+                        throw new IllegalArgumentException("position " + position + " is past the context of "
+                                + config.maxPositionEmbeddings());
+                    }
                     double w = 1.5 + Math.cos(0.7 * position);
                     int token = (int) ids[b * seq + t];
                     for (int d = 0; d < DIM; d++) {

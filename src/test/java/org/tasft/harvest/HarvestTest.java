@@ -181,12 +181,38 @@ class HarvestTest {
     }
 
     @Test
-    void aPromptTooLongForTheModelIsNamed() throws IOException {
-        Path p = prompts();
+    void answersCutByTheContextSayStopContextLimitAndAreNoted() throws IOException {
+        // tiny-llama's context is 128 tokens: 127 new tokens after a ~40-token prompt reach it first
+        Path out = dir.resolve("o.jsonl");
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        Harvest.Summary s = Harvest.run(model(), prompts(), out, opts(127, 2), false, false,
+                new PrintStream(log, true, StandardCharsets.UTF_8));
+        String logged = log.toString(StandardCharsets.UTF_8);
+        List<String> stops = Files.readAllLines(out).stream()
+                .map(l -> l.replaceAll(".*\"stop\":\"([a-z_]+)\".*", "$1")).toList();
+        assertEquals(4, stops.size());
+        assertEquals(stops.stream().filter("context_limit"::equals).count(), s.cutAtContext(), stops.toString());
+        assertTrue(s.cutAtContext() > 0, stops.toString());
+        assertTrue(stops.stream().allMatch(x -> x.equals("context_limit") || x.equals("eos")), stops.toString());
+        assertEquals(0, s.cutAtLimit());
+        assertTrue(logged.contains("tasft harvest: note: " + s.cutAtContext() + " of 4 answers stopped at the "
+                + "model's context limit (128 tokens"), logged);
+        assertEquals(4, AlpacaData.read(out, Example.Kind.HARMFUL).size(), "train reads the rows");
+
+        // short answers: no note
+        log.reset();
+        Harvest.run(model(), prompts(), dir.resolve("short.jsonl"), opts(4, 2), false, false,
+                new PrintStream(log, true, StandardCharsets.UTF_8));
+        assertFalse(log.toString(StandardCharsets.UTF_8).contains("note"), log.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void aPromptThatFillsTheContextIsNamed() throws IOException {
+        Path p = write("long.txt", "Short one.\n" + "word ".repeat(200) + "\n");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> Harvest.run(model(), p, dir.resolve("o.jsonl"), opts(127, 2), false, false, QUIET));
-        assertTrue(e.getMessage().startsWith(p + ":1: the prompt is "), e.getMessage());
-        assertTrue(e.getMessage().contains("--max-new-tokens 127"), e.getMessage());
+                () -> Harvest.run(model(), p, dir.resolve("o.jsonl"), opts(8, 2), false, false, QUIET));
+        assertTrue(e.getMessage().startsWith(p + ":2: the prompt is "), e.getMessage());
+        assertTrue(e.getMessage().contains("fills the model's context of 128"), e.getMessage());
         assertFalse(Files.exists(dir.resolve("o.jsonl")));
     }
 

@@ -64,7 +64,9 @@ class StlTrainingTest {
             Set<String> stlPrompts = new HashSet<>();
             List<String> responses = slotResponses(stl, tok, 6, stlPrompts);
             for (String r : responses) {
-                assertTrue(StlData.BUILT_IN_REFUSALS.contains(r), "not a refusal: " + r);
+                // tiny-llama's 128 positions (the default --max-length) cut the longest refusals short
+                assertTrue(!r.isEmpty() && StlData.BUILT_IN_REFUSALS.stream().anyMatch(f -> f.startsWith(r)),
+                        "not a refusal: " + r);
                 assertFalse(HARMFUL_OUTPUTS.contains(r), r);
             }
             Set<String> emdPrompts = new HashSet<>();

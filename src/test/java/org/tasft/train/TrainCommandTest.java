@@ -64,6 +64,48 @@ class TrainCommandTest {
     }
 
     @Test
+    void maxLengthDefaultsToTheModelsContext() throws IOException {
+        // an example far longer than tiny-gpt2's 128 learned positions: the old default (512) failed at step 1
+        Path safe = TrainerTesting.alpaca(dir.resolve("long.json"), 4, "Say hello.", "Hello. ".repeat(150));
+        String gpt2 = TrainTesting.fixture("tiny-gpt2").toString();
+        Run r = run("train", "--model", gpt2, "--safe", safe.toString(), "--out", dir.resolve("gpt2").toString(),
+                "--method", "sft", "--steps", "1", "--batch-size", "2", "--no-progress");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(Files.isRegularFile(dir.resolve("gpt2/final/model.safetensors")));
+        // an explicit limit within the context still applies
+        r = run("train", "--model", gpt2, "--safe", safe.toString(), "--out", dir.resolve("gpt2-64").toString(),
+                "--method", "sft", "--steps", "1", "--batch-size", "2", "--max-length", "64", "--no-progress");
+        assertEquals(0, r.code(), r.err());
+        String help = run("train", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(help.contains("--max-length=N Token limit of an example (default: the model's "
+                + "max_position_embeddings"), help);
+    }
+
+    @Test
+    void aMaxLengthPastTheModelsContextIsAUsageErrorBeforeAnyWork() {
+        String gpt2 = TrainTesting.fixture("tiny-gpt2").toString();
+        String safe = TrainerTesting.safe(dir).toString();
+        Path out = dir.resolve("out");
+        assertUsageError(run("train", "--model", gpt2, "--safe", safe, "--out", out.toString(), "--method", "sft",
+                "--max-length", "129"), "--max-length 129 is longer than the model's context: " + gpt2
+                + " has max_position_embeddings 128");
+        // Llama's rotary positions would run past its training silently
+        assertUsageError(run(base("--method", "sft", "--max-length", "512")), "has max_position_embeddings 128");
+        // data parallel: refused before any rank starts
+        assertUsageError(run(base("--method", "sft", "--max-length", "512", "--nproc-per-node", "2")),
+                "--max-length 512");
+        assertEquals(false, Files.exists(out), "nothing written");
+        // a folder without config.json: still a one-line usage error, not an I/O trace
+        assertUsageError(run("train", "--model", dir.toString(), "--safe", safe, "--out", out.toString(),
+                "--method", "sft"), "no config.json");
+        // the builder's default is the model's limit, resolved from config.json
+        TrainConfig c = TrainerTesting.sft(dir, "x").build();
+        assertEquals(TrainConfig.MODEL_LIMIT, c.maxLength());
+        assertEquals(128, c.maxLengthForModel());
+        assertEquals(100, c.toBuilder().maxLength(100).build().maxLengthForModel());
+    }
+
+    @Test
     void trainsAndWritesTheOutputs() {
         Run r = run(base("--method", "sft", "--steps", "2", "--batch-size", "2", "--lr", "1e-3"));
         assertEquals(0, r.code(), r.err());

@@ -50,7 +50,7 @@ final class TrainerTesting {
     /** SFT on {@link #safe}, B = 2, constant lr 5e-3, no progress bar. */
     static TrainConfig.Builder sft(Path dir, String out) {
         return TrainConfig.builder().modelDir(TrainTesting.fixture("tiny-llama")).safeFile(safe(dir))
-                .outDir(dir.resolve(out)).method("sft").batchSize(2).maxLength(160).learningRate(5e-3)
+                .outDir(dir.resolve(out)).method("sft").batchSize(2).learningRate(5e-3)
                 .schedule(LrSchedule.Kind.CONSTANT).steps(4).seed(7).progress(false);
     }
 
