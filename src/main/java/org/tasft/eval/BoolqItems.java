@@ -1,10 +1,5 @@
 package org.tasft.eval;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -13,6 +8,7 @@ import java.util.Locale;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.tasft.io.InputFiles;
 
 /**
  * BoolQ's JSONL: {@code {"question": ..., "passage": ..., "answer": true|false}} per line (also the SuperGLUE copy's
@@ -29,20 +25,11 @@ public final class BoolqItems {
     }
 
     public static List<BoolqItem> read(Path file) {
-        if (!Files.isRegularFile(file)) {
-            throw new IllegalArgumentException(file + ": no such file");
-        }
-        List<String> lines;
-        try {
-            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
-        } catch (CharacterCodingException e) {
-            throw new IllegalArgumentException(file + ": not UTF-8 text", e);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file, e);
-        }
+        // a missing file, a folder, a FIFO, no permission or bytes that are not UTF-8: one line naming file and line
+        String[] lines = InputFiles.readUtf8(file, null).split("\r?\n", -1);
         List<BoolqItem> items = new ArrayList<>();
-        for (int i = 0; i < lines.size(); i++) {
-            String text = lines.get(i);
+        for (int i = 0; i < lines.length; i++) {
+            String text = lines[i];
             if (text.isBlank()) {
                 continue;
             }

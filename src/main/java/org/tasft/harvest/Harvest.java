@@ -33,6 +33,7 @@ import org.tasft.data.Example;
 import org.tasft.data.ExampleEncoder;
 import org.tasft.eval.EvalPrompt;
 import org.tasft.eval.PromptSet;
+import org.tasft.eval.PromptSets;
 import org.tasft.generate.GenerationOptions;
 import org.tasft.generate.Generator;
 import org.tasft.model.CausalLm;
@@ -107,7 +108,7 @@ public final class Harvest {
     public static Summary run(Path modelDir, Path promptsFile, Path out, Options options, boolean overwrite,
             boolean progress, PrintStream log) {
         checkTarget(out, overwrite);
-        PromptSet set = PromptFile.read(promptsFile);
+        PromptSet set = PromptSets.read(promptsFile);
         if (options.limit() > 0 && options.limit() < set.prompts().size()) {
             set = new PromptSet(set.name(), set.file(), set.prompts().subList(0, options.limit()));
         }
