@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 import org.tasft.harvest.Harvest;
+import org.tasft.io.InputFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -71,9 +72,7 @@ final class HarvestCommand implements Callable<Integer> {
         if (!folder.hasTokenizer()) {
             throw new UsageException("harvest needs " + model.resolve("tokenizer.json") + ", which does not exist");
         }
-        if (!java.nio.file.Files.isRegularFile(prompts)) {
-            throw new UsageException("--prompts " + prompts + ": no such file");
-        }
+        InputFiles.requireReadableFile(prompts, "--prompts"); // missing, a folder, a FIFO, unreadable
         Harvest.run(model, prompts, out, options, overwrite, !noProgress, System.err);
         return 0;
     }

@@ -24,6 +24,7 @@ import org.tasft.eval.EvalPrompt;
 import org.tasft.eval.PromptSetFormat;
 import org.tasft.eval.PromptSets;
 import org.tasft.eval.RefusalPhraseJudge;
+import org.tasft.testing.SpecialFiles;
 
 /** Every reader of an input file names the file and the line of bytes that are not UTF-8, and never blocks. */
 class InputFilesTest {
@@ -103,22 +104,13 @@ class InputFilesTest {
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
     void aFifoIsRefusedWithoutBlocking() throws Exception {
         Path fifo = dir.resolve("prompts.jsonl");
-        assumeTrue(mkfifo(fifo), "mkfifo is not available");
+        assumeTrue(SpecialFiles.mkfifo(fifo), "mkfifo is not available");
         List<Consumer<Path>> readers = List.of(AlpacaData::read, PromptSets::read, BoolqItems::read,
                 StlData::readRefusals, RefusalPhraseJudge::fromFile, p -> InputFiles.readUtf8(p, null));
         for (Consumer<Path> reader : readers) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> reader.accept(fifo));
             assertTrue(e.getMessage().contains(fifo + ": is not a regular file (a FIFO, socket or device)"),
                     e.getMessage());
-        }
-    }
-
-    static boolean mkfifo(Path path) throws InterruptedException {
-        try {
-            Process p = new ProcessBuilder("mkfifo", path.toString()).redirectErrorStream(true).start();
-            return p.waitFor() == 0 && Files.exists(path) && !Files.isRegularFile(path);
-        } catch (IOException e) {
-            return false;
         }
     }
 
