@@ -68,15 +68,35 @@ final class DataParallelOptions {
 
     /** Runs the launcher with this command line minus the launcher's own options; returns the exit code. */
     int launch(List<String> originalArgs, PrintStream err) {
-        if (nprocPerNode < 1) {
-            throw new UsageException("--nproc-per-node must be >= 1, got " + nprocPerNode);
-        }
-        options(); // bad values fail here, once, not in every child
+        checkedRanks(); // bad values fail here, once, not in every child
         List<String> args = withoutLauncherOptions(originalArgs);
         String cp = System.getProperty("java.class.path");
         LocalLauncher.Spec spec = new LocalLauncher.Spec(LocalLauncher.javaCommand(Main.class.getName(), cp), args,
                 nprocPerNode, nnodes, nodeRank, masterAddr, masterPort, Duration.ofSeconds(30), Map.of(), logDir);
         return LocalLauncher.run(spec, err);
+    }
+
+    /**
+     * The number of ranks of the job this launcher starts ranks of (--nproc-per-node x --nnodes), after checking the
+     * launcher's and the process group's options: what every child would refuse is refused once, here.
+     */
+    int checkedRanks() {
+        if (nprocPerNode < 1) {
+            throw new UsageException("--nproc-per-node must be >= 1, got " + nprocPerNode);
+        }
+        if (nnodes < 1) {
+            throw new UsageException("--nnodes must be >= 1, got " + nnodes);
+        }
+        if (nodeRank < 0 || nodeRank >= nnodes) {
+            throw new UsageException("--node-rank " + nodeRank + " is outside [0, --nnodes " + nnodes + ")");
+        }
+        options();
+        return nprocPerNode * nnodes;
+    }
+
+    /** How the ranks were asked for, for messages: "--nproc-per-node 3" or "--nproc-per-node 2 x --nnodes 2". */
+    String ranksOption() {
+        return "--nproc-per-node " + nprocPerNode + (nnodes > 1 ? " x --nnodes " + nnodes : "");
     }
 
     /** Connects to the job this process was launched into, or {@link DataParallel#SINGLE_PROCESS}. */

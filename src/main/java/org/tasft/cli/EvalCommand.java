@@ -164,6 +164,9 @@ final class EvalCommand implements Callable<Integer> {
         if (suites.isEmpty() && safePrompts == null && boolq == null && references == null) {
             throw new UsageException("nothing to evaluate: give --suite, --safe-prompts, --boolq or --references");
         }
+        // --out is checked before anything is read or generated: a file there, or a folder one cannot write to,
+        // would otherwise fail only when the results are written, after all the generation
+        OutputPaths.requireWritableFolder("--out", out);
         if (Files.exists(out) && !overwrite && !isEmptyFolder(out)) {
             throw new UsageException("--out " + out + " already exists and is not empty; choose another folder or "
                     + "pass --overwrite");

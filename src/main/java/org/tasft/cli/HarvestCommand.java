@@ -73,6 +73,7 @@ final class HarvestCommand implements Callable<Integer> {
             throw new UsageException("harvest needs " + model.resolve("tokenizer.json") + ", which does not exist");
         }
         InputFiles.requireReadableFile(prompts, "--prompts"); // missing, a folder, a FIFO, unreadable
+        OutputPaths.requireWritableFile("--out", out); // before the model is loaded and the answers generated
         Harvest.run(model, prompts, out, options, overwrite, !noProgress, System.err);
         return 0;
     }

@@ -1,12 +1,15 @@
 package org.tasft.cli;
 
+import java.io.IOException;
 import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Callable;
 
 import org.tasft.checkpoint.CheckpointException;
 import org.tasft.distributed.RankFailureException;
+import org.tasft.io.InputFiles;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -101,8 +104,18 @@ public final class Main implements Callable<Integer> {
 
     private static void report(CommandLine commandLine, PrintWriter err, Exception e, boolean withType,
             boolean debug) {
+        String message = oneLine(e);
+        IOException io = ioCause(e);
+        if (io != null) {
+            // a file that could not be written or read: what and why ("permission denied"), not the wrapper's type
+            withType = false;
+            String reason = InputFiles.describe(io);
+            if (!message.contains(reason)) {
+                message = message + ": " + reason;
+            }
+        }
         String type = withType ? e.getClass().getSimpleName() + ": " : "";
-        err.println(commandName(commandLine) + ": error: " + type + oneLine(e));
+        err.println(commandName(commandLine) + ": error: " + type + message);
         if (debug) {
             e.printStackTrace(err);
         }
@@ -115,6 +128,17 @@ public final class Main implements Callable<Integer> {
             name.insert(0, c.getCommandName() + " ");
         }
         return name.toString();
+    }
+
+    /** The I/O error an UncheckedIOException (or an IOException itself) reports, or null. */
+    private static IOException ioCause(Throwable e) {
+        if (e instanceof IOException io) {
+            return io;
+        }
+        if (e instanceof UncheckedIOException u) {
+            return u.getCause();
+        }
+        return null;
     }
 
     /** The message's first line; the exception's type where the message says nothing. */

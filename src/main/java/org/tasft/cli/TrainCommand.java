@@ -166,14 +166,39 @@ final class TrainCommand implements Callable<Integer> {
                 throw new UsageException("--nproc-per-node needs --model and --safe (the default job runs in one "
                         + "process)");
             }
+            // Everything a rank would refuse is refused here, once, before any child JVM starts.
+            int ranks = dataParallel.checkedRanks();
+            TrainConfig config = config();
+            if (config.batchSize() % ranks != 0) {
+                throw new UsageException("--batch-size " + config.batchSize() + " is not a multiple of the " + ranks
+                        + " ranks (" + dataParallel.ranksOption() + "): each rank takes batch-size / ranks examples "
+                        + "of every batch");
+            }
+            RunFolder.check(config.outDir(), resume != null, overwrite);
             return dataParallel.launch(spec.root().commandLine().getParseResult().originalArgs(), System.err);
         }
         if (model == null && safe == null) {
             // The built-in default job: synthetic data, an unsafe base model (cached), TA-SFT, evaluation.
             Path dir = out != null ? out : Path.of("runs", "default");
+            OutputPaths.requireWritableFolder("--out", dir);
             new DefaultJob(DefaultJob.Settings.defaults(), dir, cacheRoot(cache), System.err).run();
             return 0;
         }
+        TrainConfig config = config();
+        List<Path> previousRun = RunFolder.check(config.outDir(), resume != null, overwrite);
+        DataParallel dp = dataParallel.join(System.err); // data parallel: a rank of a launched job, or one process
+        DataParallelOptions.runAs(dp, d -> {
+            Trainer trainer = new Trainer(config, resume, System.err, d);
+            if (d.isWriter()) { // data parallel: rank 0 alone touches --out
+                RunFolder.delete(previousRun);
+            }
+            return trainer.run();
+        });
+        return 0;
+    }
+
+    /** The run's configuration from the options, checked (as TrainConfig checks it) with a writable --out. */
+    private TrainConfig config() {
         if (model == null || safe == null) {
             throw new UsageException("--model and --safe are required together (without both, train runs the "
                     + "built-in default job)");
@@ -183,6 +208,16 @@ final class TrainCommand implements Callable<Integer> {
         }
         if (resume != null && overwrite) {
             throw new UsageException("--resume continues the run in --out; --overwrite would delete it: give one");
+        }
+        // TrainConfig takes -1 for "not given": a negative value typed on the command line is an error, not that
+        if (safePerBatch != null && safePerBatch < 0) {
+            throw new UsageException("--safe-per-batch must be >= 0, got " + safePerBatch);
+        }
+        if (harmfulCount != null && harmfulCount < 0) {
+            throw new UsageException("--harmful-count must be >= 0, got " + harmfulCount);
+        }
+        if (steps != null && steps < 1) {
+            throw new UsageException("--steps must be >= 1, got " + steps);
         }
         TrainConfig.Builder b = TrainConfig.builder().modelDir(model).safeFile(safe).harmfulFile(harmful)
                 .outDir(out).method(method).lambda(lambda).beta(beta).epochs(epochs).batchSize(batchSize)
@@ -211,16 +246,8 @@ final class TrainCommand implements Callable<Integer> {
             b.loraTargets(loraTargets);
         }
         TrainConfig config = b.build();
-        List<Path> previousRun = RunFolder.check(config.outDir(), resume != null, overwrite);
-        DataParallel dp = dataParallel.join(System.err); // data parallel: a rank of a launched job, or one process
-        DataParallelOptions.runAs(dp, d -> {
-            Trainer trainer = new Trainer(config, resume, System.err, d);
-            if (d.isWriter()) { // data parallel: rank 0 alone touches --out
-                RunFolder.delete(previousRun);
-            }
-            return trainer.run();
-        });
-        return 0;
+        OutputPaths.requireWritableFolder("--out", config.outDir());
+        return config;
     }
 
     /** The default job's cache root: --cache, else DefaultJob's default (-Dtasft.cache, else ~/.cache/tasft). */
