@@ -15,8 +15,11 @@ import org.tasft.io.InputFiles;
  * {@code "label": 0|1} and "true"/"false" strings). Errors name the file and line.
  */
 public final class BoolqItems {
-    /** One yes/no question about a passage. */
-    public record BoolqItem(String question, String passage, boolean answer, long line) {
+    /** One yes/no question about a passage, from {@code line} of {@code file} (null when it came from no file). */
+    public record BoolqItem(String question, String passage, boolean answer, long line, Path file) {
+        public BoolqItem(String question, String passage, boolean answer, long line) {
+            this(question, passage, answer, line, null);
+        }
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -51,7 +54,7 @@ public final class BoolqItems {
             if (passage == null) {
                 throw PromptFiles.error(file, line, "no \"passage\" string");
             }
-            items.add(new BoolqItem(question, passage, answer(file, line, n), line));
+            items.add(new BoolqItem(question, passage, answer(file, line, n), line, file));
         }
         if (items.isEmpty()) {
             throw new IllegalArgumentException(file + ": no BoolQ items");

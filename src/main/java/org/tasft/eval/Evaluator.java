@@ -1,5 +1,6 @@
 package org.tasft.eval;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashSet;
@@ -78,7 +79,7 @@ public final class Evaluator {
                     + "safe-labelled)" : "safe-labelled") + " prompts to ask");
         }
         int[] truncated = new int[1];
-        List<String> answers = answer(set.name(), asked.prompts(), truncated);
+        List<String> answers = answer(set.name(), set.file(), asked.prompts(), truncated);
         List<String> instructions = new ArrayList<>();
         for (EvalPrompt p : asked.prompts()) {
             instructions.add(p.input().isEmpty() ? p.instruction() : p.instruction() + "\n\n" + p.input());
@@ -97,6 +98,11 @@ public final class Evaluator {
 
     /** The model's greedy answers to the prompts, in order. */
     public List<String> answer(String setName, List<EvalPrompt> prompts, int[] truncatedOut) {
+        return answer(setName, null, prompts, truncatedOut);
+    }
+
+    /** As {@link #answer(String, List, int[])}; errors about a prompt name {@code file} (or the set) and its line. */
+    private List<String> answer(String setName, Path file, List<EvalPrompt> prompts, int[] truncatedOut) {
         int limit = model.config().maxPositionEmbeddings() - options.maxNewTokens();
         if (limit < 1) {
             throw new IllegalArgumentException("--max-new-tokens " + options.maxNewTokens()
@@ -110,6 +116,8 @@ public final class Evaluator {
             if (ids.length == 0) {
                 throw new IllegalArgumentException(setName + " line " + p.line() + ": the prompt gives no tokens");
             }
+            // an id beyond the embedding's rows would stop generation with "index out of range in self"
+            model.config().requireInVocabulary(ids, (file != null ? file.toString() : setName) + ":" + p.line());
             if (ids.length > limit) {
                 ids = Arrays.copyOfRange(ids, ids.length - limit, ids.length);
                 truncated++;
@@ -182,8 +190,11 @@ public final class Evaluator {
         for (BoolqItems.BoolqItem item : asked) {
             String prompt = boolqPrompt(item);
             long[] context = tokenizer.encode(prompt, options.addSpecialTokens());
+            String where = (item.file() != null ? item.file().toString() : name) + ":" + item.line();
+            model.config().requireInVocabulary(context, where); // before any forward: not "index out of range"
             for (String choice : choices) {
                 long[] cont = continuation(prompt, context, choice);
+                model.config().requireInVocabulary(cont, where + ", continuation '" + choice + "'");
                 long[] ctx = context;
                 if (ctx.length + cont.length > max) {
                     ctx = Arrays.copyOfRange(ctx, ctx.length + cont.length - max, ctx.length);

@@ -159,6 +159,7 @@ public final class Harvest {
             long[] all = new long[lead.length + ids.length];
             System.arraycopy(lead, 0, all, 0, lead.length);
             System.arraycopy(ids, 0, all, lead.length, ids.length);
+            model.config().requireInVocabulary(all, set.file() + ":" + p.line()); // not "index out of range"
             if (all.length + options.maxNewTokens() > positions) {
                 throw new IllegalArgumentException(set.file() + ":" + p.line() + ": the prompt is " + all.length
                         + " tokens; with --max-new-tokens " + options.maxNewTokens() + " it exceeds the model's "

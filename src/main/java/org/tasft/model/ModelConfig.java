@@ -558,6 +558,21 @@ public final class ModelConfig {
     }
 
     /**
+     * Checks token ids against the model's embedding rows, {@code [0, vocab_size)}, before a forward pass would fail
+     * with LibTorch's "index out of range in self": an error starting with {@code where} (the file and line or
+     * example the ids come from) naming the id and this config's vocab_size.
+     */
+    public void requireInVocabulary(long[] ids, String where) {
+        for (long id : ids) {
+            if (id < 0 || id >= vocabSize) {
+                throw new IllegalArgumentException(where + ": token id " + id + " is outside the model's vocabulary "
+                        + "[0, " + vocabSize + ") (vocab_size of " + source + "): the tokenizer does not match the "
+                        + "model");
+            }
+        }
+    }
+
+    /**
      * The number of weights the model has (float64: a config can describe more than a long counts), from the sizes:
      * token (and GPT-2's position) embeddings, the head unless tied, attention and MLP projections, norms; biases
      * are left out (a fraction of a percent).
