@@ -30,14 +30,15 @@ final class DataParallelOptions {
     int nnodes;
 
     @Option(names = "--node-rank", paramLabel = "I", defaultValue = "0",
-            description = "With --nnodes: this machine's index, 0 .. nnodes - 1.")
+            description = "With --nnodes: this machine's index, 0 .. nnodes - 1 (default: ${DEFAULT-VALUE}).")
     int nodeRank;
 
     @Option(names = "--master-addr", paramLabel = "HOST", description = "With --nnodes: node 0's host.")
     String masterAddr;
 
     @Option(names = "--master-port", paramLabel = "PORT", defaultValue = "0",
-            description = "With --nproc-per-node: rank 0's store port (default: a free one; required with --nnodes).")
+            description = "With --nproc-per-node: rank 0's store port (default: ${DEFAULT-VALUE}, a free one; "
+                    + "required with --nnodes).")
     int masterPort;
 
     @Option(names = "--log-dir", paramLabel = "DIR",
@@ -45,7 +46,8 @@ final class DataParallelOptions {
     Path logDir;
 
     @Option(names = "--dist-backend", paramLabel = "B", defaultValue = "auto",
-            description = "auto | gloo | nccl (auto: nccl for CUDA parameters, else gloo).")
+            description = "auto | gloo | nccl (auto: nccl for CUDA parameters, else gloo; default: "
+                    + "${DEFAULT-VALUE}).")
     String backend;
 
     @Option(names = "--dist-timeout", paramLabel = "SECONDS", defaultValue = "600",
@@ -54,7 +56,8 @@ final class DataParallelOptions {
     long timeoutSeconds;
 
     @Option(names = "--grad-sync", paramLabel = "MODE", defaultValue = "bucketed",
-            description = "bucketed (after backward) | reducer (c10d's DDP Reducer, overlapped with backward).")
+            description = "bucketed (after backward) | reducer (c10d's DDP Reducer, overlapped with backward; "
+                    + "default: ${DEFAULT-VALUE}).")
     String sync;
 
     @Option(names = "--bucket-mb", paramLabel = "MB", defaultValue = "25",

@@ -48,14 +48,14 @@ final class HarvestCommand implements Callable<Integer> {
     int batchSize;
 
     @Option(names = "--temperature", paramLabel = "T", defaultValue = "0",
-            description = "0 = greedy (the default); > 0 samples from softmax(logits / T).")
+            description = "0 = greedy; > 0 samples from softmax(logits / T) (default: ${DEFAULT-VALUE}).")
     double temperature;
 
     @Option(names = "--top-p", paramLabel = "P", defaultValue = "1",
             description = "Nucleus sampling's mass (default: ${DEFAULT-VALUE}).")
     double topP;
 
-    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seed of sampling.")
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seed of sampling (default: ${DEFAULT-VALUE}).")
     long seed;
 
     @Option(names = "--limit", paramLabel = "N", description = "Only the first N prompts.")

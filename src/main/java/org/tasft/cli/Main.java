@@ -7,15 +7,18 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Callable;
 
+import org.bytedeco.pytorch.global.torch;
 import org.tasft.checkpoint.CheckpointException;
 import org.tasft.distributed.RankFailureException;
 import org.tasft.io.InputFiles;
+import org.tasft.kernel.EmdKernel;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.ParseResult;
 import picocli.CommandLine.ScopeType;
 import picocli.CommandLine.Spec;
 
@@ -31,6 +34,7 @@ import picocli.CommandLine.Spec;
         subcommands = {ScoreCommand.class, GenerateCommand.class, HarvestCommand.class, TrainCommand.class,
                 EvalCommand.class, ExperimentCommand.class, CommandLine.HelpCommand.class},
         synopsisSubcommandLabel = "COMMAND",
+        versionProvider = VersionProvider.class,
         footer = {"", "Run 'tasft COMMAND --help' for a command's options."})
 public final class Main implements Callable<Integer> {
     /** Exit code of a bad argument. */
@@ -47,6 +51,14 @@ public final class Main implements Callable<Integer> {
     @Option(names = "--debug", scope = ScopeType.INHERIT,
             description = "Print the stack trace of an error.")
     boolean debug;
+
+    @Option(names = "--threads", scope = ScopeType.INHERIT, paramLabel = "N",
+            description = "Threads of LibTorch's operations (torch.set_num_threads) and of the fused EMD kernel "
+                    + "(default: LibTorch's, one per core).")
+    Integer threads;
+
+    @Option(names = {"-V", "--version"}, versionHelp = true, description = "Print the version and exit.")
+    boolean version;
 
     @Override
     public Integer call() {
@@ -72,6 +84,10 @@ public final class Main implements Callable<Integer> {
             report(e.getCommandLine(), err, e, false, debug);
             return USAGE;
         });
+        cli.setExecutionStrategy(parseResult -> {
+            applyThreads(parseResult); // --threads, wherever it was given, before the command runs
+            return new CommandLine.RunLast().execute(parseResult);
+        });
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             boolean badArgument = isBadArgument(e);
             // An unexpected exception's type says what went wrong where its message may not.
@@ -83,6 +99,33 @@ public final class Main implements Callable<Integer> {
         out.flush();
         err.flush();
         return code;
+    }
+
+    /**
+     * {@code --threads N} (an inherited option: before or after the command name): LibTorch's intra-op threads and
+     * the fused kernel's. Without it both keep their defaults (one thread per core).
+     */
+    private static void applyThreads(ParseResult parseResult) {
+        Integer n = null;
+        CommandLine where = parseResult.commandSpec().commandLine();
+        for (ParseResult pr = parseResult; pr != null; pr = pr.subcommand()) {
+            if (pr.hasMatchedOption("--threads")) {
+                n = pr.matchedOptionValue("--threads", null);
+                where = pr.commandSpec().commandLine();
+            }
+        }
+        if (n == null) {
+            return;
+        }
+        if (n < 1) {
+            throw new ParameterException(where, "--threads must be >= 1, got " + n);
+        }
+        torch.set_num_threads(n);
+        try {
+            EmdKernel.setNumThreads(n);
+        } catch (LinkageError e) {
+            // no libtasft here: there is no fused kernel to run, nor to give threads to
+        }
     }
 
     private static boolean isBadArgument(Throwable e) {

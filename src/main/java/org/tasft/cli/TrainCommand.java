@@ -69,10 +69,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--lambda", defaultValue = "1.0", description = "Weight of the harmful term (default: ${DEFAULT-VALUE}).")
     double lambda;
 
-    @Option(names = "--reduction", defaultValue = "sequence", description = "emd's normalizer: sequence | token.")
+    @Option(names = "--reduction", defaultValue = "sequence", description = "emd's normalizer: sequence | token (default: ${DEFAULT-VALUE}).")
     String reduction;
 
-    @Option(names = "--embedding", defaultValue = "input", description = "emd's embedding: input | lm_head.")
+    @Option(names = "--embedding", defaultValue = "input", description = "emd's embedding: input | lm_head (default: ${DEFAULT-VALUE}).")
     String embedding;
 
     @Option(names = "--beta", defaultValue = "0.1", description = "kto's beta (default: ${DEFAULT-VALUE}).")
@@ -81,44 +81,46 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--steps", description = "Optimizer steps (default: from --epochs).")
     Long steps;
 
-    @Option(names = "--epochs", defaultValue = "1", description = "Epochs over the safe data when --steps is not given.")
+    @Option(names = "--epochs", defaultValue = "1", description = "Epochs over the safe data when --steps is not given "
+            + "(default: ${DEFAULT-VALUE}).")
     double epochs;
 
-    @Option(names = "--batch-size", defaultValue = "8", description = "Examples per micro-batch, B.")
+    @Option(names = "--batch-size", defaultValue = "8", description = "Examples per micro-batch, B (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
     @Option(names = "--safe-per-batch", description = "Safe examples per micro-batch, K (B - K harmful).")
     Integer safePerBatch;
 
-    @Option(names = "--max-length", defaultValue = "512", description = "Token limit of an example.")
+    @Option(names = "--max-length", defaultValue = "512", description = "Token limit of an example (default: ${DEFAULT-VALUE}).")
     int maxLength;
 
     @Option(names = "--lr", defaultValue = "2e-5", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     double lr;
 
-    @Option(names = "--weight-decay", defaultValue = "0", description = "AdamW weight decay.")
+    @Option(names = "--weight-decay", defaultValue = "0", description = "AdamW weight decay (default: ${DEFAULT-VALUE}).")
     double weightDecay;
 
-    @Option(names = "--warmup-steps", defaultValue = "0", description = "Linear warm-up steps.")
+    @Option(names = "--warmup-steps", defaultValue = "0", description = "Linear warm-up steps (default: ${DEFAULT-VALUE}).")
     int warmupSteps;
 
-    @Option(names = "--schedule", defaultValue = "cosine", description = "cosine | linear | constant.")
+    @Option(names = "--schedule", defaultValue = "cosine", description = "cosine | linear | constant (default: ${DEFAULT-VALUE}).")
     String schedule;
 
-    @Option(names = "--grad-accum", defaultValue = "1", description = "Micro-batches per optimizer step.")
+    @Option(names = "--grad-accum", defaultValue = "1", description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
     int gradAccum;
 
-    @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Gradient clipping (<= 0: none).")
+    @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Gradient clipping (<= 0: none; default: ${DEFAULT-VALUE}).")
     double maxGradNorm;
 
-    @Option(names = "--seed", defaultValue = "42", description = "Seed of the data order and torch.")
+    @Option(names = "--seed", defaultValue = "42", description = "Seed of the data order and torch (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--checkpoint-every", defaultValue = "0", description = "Checkpoint every N steps (0: at the end).")
+    @Option(names = "--checkpoint-every", defaultValue = "0", description = "Checkpoint every N steps (0: at the end; default: "
+            + "${DEFAULT-VALUE}).")
     long checkpointEvery;
 
     @Option(names = "--keep-checkpoints", paramLabel = "K", defaultValue = "0",
-            description = "Keep only the newest K checkpoint-<step> folders (0: all).")
+            description = "Keep only the newest K checkpoint-<step> folders (0: all; default: ${DEFAULT-VALUE}).")
     int keepCheckpoints;
 
     @Option(names = "--resume", paramLabel = "DIR", description = "Continue from a checkpoint-<step> folder.")
@@ -128,7 +130,7 @@ final class TrainCommand implements Callable<Integer> {
     boolean overwrite;
 
     @Option(names = "--lora-rank", paramLabel = "R", defaultValue = "0",
-            description = "LoRA rank; 0 (the default) fine-tunes every weight.")
+            description = "LoRA rank; 0 fine-tunes every weight (default: ${DEFAULT-VALUE}).")
     int loraRank;
 
     @Option(names = "--lora-alpha", paramLabel = "A", description = "LoRA alpha (default 16; the update is scaled by "
