@@ -29,8 +29,9 @@ final class ModelFolder {
         return dir;
     }
 
+    /** Whether the folder has a tokenizer.json (one that is a folder or a FIFO counts: loading it names the fault). */
     boolean hasTokenizer() {
-        return Files.isRegularFile(dir.resolve(Tokenizer.FILE_NAME));
+        return Files.exists(dir.resolve(Tokenizer.FILE_NAME));
     }
 
     /** The folder's tokenizer; a usage error naming the file when there is none. */

@@ -116,6 +116,22 @@ class ModelFolderErrorsTest {
     }
 
     @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void aTokenizerFileThatIsAFifoIsNamed() throws Exception {
+        Path tokenizer = model.resolve("tokenizer.json");
+        Files.delete(tokenizer);
+        assumeTrue(SpecialFiles.mkfifo(tokenizer), "mkfifo is not available");
+        assertOneLine(MainTest.run("score", "--model", model.toString(), "--text", "hello"), 2,
+                tokenizer + ": is not a regular file (a FIFO, socket or device)");
+        Files.delete(tokenizer);
+        MainTest.copy("/fixtures/tokenizer/tokenizer.json", tokenizer);
+        Path beside = model.resolve("tokenizer_config.json"); // read for the special tokens: not skipped silently
+        assumeTrue(SpecialFiles.mkfifo(beside), "mkfifo is not available");
+        assertOneLine(MainTest.run("score", "--model", model.toString(), "--text", "hello"), 2,
+                beside + ": is not a regular file");
+    }
+
+    @Test
     void aConfigJsonThatIsNotAFileIsNamed() throws Exception {
         Files.delete(model.resolve("config.json"));
         assertOneLine(score(), 2, "--model " + model + ": no config.json");
