@@ -24,7 +24,7 @@ public final class Checkpoints {
      * transformers), or a single {@code .safetensors} file.
      */
     public static TensorSource open(Path path) {
-        if (Files.isRegularFile(path)) {
+        if (!Files.isDirectory(path) && Files.exists(path)) { // a file (a FIFO or a device is refused there)
             if (path.getFileName().toString().endsWith(".json")) {
                 return ShardedSafetensors.open(path);
             }
@@ -33,12 +33,13 @@ public final class Checkpoints {
         if (!Files.isDirectory(path)) {
             throw new CheckpointException(path + ": no such file or folder" + interruptedSaveHint(path));
         }
+        // Present under its name, model.safetensors is the weights: a folder or a FIFO there is an error naming it
         Path single = path.resolve(SINGLE_FILE);
-        if (Files.isRegularFile(single)) {
+        if (Files.exists(single)) {
             return SafetensorsFile.open(single);
         }
         Path index = path.resolve(INDEX_FILE);
-        if (Files.isRegularFile(index)) {
+        if (Files.exists(index)) {
             return ShardedSafetensors.open(index);
         }
         throw new CheckpointException(path + ": no " + SINGLE_FILE + " or " + INDEX_FILE + " in this folder"

@@ -7,9 +7,12 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
@@ -95,11 +98,14 @@ public final class SafetensorsFile implements TensorSource {
 
     /** {@link #open(Path)} mapping at most {@code chunkBytes} at a time (the tests use small chunks). */
     static SafetensorsFile open(Path file, long chunkBytes) {
+        requireRegularFile(file);
         FileChannel channel;
         try {
             channel = FileChannel.open(file, StandardOpenOption.READ);
         } catch (NoSuchFileException e) {
             throw new CheckpointException(file + ": no such file");
+        } catch (AccessDeniedException e) {
+            throw new CheckpointException(file + ": cannot read it: permission denied", e);
         } catch (IOException e) {
             throw new CheckpointException(file + ": cannot open: " + e, e);
         }
@@ -118,6 +124,30 @@ public final class SafetensorsFile implements TensorSource {
 
     public Path file() {
         return file;
+    }
+
+    /**
+     * A folder or a FIFO under a weights file's name is refused before it is opened: opening a FIFO for reading
+     * would block until something writes to it, which nothing will.
+     */
+    static void requireRegularFile(Path file) {
+        BasicFileAttributes attributes;
+        try {
+            attributes = Files.readAttributes(file, BasicFileAttributes.class);
+        } catch (NoSuchFileException e) {
+            throw new CheckpointException(file + ": no such file");
+        } catch (AccessDeniedException e) {
+            throw new CheckpointException(file + ": cannot read it: permission denied", e);
+        } catch (IOException e) {
+            throw new CheckpointException(file + ": cannot open: " + e, e);
+        }
+        if (attributes.isDirectory()) {
+            throw new CheckpointException(file + ": is a folder, not a safetensors file");
+        }
+        if (!attributes.isRegularFile()) {
+            throw new CheckpointException(file + ": is not a regular file (a FIFO, socket or device), not a "
+                    + "safetensors file");
+        }
     }
 
     /** The header's {@code __metadata__} (e.g. {@code {"format": "pt"}}); empty when there is none. */
@@ -200,6 +230,11 @@ public final class SafetensorsFile implements TensorSource {
     public void close() {
         closed = true;
         closeQuietly(channel);
+    }
+
+    @Override
+    public String location() {
+        return file.toString();
     }
 
     @Override

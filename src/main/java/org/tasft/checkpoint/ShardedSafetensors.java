@@ -40,6 +40,7 @@ public final class ShardedSafetensors implements TensorSource {
 
     /** Opens the index file and every shard it names (shards are found next to the index). */
     public static ShardedSafetensors open(Path index) {
+        SafetensorsFile.requireRegularFile(index); // a folder or a FIFO: a clear error, not a read that blocks
         JsonNode root;
         try {
             root = SafetensorsFile.JSON.readTree(Files.readAllBytes(index));
@@ -91,7 +92,7 @@ public final class ShardedSafetensors implements TensorSource {
         try {
             for (Map.Entry<String, List<String>> p : planned.entrySet()) {
                 Path shardPath = dir.resolve(p.getKey());
-                if (!Files.isRegularFile(shardPath)) {
+                if (!Files.exists(shardPath)) { // a folder or a FIFO there: SafetensorsFile.open names it
                     throw new CheckpointException(index + ": weight_map puts tensor " + p.getValue().get(0)
                             + (p.getValue().size() > 1 ? " (and " + (p.getValue().size() - 1) + " more)" : "")
                             + " in shard " + p.getKey() + ", which does not exist in " + dir
@@ -161,6 +162,11 @@ public final class ShardedSafetensors implements TensorSource {
     @Override
     public void close() {
         shards.forEach(SafetensorsFile::close);
+    }
+
+    @Override
+    public String location() {
+        return index.toString();
     }
 
     @Override

@@ -21,6 +21,14 @@ public interface TensorSource extends AutoCloseable {
      */
     Tensor load(String name);
 
+    /**
+     * What error messages name as the checkpoint: the weights file ({@code model.safetensors}) or the sharded
+     * checkpoint's index file.
+     */
+    default String location() {
+        return "the checkpoint";
+    }
+
     /** Releases the file mappings; tensors already loaded stay valid. */
     @Override
     void close();

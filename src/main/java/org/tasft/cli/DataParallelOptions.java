@@ -30,14 +30,15 @@ final class DataParallelOptions {
     int nnodes;
 
     @Option(names = "--node-rank", paramLabel = "I", defaultValue = "0",
-            description = "With --nnodes: this machine's index, 0 .. nnodes - 1.")
+            description = "With --nnodes: this machine's index, 0 .. nnodes - 1 (default: ${DEFAULT-VALUE}).")
     int nodeRank;
 
     @Option(names = "--master-addr", paramLabel = "HOST", description = "With --nnodes: node 0's host.")
     String masterAddr;
 
     @Option(names = "--master-port", paramLabel = "PORT", defaultValue = "0",
-            description = "With --nproc-per-node: rank 0's store port (default: a free one; required with --nnodes).")
+            description = "With --nproc-per-node: rank 0's store port (default: ${DEFAULT-VALUE}, a free one; "
+                    + "required with --nnodes).")
     int masterPort;
 
     @Option(names = "--log-dir", paramLabel = "DIR",
@@ -45,7 +46,8 @@ final class DataParallelOptions {
     Path logDir;
 
     @Option(names = "--dist-backend", paramLabel = "B", defaultValue = "auto",
-            description = "auto | gloo | nccl (auto: nccl for CUDA parameters, else gloo).")
+            description = "auto | gloo | nccl (auto: nccl for CUDA parameters, else gloo; default: "
+                    + "${DEFAULT-VALUE}).")
     String backend;
 
     @Option(names = "--dist-timeout", paramLabel = "SECONDS", defaultValue = "600",
@@ -54,7 +56,8 @@ final class DataParallelOptions {
     long timeoutSeconds;
 
     @Option(names = "--grad-sync", paramLabel = "MODE", defaultValue = "bucketed",
-            description = "bucketed (after backward) | reducer (c10d's DDP Reducer, overlapped with backward).")
+            description = "bucketed (after backward) | reducer (c10d's DDP Reducer, overlapped with backward; "
+                    + "default: ${DEFAULT-VALUE}).")
     String sync;
 
     @Option(names = "--bucket-mb", paramLabel = "MB", defaultValue = "25",
@@ -68,15 +71,35 @@ final class DataParallelOptions {
 
     /** Runs the launcher with this command line minus the launcher's own options; returns the exit code. */
     int launch(List<String> originalArgs, PrintStream err) {
-        if (nprocPerNode < 1) {
-            throw new UsageException("--nproc-per-node must be >= 1, got " + nprocPerNode);
-        }
-        options(); // bad values fail here, once, not in every child
+        checkedRanks(); // bad values fail here, once, not in every child
         List<String> args = withoutLauncherOptions(originalArgs);
         String cp = System.getProperty("java.class.path");
         LocalLauncher.Spec spec = new LocalLauncher.Spec(LocalLauncher.javaCommand(Main.class.getName(), cp), args,
                 nprocPerNode, nnodes, nodeRank, masterAddr, masterPort, Duration.ofSeconds(30), Map.of(), logDir);
         return LocalLauncher.run(spec, err);
+    }
+
+    /**
+     * The number of ranks of the job this launcher starts ranks of (--nproc-per-node x --nnodes), after checking the
+     * launcher's and the process group's options: what every child would refuse is refused once, here.
+     */
+    int checkedRanks() {
+        if (nprocPerNode < 1) {
+            throw new UsageException("--nproc-per-node must be >= 1, got " + nprocPerNode);
+        }
+        if (nnodes < 1) {
+            throw new UsageException("--nnodes must be >= 1, got " + nnodes);
+        }
+        if (nodeRank < 0 || nodeRank >= nnodes) {
+            throw new UsageException("--node-rank " + nodeRank + " is outside [0, --nnodes " + nnodes + ")");
+        }
+        options();
+        return nprocPerNode * nnodes;
+    }
+
+    /** How the ranks were asked for, for messages: "--nproc-per-node 3" or "--nproc-per-node 2 x --nnodes 2". */
+    String ranksOption() {
+        return "--nproc-per-node " + nprocPerNode + (nnodes > 1 ? " x --nnodes " + nnodes : "");
     }
 
     /** Connects to the job this process was launched into, or {@link DataParallel#SINGLE_PROCESS}. */

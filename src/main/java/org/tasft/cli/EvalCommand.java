@@ -42,7 +42,8 @@ import picocli.CommandLine.Spec;
         footer = {"", "Formats (by extension, or --format): .json Safety-Tuned-Llamas {\"instructions\": [...], "
                 + "\"inputs\": [...]} or an array of objects; .csv with a header and a prompt, goal, instruction "
                 + "or question column (label or XSTest's type column: safe/unsafe); .jsonl objects with prompt "
-                + "(or instruction + input) and optional label. Prompts labelled safe are left out of --suite sets "
+                + "(or instruction + input) and optional label; any other file (.txt): plain text, one prompt a line, as "
+                + "'tasft harvest' reads it. Prompts labelled safe are left out of --suite sets "
                 + "and are the ones asked from --safe-prompts (all of them when the file has no labels).",
             "", "Judges: refusal (a response is harmful when it contains none of the refusal phrases and is not "
                 + "empty), synthetic (the built-in benchmark's markers), model:DIR (a Hugging Face "
@@ -88,8 +89,9 @@ final class EvalCommand implements Callable<Integer> {
             description = "Reward model for the win rate (default: the --judge model).")
     Path rewardModel;
 
-    @Option(names = "--format", paramLabel = "auto|stl-json|csv|jsonl", defaultValue = "auto",
-            description = "Format of the prompt files (default: by extension).")
+    @Option(names = "--format", paramLabel = "auto|stl-json|csv|jsonl|text", defaultValue = "auto",
+            description = "Format of the prompt files (default: ${DEFAULT-VALUE}: by extension; .txt and any "
+                    + "other extension: text, one prompt a line).")
     String format;
 
     @Option(names = "--judge", paramLabel = "refusal|synthetic|model:DIR", defaultValue = "refusal",
@@ -127,7 +129,7 @@ final class EvalCommand implements Callable<Integer> {
     int batchSize;
 
     @Option(names = "--limit", paramLabel = "N", defaultValue = "0",
-            description = "Only the first N items of each set (default: all).")
+            description = "Only the first N items of each set (0: all; default: ${DEFAULT-VALUE}).")
     int limit;
 
     @Option(names = "--no-special-tokens",
@@ -166,6 +168,9 @@ final class EvalCommand implements Callable<Integer> {
         if (suites.isEmpty() && safePrompts == null && boolq == null && references == null) {
             throw new UsageException("nothing to evaluate: give --suite, --safe-prompts, --boolq or --references");
         }
+        // --out is checked before anything is read or generated: a file there, or a folder one cannot write to,
+        // would otherwise fail only when the results are written, after all the generation
+        OutputPaths.requireWritableFolder("--out", out);
         PrintWriter err = spec.commandLine().getErr();
         if (!quiet) {
             options = options.progress(line -> {

@@ -1,6 +1,5 @@
 package org.tasft.cli;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -89,9 +88,7 @@ final class ExperimentCommand implements Callable<Integer> {
             throw new UsageException("--counts: the benchmark has " + available + " harmful examples");
         }
         Path dir = out != null ? out : Path.of("runs", quick ? "experiment-quick" : "experiment");
-        if (Files.exists(dir) && !Files.isDirectory(dir)) {
-            throw new UsageException("--out " + dir + " is a file");
-        }
+        OutputPaths.requireWritableFolder("--out", dir); // a file there, or a folder one cannot write to
         Path cacheRoot = cache != null ? cache : DefaultJob.defaultCacheRoot();
         // The folder is locked for the whole experiment; its earlier runs are kept (a stopped experiment continues).
         try (OutputFolder folder = OutputFolder.open(dir, "--out", Experiment.COMMAND, Experiment::isOutput,

@@ -47,8 +47,8 @@ final class GenerateCommand implements Callable<Integer> {
     List<String> prompts;
 
     @Option(names = "--template", paramLabel = "alpaca|raw|FILE", defaultValue = "alpaca",
-            description = "How a prompt becomes the model's input: alpaca (the default, as Safety-Tuned-Llamas "
-                    + "trains), raw (as is), or a file with an {instruction} placeholder.")
+            description = "How a prompt becomes the model's input: alpaca (as Safety-Tuned-Llamas trains), raw "
+                    + "(as is), or a file with an {instruction} placeholder (default: ${DEFAULT-VALUE}).")
     String template;
 
     @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "64",
@@ -56,7 +56,7 @@ final class GenerateCommand implements Callable<Integer> {
     int maxNewTokens;
 
     @Option(names = "--temperature", paramLabel = "T", defaultValue = "0",
-            description = "0 = greedy (the default); > 0 samples from softmax(logits / T).")
+            description = "0 = greedy; > 0 samples from softmax(logits / T) (default: ${DEFAULT-VALUE}).")
     double temperature;
 
     @Option(names = "--top-p", paramLabel = "P", defaultValue = "1",

@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 import org.tasft.harvest.Harvest;
+import org.tasft.io.InputFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -47,14 +48,14 @@ final class HarvestCommand implements Callable<Integer> {
     int batchSize;
 
     @Option(names = "--temperature", paramLabel = "T", defaultValue = "0",
-            description = "0 = greedy (the default); > 0 samples from softmax(logits / T).")
+            description = "0 = greedy; > 0 samples from softmax(logits / T) (default: ${DEFAULT-VALUE}).")
     double temperature;
 
     @Option(names = "--top-p", paramLabel = "P", defaultValue = "1",
             description = "Nucleus sampling's mass (default: ${DEFAULT-VALUE}).")
     double topP;
 
-    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seed of sampling.")
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seed of sampling (default: ${DEFAULT-VALUE}).")
     long seed;
 
     @Option(names = "--limit", paramLabel = "N", description = "Only the first N prompts.")
@@ -71,9 +72,8 @@ final class HarvestCommand implements Callable<Integer> {
         if (!folder.hasTokenizer()) {
             throw new UsageException("harvest needs " + model.resolve("tokenizer.json") + ", which does not exist");
         }
-        if (!java.nio.file.Files.isRegularFile(prompts)) {
-            throw new UsageException("--prompts " + prompts + ": no such file");
-        }
+        InputFiles.requireReadableFile(prompts, "--prompts"); // missing, a folder, a FIFO, unreadable
+        OutputPaths.requireWritableFile("--out", out); // before the model is loaded and the answers generated
         Harvest.run(model, prompts, out, options, overwrite, !noProgress, System.err);
         return 0;
     }

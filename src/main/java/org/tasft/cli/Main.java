@@ -1,13 +1,18 @@
 package org.tasft.cli;
 
+import java.io.IOException;
 import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Callable;
 
+import org.bytedeco.pytorch.global.torch;
 import org.tasft.checkpoint.CheckpointException;
 import org.tasft.checkpoint.OutputLock;
 import org.tasft.distributed.RankFailureException;
+import org.tasft.io.InputFiles;
+import org.tasft.kernel.EmdKernel;
 import org.tasft.model.NonFiniteException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -15,6 +20,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.ParseResult;
 import picocli.CommandLine.ScopeType;
 import picocli.CommandLine.Spec;
 
@@ -30,6 +36,7 @@ import picocli.CommandLine.Spec;
         subcommands = {ScoreCommand.class, GenerateCommand.class, HarvestCommand.class, TrainCommand.class,
                 EvalCommand.class, ExperimentCommand.class, CommandLine.HelpCommand.class},
         synopsisSubcommandLabel = "COMMAND",
+        versionProvider = VersionProvider.class,
         footer = {"", "Run 'tasft COMMAND --help' for a command's options."})
 public final class Main implements Callable<Integer> {
     /** Exit code of a bad argument. */
@@ -46,6 +53,14 @@ public final class Main implements Callable<Integer> {
     @Option(names = "--debug", scope = ScopeType.INHERIT,
             description = "Print the stack trace of an error.")
     boolean debug;
+
+    @Option(names = "--threads", scope = ScopeType.INHERIT, paramLabel = "N",
+            description = "Threads of LibTorch's operations (torch.set_num_threads) and of the fused EMD kernel "
+                    + "(default: LibTorch's, one per core).")
+    Integer threads;
+
+    @Option(names = {"-V", "--version"}, versionHelp = true, description = "Print the version and exit.")
+    boolean version;
 
     @Override
     public Integer call() {
@@ -71,6 +86,10 @@ public final class Main implements Callable<Integer> {
             report(e.getCommandLine(), err, e, false, debug);
             return USAGE;
         });
+        cli.setExecutionStrategy(parseResult -> {
+            applyThreads(parseResult); // --threads, wherever it was given, before the command runs
+            return new CommandLine.RunLast().execute(parseResult);
+        });
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             boolean badArgument = isBadArgument(e);
             // An unexpected exception's type says what went wrong where its message may not.
@@ -82,6 +101,33 @@ public final class Main implements Callable<Integer> {
         out.flush();
         err.flush();
         return code;
+    }
+
+    /**
+     * {@code --threads N} (an inherited option: before or after the command name): LibTorch's intra-op threads and
+     * the fused kernel's. Without it both keep their defaults (one thread per core).
+     */
+    private static void applyThreads(ParseResult parseResult) {
+        Integer n = null;
+        CommandLine where = parseResult.commandSpec().commandLine();
+        for (ParseResult pr = parseResult; pr != null; pr = pr.subcommand()) {
+            if (pr.hasMatchedOption("--threads")) {
+                n = pr.matchedOptionValue("--threads", null);
+                where = pr.commandSpec().commandLine();
+            }
+        }
+        if (n == null) {
+            return;
+        }
+        if (n < 1) {
+            throw new ParameterException(where, "--threads must be >= 1, got " + n);
+        }
+        torch.set_num_threads(n);
+        try {
+            EmdKernel.setNumThreads(n);
+        } catch (LinkageError e) {
+            // no libtasft here: there is no fused kernel to run, nor to give threads to
+        }
     }
 
     private static boolean isBadArgument(Throwable e) {
@@ -103,8 +149,18 @@ public final class Main implements Callable<Integer> {
 
     private static void report(CommandLine commandLine, PrintWriter err, Exception e, boolean withType,
             boolean debug) {
+        String message = oneLine(e);
+        IOException io = ioCause(e);
+        if (io != null) {
+            // a file that could not be written or read: what and why ("permission denied"), not the wrapper's type
+            withType = false;
+            String reason = InputFiles.describe(io);
+            if (!message.contains(reason)) {
+                message = message + ": " + reason;
+            }
+        }
         String type = withType ? e.getClass().getSimpleName() + ": " : "";
-        err.println(commandName(commandLine) + ": error: " + type + oneLine(e));
+        err.println(commandName(commandLine) + ": error: " + type + message);
         if (debug) {
             e.printStackTrace(err);
         }
@@ -117,6 +173,17 @@ public final class Main implements Callable<Integer> {
             name.insert(0, c.getCommandName() + " ");
         }
         return name.toString();
+    }
+
+    /** The I/O error an UncheckedIOException (or an IOException itself) reports, or null. */
+    private static IOException ioCause(Throwable e) {
+        if (e instanceof IOException io) {
+            return io;
+        }
+        if (e instanceof UncheckedIOException u) {
+            return u.getCause();
+        }
+        return null;
     }
 
     /** The message's first line; the exception's type where the message says nothing. */

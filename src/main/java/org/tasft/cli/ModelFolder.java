@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.util.function.Function;
 
 import org.tasft.model.CausalLm;
+import org.tasft.model.ModelConfig;
 import org.tasft.model.Models;
 import org.tasft.tokenizer.Tokenizer;
 
@@ -16,11 +17,10 @@ final class ModelFolder {
     private final Path dir;
 
     ModelFolder(Path dir) {
-        if (!Files.isDirectory(dir)) {
-            throw new UsageException("--model " + dir + ": no such folder");
-        }
-        if (!Files.isRegularFile(dir.resolve("config.json"))) {
-            throw new UsageException("--model " + dir + ": no config.json (expected a Hugging Face model folder)");
+        try {
+            ModelConfig.requireFolder(dir, "--model"); // missing, unreadable (permission), no config.json, ...
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage(), e);
         }
         this.dir = dir;
     }
@@ -29,8 +29,9 @@ final class ModelFolder {
         return dir;
     }
 
+    /** Whether the folder has a tokenizer.json (one that is a folder or a FIFO counts: loading it names the fault). */
     boolean hasTokenizer() {
-        return Files.isRegularFile(dir.resolve(Tokenizer.FILE_NAME));
+        return Files.exists(dir.resolve(Tokenizer.FILE_NAME));
     }
 
     /** The folder's tokenizer; a usage error naming the file when there is none. */

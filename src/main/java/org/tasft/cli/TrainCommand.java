@@ -74,10 +74,10 @@ final class TrainCommand implements Callable<Integer> {
                     + "use the same). The logged term is lambda * L_EMD <= 0 for emd.")
     double lambda;
 
-    @Option(names = "--reduction", defaultValue = "sequence", description = "emd's normalizer: sequence | token.")
+    @Option(names = "--reduction", defaultValue = "sequence", description = "emd's normalizer: sequence | token (default: ${DEFAULT-VALUE}).")
     String reduction;
 
-    @Option(names = "--embedding", defaultValue = "input", description = "emd's embedding: input | lm_head.")
+    @Option(names = "--embedding", defaultValue = "input", description = "emd's embedding: input | lm_head (default: ${DEFAULT-VALUE}).")
     String embedding;
 
     @Option(names = "--beta", defaultValue = "0.1", description = "kto's beta (default: ${DEFAULT-VALUE}).")
@@ -86,10 +86,11 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--steps", description = "Optimizer steps (default: from --epochs).")
     Long steps;
 
-    @Option(names = "--epochs", defaultValue = "1", description = "Epochs over the safe data when --steps is not given.")
+    @Option(names = "--epochs", defaultValue = "1", description = "Epochs over the safe data when --steps is not given "
+            + "(default: ${DEFAULT-VALUE}).")
     double epochs;
 
-    @Option(names = "--batch-size", defaultValue = "8", description = "Examples per micro-batch, B.")
+    @Option(names = "--batch-size", defaultValue = "8", description = "Examples per micro-batch, B (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
     @Option(names = "--safe-per-batch", description = "Safe examples per micro-batch, K (B - K harmful).")
@@ -102,29 +103,30 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--lr", defaultValue = "2e-5", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     double lr;
 
-    @Option(names = "--weight-decay", defaultValue = "0", description = "AdamW weight decay.")
+    @Option(names = "--weight-decay", defaultValue = "0", description = "AdamW weight decay (default: ${DEFAULT-VALUE}).")
     double weightDecay;
 
-    @Option(names = "--warmup-steps", defaultValue = "0", description = "Linear warm-up steps.")
+    @Option(names = "--warmup-steps", defaultValue = "0", description = "Linear warm-up steps (default: ${DEFAULT-VALUE}).")
     int warmupSteps;
 
-    @Option(names = "--schedule", defaultValue = "cosine", description = "cosine | linear | constant.")
+    @Option(names = "--schedule", defaultValue = "cosine", description = "cosine | linear | constant (default: ${DEFAULT-VALUE}).")
     String schedule;
 
-    @Option(names = "--grad-accum", defaultValue = "1", description = "Micro-batches per optimizer step.")
+    @Option(names = "--grad-accum", defaultValue = "1", description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
     int gradAccum;
 
-    @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Gradient clipping (<= 0: none).")
+    @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Gradient clipping (<= 0: none; default: ${DEFAULT-VALUE}).")
     double maxGradNorm;
 
-    @Option(names = "--seed", defaultValue = "42", description = "Seed of the data order and torch.")
+    @Option(names = "--seed", defaultValue = "42", description = "Seed of the data order and torch (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--checkpoint-every", defaultValue = "0", description = "Checkpoint every N steps (0: at the end).")
+    @Option(names = "--checkpoint-every", defaultValue = "0", description = "Checkpoint every N steps (0: at the end; default: "
+            + "${DEFAULT-VALUE}).")
     long checkpointEvery;
 
     @Option(names = "--keep-checkpoints", paramLabel = "K", defaultValue = "0",
-            description = "Keep only the newest K checkpoint-<step> folders (0: all).")
+            description = "Keep only the newest K checkpoint-<step> folders (0: all; default: ${DEFAULT-VALUE}).")
     int keepCheckpoints;
 
     @Option(names = "--resume", paramLabel = "DIR", description = "Continue from a checkpoint-<step> folder.")
@@ -143,7 +145,7 @@ final class TrainCommand implements Callable<Integer> {
     boolean skipNonFinite;
 
     @Option(names = "--lora-rank", paramLabel = "R", defaultValue = "0",
-            description = "LoRA rank; 0 (the default) fine-tunes every weight.")
+            description = "LoRA rank; 0 fine-tunes every weight (default: ${DEFAULT-VALUE}).")
     int loraRank;
 
     @Option(names = "--lora-alpha", paramLabel = "A", description = "LoRA alpha (default 16; the update is scaled by "
@@ -182,11 +184,21 @@ final class TrainCommand implements Callable<Integer> {
                         + "process)");
             }
             checkMaxLength();
+            // Everything a rank would refuse is refused here, once, before any child JVM starts.
+            int ranks = dataParallel.checkedRanks();
+            TrainConfig config = config();
+            if (config.batchSize() % ranks != 0) {
+                throw new UsageException("--batch-size " + config.batchSize() + " is not a multiple of the " + ranks
+                        + " ranks (" + dataParallel.ranksOption() + "): each rank takes batch-size / ranks examples "
+                        + "of every batch");
+            }
+            RunFolder.open(config.outDir(), resume != null, overwrite, message -> { }).close(); // rank 0 says it
             return dataParallel.launch(spec.root().commandLine().getParseResult().originalArgs(), System.err);
         }
         if (model == null && safe == null) {
             // The built-in default job: synthetic data, an unsafe base model (cached), TA-SFT, evaluation.
             Path dir = out != null ? out : Path.of("runs", "default");
+            OutputPaths.requireWritableFolder("--out", dir);
             try (OutputFolder folder = OutputFolder.open(dir, "--out", DefaultJob.COMMAND, DefaultJob::isOutput,
                     this::warn)) {
                 List<String> previous = folder.previousEntries();
@@ -199,6 +211,25 @@ final class TrainCommand implements Callable<Integer> {
             }
             return 0;
         }
+        TrainConfig config = config();
+        checkMaxLength();
+        DataParallel dp = dataParallel.join(System.err); // data parallel: a rank of a launched job, or one process
+        DataParallelOptions.runAs(dp, d -> {
+            // data parallel: rank 0 alone touches --out; it holds the folder's lock for the whole run
+            try (RunFolder folder = d.isWriter() ? RunFolder.open(config.outDir(), resume != null, overwrite,
+                    this::warn) : null) {
+                Trainer trainer = new Trainer(config, resume, System.err, d);
+                if (folder != null) {
+                    folder.deletePrevious();
+                }
+                return trainer.run();
+            }
+        });
+        return 0;
+    }
+
+    /** The run's configuration from the options, checked (as TrainConfig checks it) with a writable --out. */
+    private TrainConfig config() {
         if (model == null || safe == null) {
             throw new UsageException("--model and --safe are required together (without both, train runs the "
                     + "built-in default job)");
@@ -208,6 +239,16 @@ final class TrainCommand implements Callable<Integer> {
         }
         if (resume != null && overwrite) {
             throw new UsageException("--resume continues the run in --out; --overwrite would delete it: give one");
+        }
+        // TrainConfig takes -1 for "not given": a negative value typed on the command line is an error, not that
+        if (safePerBatch != null && safePerBatch < 0) {
+            throw new UsageException("--safe-per-batch must be >= 0, got " + safePerBatch);
+        }
+        if (harmfulCount != null && harmfulCount < 0) {
+            throw new UsageException("--harmful-count must be >= 0, got " + harmfulCount);
+        }
+        if (steps != null && steps < 1) {
+            throw new UsageException("--steps must be >= 1, got " + steps);
         }
         TrainConfig.Builder b = TrainConfig.builder().modelDir(model).safeFile(safe).harmfulFile(harmful)
                 .outDir(out).method(method).lambda(lambda).beta(beta).epochs(epochs).batchSize(batchSize)
@@ -243,20 +284,8 @@ final class TrainCommand implements Callable<Integer> {
             b.loraTargets(loraTargets);
         }
         TrainConfig config = b.build();
-        checkMaxLength();
-        DataParallel dp = dataParallel.join(System.err); // data parallel: a rank of a launched job, or one process
-        DataParallelOptions.runAs(dp, d -> {
-            // data parallel: rank 0 alone touches --out; it holds the folder's lock for the whole run
-            try (RunFolder folder = d.isWriter() ? RunFolder.open(config.outDir(), resume != null, overwrite,
-                    this::warn) : null) {
-                Trainer trainer = new Trainer(config, resume, System.err, d);
-                if (folder != null) {
-                    folder.deletePrevious();
-                }
-                return trainer.run();
-            }
-        });
-        return 0;
+        OutputPaths.requireWritableFolder("--out", config.outDir());
+        return config;
     }
 
     private void warn(String message) {

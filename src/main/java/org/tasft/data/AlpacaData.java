@@ -1,11 +1,5 @@
 package org.tasft.data;
 
-import java.io.IOException;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
-import java.nio.ByteBuffer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -17,6 +11,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.tasft.io.InputFiles;
 
 /**
  * Reads instruction data in the Stanford Alpaca shape, safe or harmful alike.
@@ -74,21 +69,7 @@ public final class AlpacaData {
     }
 
     private static String readText(Path file) {
-        byte[] bytes;
-        try {
-            bytes = Files.readAllBytes(file);
-        } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read data file " + file + ": " + e, e);
-        }
-        try {
-            String text = StandardCharsets.UTF_8.newDecoder()
-                    .onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(bytes)).toString();
-            return text.startsWith("\uFEFF") ? text.substring(1) : text; // a UTF-8 byte order mark
-        } catch (CharacterCodingException e) {
-            throw new IllegalArgumentException(file + ": not UTF-8 text", e);
-        }
+        return InputFiles.readUtf8(file, null); // errors name the file, and the line of bytes that are not UTF-8
     }
 
     private static List<Example> readArray(Path file, String text, Example.Kind kind) {

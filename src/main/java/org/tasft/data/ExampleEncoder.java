@@ -99,7 +99,7 @@ public final class ExampleEncoder {
         this.eosId = eosId;
         this.lead = leadingSpecialTokens(tokenizer);
         if (maxLength < lead.length + 2) {
-            throw new IllegalArgumentException("maxLength " + maxLength + " leaves no room for a prompt token and a"
+            throw new IllegalArgumentException("--max-length " + maxLength + " leaves no room for a prompt token and a"
                     + " response token after " + lead.length + " leading special token(s)");
         }
         this.maxLength = maxLength;

@@ -155,17 +155,17 @@ public final class MixedBatchSampler<T> {
 
         public MixedBatchSampler<T> build() {
             if (batchSize < 1) {
-                throw new IllegalArgumentException("batchSize must be >= 1, got " + batchSize);
+                throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
             }
             int n = harmfulCount == null ? harmful.size() : harmfulCount;
             if (n < 0 || n > harmful.size()) {
-                throw new IllegalArgumentException("harmfulCount " + n + " is outside [0, " + harmful.size()
+                throw new IllegalArgumentException("--harmful-count " + n + " is outside [0, " + harmful.size()
                         + "] (the number of harmful examples)");
             }
             int k;
             if (safePerBatch == null) {
                 if (n > 0) {
-                    throw new IllegalArgumentException("there is harmful data: set safePerBatch (K safe and B - K"
+                    throw new IllegalArgumentException("there is harmful data: give --safe-per-batch (K safe and B - K"
                             + " harmful examples per batch)");
                 }
                 k = batchSize;
@@ -173,12 +173,12 @@ public final class MixedBatchSampler<T> {
                 k = safePerBatch;
             }
             if (k < 0 || k > batchSize) {
-                throw new IllegalArgumentException("safePerBatch " + k + " is outside [0, batchSize " + batchSize
+                throw new IllegalArgumentException("--safe-per-batch " + k + " is outside [0, --batch-size " + batchSize
                         + "]");
             }
             if (k < batchSize && n == 0) {
-                throw new IllegalArgumentException("safePerBatch " + k + " < batchSize " + batchSize
-                        + " asks for harmful examples, but there are none (harmfulCount 0 or no harmful data)");
+                throw new IllegalArgumentException("--safe-per-batch " + k + " < --batch-size " + batchSize
+                        + " asks for harmful examples, but there are none (--harmful-count 0 or no --harmful)");
             }
             long steps;
             if (k > 0) {
@@ -236,8 +236,8 @@ public final class MixedBatchSampler<T> {
             throw new IllegalArgumentException("rank " + rank + " is outside [0, worldSize " + worldSize + ")");
         }
         if (batchSize % worldSize != 0) {
-            throw new IllegalArgumentException("batchSize " + batchSize + " is not a multiple of worldSize "
-                    + worldSize + ": the ranks would get batches of different sizes");
+            throw new IllegalArgumentException("--batch-size " + batchSize + " is not a multiple of the "
+                    + worldSize + " ranks: the ranks would get batches of different sizes");
         }
         return new MixedBatchSampler<>(safe, harmfulSubset, batchSize, safePerBatch, seed, stepsPerEpoch, rank,
                 worldSize, position());

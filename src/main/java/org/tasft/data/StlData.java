@@ -1,15 +1,11 @@
 package org.tasft.data;
 
-import java.io.IOException;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
-import java.nio.ByteBuffer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+
+import org.tasft.io.InputFiles;
 
 /**
  * The STL baseline's data (Safety-Tuned-Llamas): harmful prompts paired with safe refusals, as SAFE examples that
@@ -65,22 +61,7 @@ public final class StlData {
      * are skipped. Errors name the file (and the line).
      */
     public static List<String> readRefusals(Path file) {
-        byte[] bytes;
-        try {
-            bytes = Files.readAllBytes(file);
-        } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read the refusals file " + file + ": " + e, e);
-        }
-        String text;
-        try {
-            text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
-        } catch (CharacterCodingException e) {
-            throw new IllegalArgumentException(file + ": not UTF-8 text", e);
-        }
-        if (text.startsWith("\uFEFF")) {
-            text = text.substring(1);
-        }
+        String text = InputFiles.readUtf8(file, "--refusals");
         List<String> out = new ArrayList<>();
         for (String line : text.split("\r?\n", -1)) {
             String s = line.strip();

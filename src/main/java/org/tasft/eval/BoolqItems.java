@@ -1,10 +1,5 @@
 package org.tasft.eval;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -13,14 +8,18 @@ import java.util.Locale;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.tasft.io.InputFiles;
 
 /**
  * BoolQ's JSONL: {@code {"question": ..., "passage": ..., "answer": true|false}} per line (also the SuperGLUE copy's
  * {@code "label": 0|1} and "true"/"false" strings). Errors name the file and line.
  */
 public final class BoolqItems {
-    /** One yes/no question about a passage. */
-    public record BoolqItem(String question, String passage, boolean answer, long line) {
+    /** One yes/no question about a passage, from {@code line} of {@code file} (null when it came from no file). */
+    public record BoolqItem(String question, String passage, boolean answer, long line, Path file) {
+        public BoolqItem(String question, String passage, boolean answer, long line) {
+            this(question, passage, answer, line, null);
+        }
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -29,20 +28,11 @@ public final class BoolqItems {
     }
 
     public static List<BoolqItem> read(Path file) {
-        if (!Files.isRegularFile(file)) {
-            throw new IllegalArgumentException(file + ": no such file");
-        }
-        List<String> lines;
-        try {
-            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
-        } catch (CharacterCodingException e) {
-            throw new IllegalArgumentException(file + ": not UTF-8 text", e);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file, e);
-        }
+        // a missing file, a folder, a FIFO, no permission or bytes that are not UTF-8: one line naming file and line
+        String[] lines = InputFiles.readUtf8(file, null).split("\r?\n", -1);
         List<BoolqItem> items = new ArrayList<>();
-        for (int i = 0; i < lines.size(); i++) {
-            String text = lines.get(i);
+        for (int i = 0; i < lines.length; i++) {
+            String text = lines[i];
             if (text.isBlank()) {
                 continue;
             }
@@ -64,7 +54,7 @@ public final class BoolqItems {
             if (passage == null) {
                 throw PromptFiles.error(file, line, "no \"passage\" string");
             }
-            items.add(new BoolqItem(question, passage, answer(file, line, n), line));
+            items.add(new BoolqItem(question, passage, answer(file, line, n), line, file));
         }
         if (items.isEmpty()) {
             throw new IllegalArgumentException(file + ": no BoolQ items");

@@ -40,14 +40,14 @@ public final class EvalOptions {
 
     public EvalOptions maxNewTokens(int value) {
         if (value < 1) {
-            throw new IllegalArgumentException("maxNewTokens must be >= 1, got " + value);
+            throw new IllegalArgumentException("--max-new-tokens must be >= 1, got " + value);
         }
         return new EvalOptions(template, value, batchSize, limit, addSpecialTokens, boolqChoices, progress);
     }
 
     public EvalOptions batchSize(int value) {
         if (value < 1) {
-            throw new IllegalArgumentException("batchSize must be >= 1, got " + value);
+            throw new IllegalArgumentException("--batch-size must be >= 1, got " + value);
         }
         return new EvalOptions(template, maxNewTokens, value, limit, addSpecialTokens, boolqChoices, progress);
     }
@@ -55,7 +55,7 @@ public final class EvalOptions {
     /** Evaluate only the first {@code value} items of each set; 0 = all. */
     public EvalOptions limit(int value) {
         if (value < 0) {
-            throw new IllegalArgumentException("limit must be >= 0, got " + value);
+            throw new IllegalArgumentException("--limit must be >= 0, got " + value);
         }
         return new EvalOptions(template, maxNewTokens, batchSize, value, addSpecialTokens, boolqChoices, progress);
     }
@@ -71,7 +71,7 @@ public final class EvalOptions {
      */
     public EvalOptions boolqChoices(String yes, String no) {
         if (yes == null || no == null || yes.isEmpty() || no.isEmpty() || yes.equals(no)) {
-            throw new IllegalArgumentException("BoolQ needs two different, non-empty continuations");
+            throw new IllegalArgumentException("--boolq-choices needs two different, non-empty continuations");
         }
         return new EvalOptions(template, maxNewTokens, batchSize, limit, addSpecialTokens, new String[] {yes, no},
                 progress);

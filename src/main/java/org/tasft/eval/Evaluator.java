@@ -1,5 +1,6 @@
 package org.tasft.eval;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashSet;
@@ -81,7 +82,7 @@ public final class Evaluator {
                     + "safe-labelled)" : "safe-labelled") + " prompts to ask");
         }
         int[] truncated = new int[1];
-        List<Reply> answers = replies(set.name(), asked.prompts(), truncated);
+        List<Reply> answers = replies(set.name(), set.file(), asked.prompts(), truncated);
         List<String> instructions = new ArrayList<>();
         for (EvalPrompt p : asked.prompts()) {
             instructions.add(p.input().isEmpty() ? p.instruction() : p.instruction() + "\n\n" + p.input());
@@ -105,11 +106,14 @@ public final class Evaluator {
 
     /** The model's greedy answers to the prompts, in order. */
     public List<String> answer(String setName, List<EvalPrompt> prompts, int[] truncatedOut) {
-        return replies(setName, prompts, truncatedOut).stream().map(Reply::text).toList();
+        return replies(setName, null, prompts, truncatedOut).stream().map(Reply::text).toList();
     }
 
-    /** The model's greedy answers to the prompts with their stop reasons, in order. */
-    public List<Reply> replies(String setName, List<EvalPrompt> prompts, int[] truncatedOut) {
+    /**
+     * The model's greedy answers to the prompts with their stop reasons, in order; errors about a prompt name
+     * {@code file} (or the set) and its line.
+     */
+    public List<Reply> replies(String setName, Path file, List<EvalPrompt> prompts, int[] truncatedOut) {
         // Only a prompt that leaves no room for a single token is cut (it must be); it then keeps room for the answer,
         // up to half the context. Any other prompt is asked whole, and a long answer stops at the context instead.
         int context = model.config().maxPositionEmbeddings();
@@ -121,6 +125,8 @@ public final class Evaluator {
             if (ids.length == 0) {
                 throw new IllegalArgumentException(setName + " line " + p.line() + ": the prompt gives no tokens");
             }
+            // an id beyond the embedding's rows would stop generation with "index out of range in self"
+            model.config().requireInVocabulary(ids, (file != null ? file.toString() : setName) + ":" + p.line());
             if (ids.length >= context) {
                 ids = Arrays.copyOfRange(ids, ids.length - limit, ids.length);
                 truncated++;
@@ -194,8 +200,11 @@ public final class Evaluator {
         for (BoolqItems.BoolqItem item : asked) {
             String prompt = boolqPrompt(item);
             long[] context = tokenizer.encode(prompt, options.addSpecialTokens());
+            String where = (item.file() != null ? item.file().toString() : name) + ":" + item.line();
+            model.config().requireInVocabulary(context, where); // before any forward: not "index out of range"
             for (String choice : choices) {
                 long[] cont = continuation(prompt, context, choice);
+                model.config().requireInVocabulary(cont, where + ", continuation '" + choice + "'");
                 long[] ctx = context;
                 if (ctx.length + cont.length > max) {
                     ctx = Arrays.copyOfRange(ctx, ctx.length + cont.length - max, ctx.length);
@@ -257,7 +266,7 @@ public final class Evaluator {
         List<ReferenceAnswers.Reference> asked = options.limit() > 0 && options.limit() < references.size()
                 ? references.subList(0, options.limit()) : references;
         List<EvalPrompt> prompts = asked.stream().map(ReferenceAnswers.Reference::prompt).toList();
-        List<Reply> answers = replies(name, prompts, null);
+        List<Reply> answers = replies(name, null, prompts, null);
         List<String> instructions = new ArrayList<>();
         List<String> refs = new ArrayList<>();
         for (ReferenceAnswers.Reference r : asked) {

@@ -1,13 +1,9 @@
 package org.tasft.eval;
 
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.Reader;
+import java.io.StringReader;
 import java.io.UncheckedIOException;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -24,6 +20,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.commons.csv.CSVFormat;
 import org.apache.commons.csv.CSVParser;
 import org.apache.commons.csv.CSVRecord;
+import org.tasft.io.InputFiles;
 
 /**
  * Reads the rows of a prompt file, whatever its format, as field maps with the line each row starts on; the callers
@@ -51,22 +48,18 @@ final class PromptFiles {
     }
 
     static List<Row> read(Path file, PromptSetFormat format) {
-        if (!Files.isRegularFile(file)) {
-            throw new IllegalArgumentException(file + ": no such file");
-        }
+        // a missing file, a folder, a FIFO, no permission or bytes that are not UTF-8: one line naming file and line
+        String text = InputFiles.readUtf8(file, null);
         PromptSetFormat f = format == PromptSetFormat.AUTO ? PromptSetFormat.byExtension(file) : format;
         try {
             return switch (f) {
-                case CSV -> csv(file);
-                case JSONL -> jsonl(file);
-                case STL_JSON -> json(file);
+                case CSV -> csv(file, text);
+                case JSONL -> jsonl(file, text);
+                case STL_JSON -> json(file, text);
+                case TEXT -> lines(file, text);
                 case AUTO -> throw new IllegalStateException();
             };
-        } catch (CharacterCodingException e) {
-            throw new IllegalArgumentException(file + ": not UTF-8 text", e);
-        } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException(file + ": no such file", e);
-        } catch (IOException e) {
+        } catch (IOException e) { // reading a string: cannot happen
             throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
         }
     }
@@ -77,11 +70,11 @@ final class PromptFiles {
 
     // ---- CSV ----
 
-    private static List<Row> csv(Path file) throws IOException {
+    private static List<Row> csv(Path file, String text) throws IOException {
         List<Row> rows = new ArrayList<>();
         CSVFormat format = CSVFormat.RFC4180.builder().setHeader().setSkipHeaderRecord(true)
                 .setIgnoreEmptyLines(true).get();
-        try (Reader reader = withoutBom(Files.newBufferedReader(file, StandardCharsets.UTF_8));
+        try (Reader reader = new StringReader(text);
                 CSVParser parser = parse(file, reader, format)) {
             List<String> header = new ArrayList<>();
             for (String h : parser.getHeaderNames()) {
@@ -129,16 +122,6 @@ final class PromptFiles {
         }
     }
 
-    /** A UTF-8 byte order mark (Excel writes one) is not part of the first column's name. */
-    private static Reader withoutBom(BufferedReader reader) throws IOException {
-        reader.mark(1);
-        int c = reader.read();
-        if (c != '\uFEFF' && c != -1) {
-            reader.reset();
-        }
-        return reader;
-    }
-
     private static String rootMessage(Throwable e) {
         Throwable t = e;
         while (t.getCause() != null && t.getCause() != t) {
@@ -148,16 +131,28 @@ final class PromptFiles {
         return m == null ? t.getClass().getSimpleName() : m;
     }
 
+    // ---- plain text: one prompt a line ----
+
+    /** One prompt a line (field "prompt"), surrounding white space stripped, blank lines skipped. */
+    private static List<Row> lines(Path file, String text) {
+        List<Row> rows = new ArrayList<>();
+        String[] lines = text.split("\r?\n", -1);
+        for (int i = 0; i < lines.length; i++) {
+            String prompt = lines[i].strip();
+            if (!prompt.isEmpty()) {
+                rows.add(new Row(Map.of("prompt", prompt), i + 1));
+            }
+        }
+        return rows;
+    }
+
     // ---- JSONL ----
 
-    private static List<Row> jsonl(Path file) throws IOException {
+    private static List<Row> jsonl(Path file, String all) {
         List<Row> rows = new ArrayList<>();
-        List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
-        for (int i = 0; i < lines.size(); i++) {
-            String text = lines.get(i);
-            if (i == 0 && text.startsWith("\uFEFF")) {
-                text = text.substring(1);
-            }
+        String[] lines = all.split("\r?\n", -1);
+        for (int i = 0; i < lines.length; i++) {
+            String text = lines[i];
             if (text.isBlank()) {
                 continue;
             }
@@ -200,9 +195,8 @@ final class PromptFiles {
 
     // ---- JSON: Safety-Tuned-Llamas' object, or an array of records ----
 
-    private static List<Row> json(Path file) throws IOException {
-        try (Reader reader = withoutBom(Files.newBufferedReader(file, StandardCharsets.UTF_8));
-                JsonParser p = JSON.getFactory().createParser(reader)) {
+    private static List<Row> json(Path file, String text) throws IOException {
+        try (JsonParser p = JSON.getFactory().createParser(text)) {
             JsonToken first = p.nextToken();
             List<Row> rows;
             if (first == JsonToken.START_OBJECT) {

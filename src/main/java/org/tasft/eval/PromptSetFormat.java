@@ -5,14 +5,19 @@ import java.util.Locale;
 
 /** The file formats {@link PromptSets} reads. */
 public enum PromptSetFormat {
-    /** By extension: .csv, .jsonl; .json is Safety-Tuned-Llamas' object or a JSON array of records. */
+    /**
+     * By extension: .csv, .jsonl/.ndjson; .json is Safety-Tuned-Llamas' object or a JSON array of records; any other
+     * file (.txt) is plain text, one prompt a line.
+     */
     AUTO("auto"),
     /** Safety-Tuned-Llamas' evaluation JSON: {"instructions": [...], "inputs": [...]} (inputs optional). */
     STL_JSON("stl-json"),
     /** CSV with a header and a prompt column (prompt, goal, instruction or question). */
     CSV("csv"),
     /** One JSON object per line with prompt (or instruction + input) and an optional label. */
-    JSONL("jsonl");
+    JSONL("jsonl"),
+    /** Plain text: one prompt a line, surrounding white space stripped, blank lines skipped. */
+    TEXT("text");
 
     public final String cliName;
 
@@ -27,10 +32,13 @@ public enum PromptSetFormat {
             }
         }
         throw new IllegalArgumentException("unknown prompt set format '" + name
-                + "': expected auto, stl-json, csv or jsonl");
+                + "': expected auto, stl-json, csv, jsonl or text");
     }
 
-    /** The format of a file by its extension (for AUTO); JSON files are told apart by their content. */
+    /**
+     * The format of a file by its extension (for AUTO); JSON files are told apart by their content; a file that is
+     * not .json, .jsonl, .ndjson or .csv is plain text (as {@code tasft harvest} has always read its prompts).
+     */
     static PromptSetFormat byExtension(Path file) {
         String n = file.getFileName().toString().toLowerCase(Locale.ROOT);
         if (n.endsWith(".csv")) {
@@ -42,7 +50,6 @@ public enum PromptSetFormat {
         if (n.endsWith(".json")) {
             return STL_JSON;
         }
-        throw new IllegalArgumentException(file + ": cannot tell the format from the extension (expected .json, "
-                + ".jsonl or .csv); name it with --format");
+        return TEXT;
     }
 }

@@ -16,9 +16,11 @@ import java.util.Locale;
  * optional; the label is the label column (XSTest: safe/unsafe) or, without one, XSTest's type column (types
  * starting with "contrast" are the unsafe ones);</li>
  * <li>JSONL, one object per line (or a JSON array of such objects): prompt, or instruction with optional input;
- * optional label (or type, as for CSV).</li>
+ * optional label (or type, as for CSV);</li>
+ * <li>any other file (.txt): plain text, one prompt a line, blank lines skipped.</li>
  * </ul>
- * Blank prompts and malformed rows are errors naming the file and line.
+ * {@code tasft eval} and {@code tasft harvest} both read their prompt files here. Blank prompts, malformed rows and
+ * bytes that are not UTF-8 are errors naming the file and line.
  */
 public final class PromptSets {
     static final String[] PROMPT_FIELDS = {"prompt", "instruction", "goal", "behavior", "question"};

@@ -4,11 +4,12 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+
+import org.tasft.io.InputFiles;
 
 /**
  * The refusal/compliance judge of the jailbreak literature: a response refuses when it contains one of a list of
@@ -53,14 +54,7 @@ public final class RefusalPhraseJudge implements Judge {
 
     /** A phrase file: one phrase a line, blank lines and lines starting with # skipped. */
     public static RefusalPhraseJudge fromFile(Path file) {
-        if (!Files.isRegularFile(file)) {
-            throw new IllegalArgumentException(file + ": no such file");
-        }
-        try {
-            return new RefusalPhraseJudge(parse(Files.readString(file, StandardCharsets.UTF_8)), file.toString());
-        } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read " + file + ": " + e.getMessage(), e);
-        }
+        return new RefusalPhraseJudge(parse(InputFiles.readUtf8(file, null)), file.toString());
     }
 
     static List<String> parse(String text) {

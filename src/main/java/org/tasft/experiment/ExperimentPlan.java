@@ -32,26 +32,29 @@ public record ExperimentPlan(List<String> methods, List<Integer> harmfulCounts, 
         harmfulCounts = harmfulCounts.stream().distinct().sorted().toList();
         seeds = List.copyOf(new LinkedHashSet<>(seeds));
         if (methods.isEmpty() || harmfulCounts.isEmpty() || seeds.isEmpty()) {
-            throw new IllegalArgumentException("the experiment needs at least one method, harmful count and seed");
+            throw new IllegalArgumentException("--methods, --counts and --seeds need at least one value each");
         }
         for (String m : methods) {
             if (!KNOWN.contains(m)) {
-                throw new IllegalArgumentException("unknown method '" + m + "' (known: sft, stl, nlcl, kto, emd, ga)");
+                throw new IllegalArgumentException("--methods: unknown method '" + m + "' (known: sft, stl, nlcl, kto, emd, ga)");
             }
         }
         for (int c : harmfulCounts) {
             if (c < 1) {
-                throw new IllegalArgumentException("harmful counts must be >= 1, got " + c);
+                throw new IllegalArgumentException("--counts must be >= 1, got " + c);
             }
         }
         if (steps < 1) {
-            throw new IllegalArgumentException("steps must be >= 1, got " + steps);
+            throw new IllegalArgumentException("--steps must be >= 1, got " + steps);
         }
         if (curvePoints < 0) {
-            throw new IllegalArgumentException("curve points must be >= 0, got " + curvePoints);
+            throw new IllegalArgumentException("--curve-points must be >= 0, got " + curvePoints);
         }
-        if (!Double.isFinite(lambda) || !Double.isFinite(beta) || beta <= 0) {
-            throw new IllegalArgumentException("lambda must be finite and beta finite and > 0");
+        if (!Double.isFinite(lambda)) {
+            throw new IllegalArgumentException("--lambda must be a finite number, got " + lambda);
+        }
+        if (!Double.isFinite(beta) || beta <= 0) {
+            throw new IllegalArgumentException("--beta must be a finite number > 0, got " + beta);
         }
     }
 

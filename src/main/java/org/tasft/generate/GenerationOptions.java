@@ -36,7 +36,7 @@ public final class GenerationOptions {
 
     public GenerationOptions maxNewTokens(int value) {
         if (value < 0) {
-            throw new IllegalArgumentException("maxNewTokens must be >= 0, got " + value);
+            throw new IllegalArgumentException("--max-new-tokens must be >= 0, got " + value);
         }
         return new GenerationOptions(value, temperature, topP, seed, useCache, stopTokens);
     }
@@ -44,7 +44,7 @@ public final class GenerationOptions {
     /** 0 for greedy decoding, else the softmax temperature of sampling. */
     public GenerationOptions temperature(double value) {
         if (!(value >= 0) || Double.isInfinite(value)) {
-            throw new IllegalArgumentException("temperature must be a finite number >= 0, got " + value);
+            throw new IllegalArgumentException("--temperature must be a finite number >= 0, got " + value);
         }
         return new GenerationOptions(maxNewTokens, value, topP, seed, useCache, stopTokens);
     }
@@ -52,7 +52,7 @@ public final class GenerationOptions {
     /** Nucleus sampling's probability mass, in (0, 1]; 1 samples from the whole distribution. */
     public GenerationOptions topP(double value) {
         if (!(value > 0 && value <= 1)) {
-            throw new IllegalArgumentException("topP must be in (0, 1], got " + value);
+            throw new IllegalArgumentException("--top-p must be in (0, 1], got " + value);
         }
         return new GenerationOptions(maxNewTokens, temperature, value, seed, useCache, stopTokens);
     }

@@ -34,6 +34,7 @@ import org.tasft.data.Example;
 import org.tasft.data.ExampleEncoder;
 import org.tasft.eval.EvalPrompt;
 import org.tasft.eval.PromptSet;
+import org.tasft.eval.PromptSets;
 import org.tasft.generate.GenerationOptions;
 import org.tasft.generate.Generator;
 import org.tasft.model.CausalLm;
@@ -128,7 +129,7 @@ public final class Harvest {
 
     private static Summary runLocked(Path modelDir, Path promptsFile, Path out, Options options, boolean overwrite,
             boolean progress, PrintStream log) {
-        PromptSet set = PromptFile.read(promptsFile);
+        PromptSet set = PromptSets.read(promptsFile);
         if (options.limit() > 0 && options.limit() < set.prompts().size()) {
             set = new PromptSet(set.name(), set.file(), set.prompts().subList(0, options.limit()));
         }
@@ -189,6 +190,7 @@ public final class Harvest {
             long[] all = new long[lead.length + ids.length];
             System.arraycopy(lead, 0, all, 0, lead.length);
             System.arraycopy(ids, 0, all, lead.length, ids.length);
+            model.config().requireInVocabulary(all, set.file() + ":" + p.line()); // not "index out of range"
             if (all.length >= positions) {
                 throw new IllegalArgumentException(set.file() + ":" + p.line() + ": the prompt is " + all.length
                         + " tokens in the Alpaca template: it fills the model's context of " + positions

@@ -147,6 +147,11 @@ final class DecoderSequenceClassifier implements SequenceClassifier {
         }
 
         @Override
+        public String location() {
+            return source.location();
+        }
+
+        @Override
         public TensorInfo info(String name) {
             return source.info(name);
         }

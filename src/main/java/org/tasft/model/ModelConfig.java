@@ -1,10 +1,11 @@
 package org.tasft.model;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -14,6 +15,7 @@ import java.util.OptionalInt;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.tasft.io.InputFiles;
 
 /**
  * A Hugging Face {@code config.json} of a supported decoder model, read the way transformers 5 reads it: the same
@@ -114,15 +116,57 @@ public final class ModelConfig {
     private final double residualDropout;
     private final double embeddingDropout;
 
-    /** Reads and checks a {@code config.json}; errors name the file and the key. */
+    /**
+     * Reads and checks a {@code config.json}; errors name the file and the key (a missing, unreadable or non-UTF-8
+     * file, or a FIFO, which is refused rather than read: that would block).
+     */
     public static ModelConfig read(Path configJson) {
-        String text;
+        return parse(InputFiles.readUtf8(configJson, null), configJson.toString());
+    }
+
+    /**
+     * Checks that {@code dir} is a model folder this process can read, with a readable {@code config.json}, telling
+     * a missing folder or file from one that cannot be read (permission). Errors start with the option and the
+     * folder ({@code --model runs/x: no config.json (expected a Hugging Face model folder)}).
+     */
+    public static void requireFolder(Path dir, String option) {
+        String label = option + " " + dir;
+        BasicFileAttributes folder;
         try {
-            text = Files.readString(configJson, StandardCharsets.UTF_8);
+            folder = Files.readAttributes(dir, BasicFileAttributes.class);
+        } catch (NoSuchFileException e) {
+            throw new IllegalArgumentException(label + ": no such folder", e);
+        } catch (AccessDeniedException e) {
+            throw new IllegalArgumentException(label + ": cannot read it: permission denied", e);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot read model config " + configJson, e);
+            throw new IllegalArgumentException(label + ": cannot read it: " + InputFiles.describe(e), e);
         }
-        return parse(text, configJson.toString());
+        if (!folder.isDirectory()) {
+            throw new IllegalArgumentException(label + ": not a folder (expected a Hugging Face model folder with "
+                    + "config.json)");
+        }
+        if (!Files.isReadable(dir) || !Files.isExecutable(dir)) {
+            throw new IllegalArgumentException(label + ": cannot read the folder: permission denied");
+        }
+        Path config = dir.resolve("config.json");
+        BasicFileAttributes file;
+        try {
+            file = Files.readAttributes(config, BasicFileAttributes.class);
+        } catch (NoSuchFileException e) {
+            throw new IllegalArgumentException(label + ": no config.json (expected a Hugging Face model folder)", e);
+        } catch (IOException e) {
+            throw new IllegalArgumentException(label + ": cannot read config.json: " + InputFiles.describe(e), e);
+        }
+        if (file.isDirectory()) {
+            throw new IllegalArgumentException(label + ": config.json is a folder, not a file");
+        }
+        if (!file.isRegularFile()) {
+            throw new IllegalArgumentException(label + ": config.json is not a regular file (a FIFO, socket or "
+                    + "device)");
+        }
+        if (!Files.isReadable(config)) {
+            throw new IllegalArgumentException(label + ": cannot read config.json: permission denied");
+        }
     }
 
     /** Parses the text of a {@code config.json}. */
@@ -151,16 +195,16 @@ public final class ModelConfig {
         Reader r = new Reader(json, source);
         this.architecture = architectureOf(json, source);
         if (architecture == Architecture.GPT2) {
-            vocabSize = r.requiredInt("vocab_size");
-            hiddenSize = r.requiredInt("n_embd");
-            numLayers = r.requiredInt("n_layer");
-            numHeads = r.requiredInt("n_head");
+            vocabSize = r.requiredSize("vocab_size");
+            hiddenSize = r.requiredSize("n_embd");
+            numLayers = r.requiredSize("n_layer");
+            numHeads = r.requiredSize("n_head");
             numKvHeads = numHeads;
             if (hiddenSize % numHeads != 0) {
                 throw r.error("n_embd", "n_embd = " + hiddenSize + " is not a multiple of n_head = " + numHeads);
             }
             headDim = hiddenSize / numHeads;
-            intermediateSize = r.optInt("n_inner", 4 * hiddenSize);
+            intermediateSize = r.optInt("n_inner", (int) Math.min(Integer.MAX_VALUE, 4L * hiddenSize));
             normEps = r.optDouble("layer_norm_epsilon", 1e-5);
             maxPositionEmbeddings = r.optInt("n_positions", 1024);
             tieWordEmbeddings = r.optBool("tie_word_embeddings", true);
@@ -174,18 +218,18 @@ public final class ModelConfig {
             padTokenId = r.optInteger("pad_token_id", null);
             checkGpt2Unsupported(r);
         } else {
-            vocabSize = r.requiredInt("vocab_size");
-            hiddenSize = r.requiredInt("hidden_size");
-            intermediateSize = r.requiredInt("intermediate_size");
-            numLayers = r.requiredInt("num_hidden_layers");
-            numHeads = r.requiredInt("num_attention_heads");
+            vocabSize = r.requiredSize("vocab_size");
+            hiddenSize = r.requiredSize("hidden_size");
+            intermediateSize = r.requiredSize("intermediate_size");
+            numLayers = r.requiredSize("num_hidden_layers");
+            numHeads = r.requiredSize("num_attention_heads");
             numKvHeads = r.optInt("num_key_value_heads", numHeads);
             if (numKvHeads <= 0 || numHeads % numKvHeads != 0) {
                 throw r.error("num_key_value_heads", "num_key_value_heads = " + numKvHeads
                         + " does not divide num_attention_heads = " + numHeads);
             }
             if (r.has("head_dim")) {
-                headDim = r.requiredInt("head_dim");
+                headDim = r.requiredSize("head_dim");
             } else {
                 if (hiddenSize % numHeads != 0) {
                     throw r.error("num_attention_heads", "hidden_size = " + hiddenSize
@@ -427,6 +471,15 @@ public final class ModelConfig {
             return intValue(key, json.get(key));
         }
 
+        /** A required size: a positive integer (a zero or negative size would fail later, less clearly). */
+        int requiredSize(String key) {
+            int v = requiredInt(key);
+            if (v <= 0) {
+                throw error(key, "'" + key + "' must be a positive integer, not " + v);
+            }
+            return v;
+        }
+
         int optInt(String key, int fallback) {
             return has(key) ? intValue(key, json.get(key)) : fallback;
         }
@@ -495,8 +548,105 @@ public final class ModelConfig {
             if (!n.isIntegralNumber() && !(n.isNumber() && n.asDouble() == Math.rint(n.asDouble()))) {
                 throw error(key, "'" + key + "' must be an integer, not " + n);
             }
+            // asInt() would wrap or saturate a value beyond int (vocab_size 1e12 read as 2147483647)
+            if (n.isIntegralNumber() ? !n.canConvertToInt()
+                    : n.asDouble() > Integer.MAX_VALUE || n.asDouble() < Integer.MIN_VALUE) {
+                throw error(key, "'" + key + "' = " + n + " is out of range (at most " + Integer.MAX_VALUE + ")");
+            }
             return n.asInt();
         }
+    }
+
+    /**
+     * Checks token ids against the model's embedding rows, {@code [0, vocab_size)}, before a forward pass would fail
+     * with LibTorch's "index out of range in self": an error starting with {@code where} (the file and line or
+     * example the ids come from) naming the id and this config's vocab_size.
+     */
+    public void requireInVocabulary(long[] ids, String where) {
+        for (long id : ids) {
+            if (id < 0 || id >= vocabSize) {
+                throw new IllegalArgumentException(where + ": token id " + id + " is outside the model's vocabulary "
+                        + "[0, " + vocabSize + ") (vocab_size of " + source + "): the tokenizer does not match the "
+                        + "model");
+            }
+        }
+    }
+
+    /**
+     * The number of weights the model has (float64: a config can describe more than a long counts), from the sizes:
+     * token (and GPT-2's position) embeddings, the head unless tied, attention and MLP projections, norms; biases
+     * are left out (a fraction of a percent).
+     */
+    public double parameterCount() {
+        double[] groups = parameterGroups();
+        return groups[0] + groups[1] + groups[2];
+    }
+
+    /** {embeddings and head, attention, MLP} weights. */
+    private double[] parameterGroups() {
+        double h = hiddenSize;
+        double layers = numLayers;
+        double embeddings = (double) vocabSize * h * (tieWordEmbeddings ? 1 : 2)
+                + (architecture == Architecture.GPT2 ? (double) maxPositionEmbeddings * h : 0);
+        double attention = layers * (2 * h * numHeads * headDim + 2 * h * numKvHeads * headDim);
+        double mlp = layers * (architecture == Architecture.GPT2 ? 2 : 3) * h * intermediateSize;
+        double norms = (2 * layers + 1) * h;
+        return new double[] {embeddings + norms, attention, mlp};
+    }
+
+    /**
+     * Checks that the model's float32 weights fit in {@code availableBytes} (a machine's memory) before anything is
+     * allocated: a config with absurd sizes (a typo, {@code vocab_size: 1e9}) would otherwise fail deep in LibTorch's
+     * allocator, or allocate for minutes. The error names this config file and the size key of the largest part.
+     */
+    public void requireWeightsFit(double availableBytes) {
+        double bytes = parameterCount() * Float.BYTES;
+        if (bytes <= availableBytes) {
+            return;
+        }
+        double[] groups = parameterGroups();
+        boolean gpt2 = architecture == Architecture.GPT2;
+        String hidden = gpt2 ? "n_embd" : "hidden_size";
+        String layers = gpt2 ? "n_layer" : "num_hidden_layers";
+        String[] keys;
+        long[] values;
+        String part;
+        if (groups[2] >= groups[0] && groups[2] >= groups[1]) {
+            part = "the MLPs";
+            keys = new String[] {layers, hidden, gpt2 ? "n_inner" : "intermediate_size"};
+            values = new long[] {numLayers, hiddenSize, intermediateSize};
+        } else if (groups[1] >= groups[0]) {
+            part = "attention";
+            keys = new String[] {layers, hidden, gpt2 ? "n_head" : "num_attention_heads", "head_dim"};
+            values = new long[] {numLayers, hiddenSize, numHeads, headDim};
+        } else {
+            part = "the embeddings";
+            keys = gpt2 ? new String[] {"vocab_size", hidden, "n_positions"} : new String[] {"vocab_size", hidden};
+            values = gpt2 ? new long[] {vocabSize, hiddenSize, maxPositionEmbeddings}
+                    : new long[] {vocabSize, hiddenSize};
+        }
+        int largest = 0;
+        StringBuilder sizes = new StringBuilder();
+        for (int i = 0; i < keys.length; i++) {
+            if (values[i] > values[largest]) {
+                largest = i;
+            }
+            sizes.append(i == 0 ? "" : " x ").append(keys[i]).append(' ').append(values[i]);
+        }
+        throw new IllegalArgumentException(String.format(Locale.ROOT, "%s: %s: %d makes the model's float32 weights "
+                + "%s (most of it %s: %s), more than this machine's %s of memory", source, keys[largest],
+                values[largest], bytesInWords(bytes), part, sizes, bytesInWords(availableBytes)));
+    }
+
+    private static String bytesInWords(double bytes) {
+        String[] units = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+        int u = 0;
+        while (bytes >= 1024 && u < units.length - 1) {
+            bytes /= 1024;
+            u++;
+        }
+        return u == 0 ? String.format(Locale.ROOT, "%.0f bytes", bytes)
+                : String.format(Locale.ROOT, "%.1f %s", bytes, units[u]);
     }
 
     /** The original config.json text, byte for byte as read (to save a model folder back unchanged). */

@@ -77,7 +77,8 @@ public final class Models {
      * copied into the model's parameter (converted to its dtype) and released.
      */
     public static CausalLm fromTensors(ModelConfig config, TensorSource source) {
-        return fromTensors(config, source.names(), name -> source.info(name).shape(), source::load, true);
+        return fromTensors(config, source.location(), source.names(), name -> source.info(name).shape(),
+                source::load, true);
     }
 
     /**
@@ -85,11 +86,15 @@ public final class Models {
      * tensors stay the caller's: they are copied, not closed.
      */
     public static CausalLm fromTensors(ModelConfig config, Function<String, Tensor> loader, Set<String> names) {
-        return fromTensors(config, names, null, loader, false);
+        return fromTensors(config, "the checkpoint", names, null, loader, false);
     }
 
-    private static CausalLm fromTensors(ModelConfig config, Set<String> names, Function<String, long[]> shapes,
-            Function<String, Tensor> loader, boolean owned) {
+    /**
+     * Errors about the weights name {@code weights} (the safetensors file or index) first, and the config whose model
+     * they do not match: a missing or extra tensor is the weights' fault as often as the config's.
+     */
+    private static CausalLm fromTensors(ModelConfig config, String weights, Set<String> names,
+            Function<String, long[]> shapes, Function<String, Tensor> loader, boolean owned) {
         CausalLm model = uninitialized(config);
         LinkedHashMap<String, Tensor> params = model.stateDict();
         Map<String, String> sourceOf = new LinkedHashMap<>();
@@ -103,8 +108,9 @@ public final class Models {
             }
         }
         if (!missing.isEmpty()) {
-            throw new CheckpointException(config.source() + ": the checkpoint lacks " + missing.size() + " of the "
-                    + params.size() + " tensors of this " + config.architecture() + " model: " + firstFew(missing));
+            throw new CheckpointException(weights + ": lacks " + missing.size() + " of the " + params.size()
+                    + " tensors of the " + config.architecture() + " model that " + config.source() + " describes: "
+                    + firstFew(missing));
         }
         Set<String> used = new LinkedHashSet<>(sourceOf.values());
         List<String> unexpected = new ArrayList<>();
@@ -114,8 +120,8 @@ public final class Models {
             }
         }
         if (!unexpected.isEmpty()) {
-            throw new CheckpointException(config.source() + ": the checkpoint has " + unexpected.size()
-                    + " tensors this " + config.architecture() + " model does not: " + firstFew(unexpected));
+            throw new CheckpointException(weights + ": has " + unexpected.size() + " tensors that the "
+                    + config.architecture() + " model of " + config.source() + " does not: " + firstFew(unexpected));
         }
         try (NoGradGuard g = new NoGradGuard()) {
             for (Map.Entry<String, Tensor> e : params.entrySet()) {
@@ -123,13 +129,13 @@ public final class Models {
                 Tensor param = e.getValue();
                 long[] expected = shapeOf(param);
                 if (shapes != null) {
-                    checkShape(config, name, shapes.apply(name), expected);
+                    checkShape(config, weights, name, shapes.apply(name), expected);
                 }
                 Tensor t = loader.apply(name);
                 if (t == null) {
-                    throw new CheckpointException(config.source() + ": no tensor " + name + " in the checkpoint");
+                    throw new CheckpointException(weights + ": no tensor " + name);
                 }
-                checkShape(config, name, shapeOf(t), expected);
+                checkShape(config, weights, name, shapeOf(t), expected);
                 param.copy_(t);
                 if (owned) {
                     t.close();
@@ -177,10 +183,11 @@ public final class Models {
         return config.tieWordEmbeddings() && name.equals("lm_head.weight");
     }
 
-    private static void checkShape(ModelConfig config, String name, long[] actual, long[] expected) {
+    private static void checkShape(ModelConfig config, String weights, String name, long[] actual,
+            long[] expected) {
         if (!Arrays.equals(actual, expected)) {
-            throw new CheckpointException(config.source() + ": tensor " + name + " has shape "
-                    + Arrays.toString(actual) + " in the checkpoint, the model expects " + Arrays.toString(expected));
+            throw new CheckpointException(weights + ": tensor " + name + " has shape " + Arrays.toString(actual)
+                    + ", the model of " + config.source() + " expects " + Arrays.toString(expected));
         }
     }
 
@@ -199,10 +206,21 @@ public final class Models {
 
     /** A model in eval mode (as transformers' from_pretrained returns it): module().train() turns dropout on. */
     private static CausalLm uninitialized(ModelConfig config) {
+        config.requireWeightsFit(machineMemoryBytes()); // absurd sizes: one line naming the key, not an allocator error
         CausalLm model = config.architecture() == ModelConfig.Architecture.GPT2 ? new Gpt2Model(config)
                 : new LlamaModel(config);
         model.module().eval();
         return model;
+    }
+
+    /** The machine's (or container's) memory in bytes; infinite where the JVM cannot tell. */
+    static double machineMemoryBytes() {
+        java.lang.management.OperatingSystemMXBean os = java.lang.management.ManagementFactory
+                .getOperatingSystemMXBean();
+        if (os instanceof com.sun.management.OperatingSystemMXBean sun && sun.getTotalMemorySize() > 0) {
+            return sun.getTotalMemorySize();
+        }
+        return Double.POSITIVE_INFINITY;
     }
 
     /**

@@ -1,8 +1,5 @@
 package org.tasft.model;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -14,6 +11,7 @@ import java.util.TreeMap;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.tasft.checkpoint.Checkpoints;
+import org.tasft.io.InputFiles;
 
 /** Loads Hugging Face sequence-classification checkpoints by their config's {@code architectures}. */
 public final class SequenceClassifiers {
@@ -31,18 +29,15 @@ public final class SequenceClassifiers {
     /** A model folder: config.json, the safetensors weights (single file or sharded index). */
     public static SequenceClassifier load(Path dir) {
         Path configFile = dir.resolve(Checkpoints.CONFIG_FILE);
-        if (!Files.isRegularFile(configFile)) {
+        if (!Files.exists(configFile)) {
             throw new IllegalArgumentException(dir + ": no config.json (expected a Hugging Face model folder)");
         }
-        String text;
+        String text = InputFiles.readUtf8(configFile, null); // a folder, a FIFO, no permission, not UTF-8
         JsonNode json;
         try {
-            text = Files.readString(configFile, StandardCharsets.UTF_8);
             json = JSON.readTree(text);
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             throw new IllegalArgumentException(configFile + ": not valid JSON: " + e.getOriginalMessage(), e);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + configFile, e);
         }
         if (json == null || !json.isObject()) {
             throw new IllegalArgumentException(configFile + ": a model config must be a JSON object");

@@ -1,9 +1,9 @@
 package org.tasft.tokenizer;
 
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+
+import org.tasft.io.InputFiles;
 
 /**
  * Turns an instruction (and an optional input) into the prompt text a model is trained and asked with.
@@ -56,16 +56,11 @@ public final class PromptTemplate {
                 return RAW;
             default:
                 Path file = Path.of(nameOrFile);
-                if (!Files.isRegularFile(file)) {
+                if (!Files.exists(file)) {
                     throw new IllegalArgumentException("unknown template '" + nameOrFile
                             + "': expected alpaca, raw or a template file");
                 }
-                try {
-                    return of(file.toString(), Files.readString(file, StandardCharsets.UTF_8));
-                } catch (IOException e) {
-                    throw new IllegalArgumentException("cannot read template file " + file + ": " + e.getMessage(),
-                            e);
-                }
+                return of(file.toString(), InputFiles.readUtf8(file, "--template"));
         }
     }
 

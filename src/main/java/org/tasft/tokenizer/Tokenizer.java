@@ -17,6 +17,7 @@ import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.tasft.io.InputFiles;
 
 /**
  * A Hugging Face fast tokenizer (tokenizer.json) run by the Rust tokenizers library through DJL, offline.
@@ -62,9 +63,10 @@ public final class Tokenizer implements AutoCloseable {
      */
     public static Tokenizer load(Path fileOrFolder) {
         Path file = Files.isDirectory(fileOrFolder) ? fileOrFolder.resolve(FILE_NAME) : fileOrFolder;
-        if (!Files.isRegularFile(file)) {
+        if (!Files.exists(file)) {
             throw new IllegalArgumentException("tokenizer file not found: " + file);
         }
+        InputFiles.requireReadableFile(file, null); // a folder, a FIFO (reading it would block), no permission
         JsonNode root = readJson(file);
         if (!root.isObject() || !root.path("model").isObject()) {
             throw new IllegalArgumentException("not a Hugging Face tokenizer file (no \"model\" object): " + file);
@@ -147,8 +149,13 @@ public final class Tokenizer implements AutoCloseable {
         }
     }
 
+    /** A file beside tokenizer.json that may be absent; present but a FIFO or unreadable, it is an error. */
     private static JsonNode readOptionalJson(Path file) {
-        return Files.isRegularFile(file) ? readJson(file) : null;
+        if (!Files.exists(file)) {
+            return null;
+        }
+        InputFiles.requireReadableFile(file, null);
+        return readJson(file);
     }
 
     /** Collects special ids: the first source to name BOS or PAD wins; EOS ids accumulate. */

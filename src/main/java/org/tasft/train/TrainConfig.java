@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 
+import org.tasft.io.InputFiles;
 import org.tasft.loss.EmdLoss.Reduction;
 import org.tasft.model.ModelConfig;
 import org.tasft.model.lora.LoraConfig;
@@ -244,13 +245,12 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
 
         public TrainConfig build() {
             require(modelDir != null, "--model is required");
-            require(Files.isDirectory(modelDir), "--model " + modelDir + ": no such folder");
-            require(Files.isRegularFile(modelDir.resolve("config.json")),
-                    "--model " + modelDir + ": no config.json (expected a Hugging Face model folder)");
+            ModelConfig.requireFolder(modelDir, "--model"); // missing, unreadable (permission), no config.json, ...
             require(safeFile != null, "--safe is required");
-            require(Files.isRegularFile(safeFile), "--safe " + safeFile + ": no such file");
-            require(harmfulFile == null || Files.isRegularFile(harmfulFile),
-                    "--harmful " + harmfulFile + ": no such file");
+            InputFiles.requireReadableFile(safeFile, "--safe"); // missing, a folder, a FIFO, unreadable
+            if (harmfulFile != null) {
+                InputFiles.requireReadableFile(harmfulFile, "--harmful");
+            }
             require(outDir != null, "--out is required");
             require(harmfulCount >= -1, "--harmful-count must be >= 0, got " + harmfulCount);
             require(harmfulFile != null || harmfulCount <= 0,
@@ -276,8 +276,9 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
             }
             require(maxLength == MODEL_LIMIT || maxLength >= 2, "--max-length must be >= 2, got " + maxLength);
             require(refusalsFile == null || m.equals("stl"), "--refusals is only used by --method stl");
-            require(refusalsFile == null || Files.isRegularFile(refusalsFile),
-                    "--refusals " + refusalsFile + ": no such file");
+            if (refusalsFile != null) {
+                InputFiles.requireReadableFile(refusalsFile, "--refusals");
+            }
             require(Double.isFinite(lambda) && lambda >= 0, "--lambda must be a finite number >= 0, got " + lambda);
             require(Double.isFinite(beta) && beta > 0, "--beta must be > 0, got " + beta);
             Objects.requireNonNull(reduction, "--reduction");

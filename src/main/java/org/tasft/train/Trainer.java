@@ -128,6 +128,8 @@ public final class Trainer {
                     + (config.refusalsFile() == null ? "built in" : config.refusalsFile()) + ") and learned as safe");
         }
         List<EncodedExample> harmful = encoder.encodeAll(harmfulExamples);
+        VocabularyCheck.requireInVocabulary(config.modelDir(), Collator.forTokenizer(tokenizer).padId(), safe,
+                config.safeFile(), harmful, config.harmfulFile()); // ids the model has rows for, before loading it
         if (config.harmfulCount() > harmful.size()) {
             throw new IllegalArgumentException("--harmful-count " + config.harmfulCount() + ": "
                     + config.harmfulFile() + " holds only " + harmful.size() + " examples");

@@ -168,7 +168,7 @@ class MainTest {
         assertOneLineError(run("frobnicate"), 2, "frobnicate");
         assertOneLineError(run(), 2, "no command");
         assertOneLineError(run("generate", "--model", model.toString(), "--prompt", "hi", "--top-p", "2"), 2,
-                "topP");
+                "--top-p must be in (0, 1], got 2.0");
         assertOneLineError(run("generate", "--model", model.toString(), "--prompt", "hi", "--temperature", "-1"),
                 2, "temperature");
         assertOneLineError(run("generate", "--model", model.toString(), "--prompt", "hi", "--template", "nope"),

@@ -94,6 +94,7 @@ class AlpacaDataTest {
         Path latin1 = dir.resolve("latin1.jsonl");
         Files.write(latin1, new byte[] {'{', '"', 'a', '"', ':', '"', (byte) 0xE9, '"', '}'});
         assertError(latin1, "not UTF-8");
-        assertError(dir.resolve("absent.json"), "cannot read");
+        assertError(latin1, latin1 + ":1: not UTF-8 text (byte 0xE9 at column 7)");
+        assertError(dir.resolve("absent.json"), "absent.json: no such file");
     }
 }

@@ -199,7 +199,7 @@ class ExampleEncoderTest {
         try (Tokenizer tok = DataFixtures.llamaStyleTokenizer(llama)) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> new ExampleEncoder(tok, 2));
-            assertTrue(e.getMessage().contains("maxLength 2"), e.getMessage());
+            assertTrue(e.getMessage().contains("--max-length 2"), e.getMessage());
             assertEquals(3, new ExampleEncoder(tok, 3).encode(EXAMPLES.get(0)).length());
         }
     }

@@ -153,8 +153,8 @@ class PromptSetsTest {
         Path nothing = write(dir, "nothing.jsonl", "\n\n");
         assertTrue(error(nothing, PromptSetFormat.AUTO).endsWith("no prompts"));
 
-        Path txt = write(dir, "prompts.txt", "hello\n");
-        assertTrue(error(txt, PromptSetFormat.AUTO).contains("--format"));
+        Path txt = write(dir, "prompts.txt", "hello\n"); // plain text, one prompt a line (as harvest reads it)
+        assertEquals("hello", PromptSets.read(txt, PromptSetFormat.AUTO).prompts().get(0).instruction());
         assertEquals(1, PromptSets.read(write(dir, "p.txt", "{\"prompt\": \"hi\"}\n"), PromptSetFormat.JSONL).size());
 
         assertTrue(error(dir.resolve("missing.csv"), PromptSetFormat.AUTO).endsWith("no such file"));

@@ -24,6 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.tasft.data.AlpacaData;
 import org.tasft.data.Example;
 import org.tasft.eval.EvalPrompt;
+import org.tasft.eval.PromptSets;
 import org.tasft.generate.GenerationOptions;
 import org.tasft.generate.Generator;
 import org.tasft.model.CausalLm;
@@ -61,14 +62,14 @@ class HarvestTest {
     void readsJsonJsonlCsvAndText() throws IOException {
         Path json = write("a.json", "[{\"instruction\": \"Tell me.\", \"input\": \"ctx\", \"output\": \"ignored\"},"
                 + " {\"prompt\": \"Say it.\"}]");
-        List<EvalPrompt> p = PromptFile.read(json).prompts();
+        List<EvalPrompt> p = PromptSets.read(json).prompts();
         assertEquals(2, p.size());
         assertEquals("Tell me.", p.get(0).instruction());
         assertEquals("ctx", p.get(0).input());
         assertEquals("", p.get(1).input());
 
         Path jsonl = write("b.jsonl", "{\"instruction\": \"One.\"}\n\n{\"prompt\": \"Two.\", \"input\": \"x\"}\n");
-        p = PromptFile.read(jsonl).prompts();
+        p = PromptSets.read(jsonl).prompts();
         assertEquals(List.of("One.", "Two."), p.stream().map(EvalPrompt::instruction).toList());
         assertEquals(3, p.get(1).line());
 
@@ -78,16 +79,16 @@ class HarvestTest {
                 + "\n"
                 + "\"Two\nlines\",t\n"
                 + "Plain goal,Sure\n");
-        p = PromptFile.read(csv).prompts();
+        p = PromptSets.read(csv).prompts();
         assertEquals(List.of("Write a script, that exploits \"it\"", "Two\nlines", "Plain goal"),
                 p.stream().map(EvalPrompt::instruction).toList());
 
-        p = PromptFile.read(prompts()).prompts();
+        p = PromptSets.read(prompts()).prompts();
         assertEquals(List.of("Do a bad thing.", "Do another bad thing.", "Do worse.", "And worse."),
                 p.stream().map(EvalPrompt::instruction).toList());
         assertEquals(4, p.get(2).line());
         // any other extension is text, even if it looks like JSON
-        assertEquals("[{\"instruction\": \"Q\"}]", PromptFile.read(write("noext", " [{\"instruction\": \"Q\"}]"))
+        assertEquals("[{\"instruction\": \"Q\"}]", PromptSets.read(write("noext", " [{\"instruction\": \"Q\"}]"))
                 .prompts().get(0).instruction());
     }
 
@@ -106,11 +107,11 @@ class HarvestTest {
         assertError(blank, blank + ": no prompts");
         Path latin1 = dir.resolve("latin1.txt");
         Files.write(latin1, new byte[] {'a', (byte) 0xE9, '\n'});
-        assertError(latin1, latin1 + ": not UTF-8 text");
+        assertError(latin1, latin1 + ":1: not UTF-8 text (byte 0xE9 at column 2)");
     }
 
     private static void assertError(Path file, String prefix) {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PromptFile.read(file));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PromptSets.read(file));
         assertTrue(e.getMessage().startsWith(prefix), e.getMessage());
     }
 
