@@ -6,6 +6,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 
+import org.tasft.train.Kto;
+import org.tasft.train.TrainConfig;
+
 /**
  * What {@code tasft experiment} runs: the paper's Tables 2 and 3 in miniature. Every method is fine-tuned from the
  * same unsafe base model at every number of harmful examples and every seed; SFT does not use harmful examples, so it
@@ -60,12 +63,14 @@ public record ExperimentPlan(List<String> methods, List<Integer> harmfulCounts, 
 
     /** The full run: the paper's 100/300/500/1000 harmful examples scaled by 1/10, three seeds. */
     public static ExperimentPlan full(int steps) {
-        return new ExperimentPlan(DEFAULT_METHODS, List.of(10, 30, 50, 100), List.of(1L, 2L, 3L), steps, 6, 0.1, 0.1);
+        return new ExperimentPlan(DEFAULT_METHODS, List.of(10, 30, 50, 100), List.of(1L, 2L, 3L), steps, 6,
+                TrainConfig.DEFAULT_LAMBDA, Kto.DEFAULT_BETA);
     }
 
     /** {@code --quick}: two counts, two seeds. */
     public static ExperimentPlan quick(int steps) {
-        return new ExperimentPlan(DEFAULT_METHODS, List.of(10, 100), List.of(1L, 2L), steps, 4, 0.1, 0.1);
+        return new ExperimentPlan(DEFAULT_METHODS, List.of(10, 100), List.of(1L, 2L), steps, 4, TrainConfig.DEFAULT_LAMBDA,
+                Kto.DEFAULT_BETA);
     }
 
     /** One fine-tuning run of the plan. */
