@@ -62,9 +62,8 @@ final class EvalCommand implements Callable<Integer> {
     @Mixin
     HelpOption help;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR",
-            description = "Hugging Face model folder (config.json, *.safetensors, tokenizer.json).")
-    Path model;
+    @Mixin
+    ModelOption modelOption;
 
     @Option(names = "--suite", paramLabel = "FILE", description = "Harmful prompt set; repeat for several.")
     List<Path> suites = new ArrayList<>();
@@ -178,7 +177,7 @@ final class EvalCommand implements Callable<Integer> {
                 err.flush();
             });
         }
-        ModelFolder folder = new ModelFolder(model);
+        ModelFolder folder = new ModelFolder(modelOption.dir);
 
         // Read every input before loading any model: a bad file fails in a second, not after minutes.
         List<PromptSet> sets = new ArrayList<>();
@@ -230,7 +229,7 @@ final class EvalCommand implements Callable<Integer> {
             CausalLm lm = folder.loadModel();
             EvalReport report = Evaluator.run(lm, tokenizer, plan, j, options);
             Map<String, Object> about = new LinkedHashMap<>();
-            about.put("model", model.toString());
+            about.put("model", modelOption.dir.toString());
             about.put("template", template);
             about.put("max_new_tokens", maxNewTokens);
             about.put("batch_size", batchSize);

@@ -67,8 +67,8 @@ final class ExperimentCommand implements Callable<Integer> {
     @Option(names = "--keep-models", description = "Keep every run's final/ model (default: deleted after evaluation).")
     boolean keepModels;
 
-    @Option(names = "--no-progress", description = "No progress bar.")
-    boolean noProgress;
+    @Mixin
+    ProgressOption progress;
 
     @Override
     public Integer call() {
@@ -93,7 +93,7 @@ final class ExperimentCommand implements Callable<Integer> {
         // The folder is locked for the whole experiment; its earlier runs are kept (a stopped experiment continues).
         try (OutputFolder folder = OutputFolder.open(dir, "--out", Experiment.COMMAND, Experiment::isOutput,
                 message -> System.err.println("tasft experiment: warning: " + message))) {
-            new Experiment(settings, plan, dir, cacheRoot, System.err, !noProgress, keepModels).run();
+            new Experiment(settings, plan, dir, cacheRoot, System.err, progress.show(), keepModels).run();
         }
         return 0;
     }

@@ -38,9 +38,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     HelpOption help;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR",
-            description = "Hugging Face model folder (config.json, *.safetensors, tokenizer.json).")
-    Path model;
+    @Mixin
+    ModelOption modelOption;
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT",
             description = "An instruction (or, with --template raw, the prompt itself); repeat for a batch.")
@@ -55,18 +54,8 @@ final class GenerateCommand implements Callable<Integer> {
             description = "Most tokens to generate per prompt (default: ${DEFAULT-VALUE}).")
     int maxNewTokens;
 
-    @Option(names = "--temperature", paramLabel = "T", defaultValue = "0",
-            description = "0 = greedy; > 0 samples from softmax(logits / T) (default: ${DEFAULT-VALUE}).")
-    double temperature;
-
-    @Option(names = "--top-p", paramLabel = "P", defaultValue = "1",
-            description = "Nucleus sampling: draw from the most likely tokens holding mass P (default: "
-                    + "${DEFAULT-VALUE}).")
-    double topP;
-
-    @Option(names = "--seed", paramLabel = "S", defaultValue = "0",
-            description = "Seed of sampling (default: ${DEFAULT-VALUE}).")
-    long seed;
+    @Mixin
+    SamplingOptions sampling;
 
     @Option(names = "--no-cache", description = "Recompute the whole sequence at every step (slow; for checks).")
     boolean noCache;
@@ -84,13 +73,13 @@ final class GenerateCommand implements Callable<Integer> {
         GenerationOptions options;
         PromptTemplate promptTemplate;
         try {
-            options = GenerationOptions.defaults().maxNewTokens(maxNewTokens).temperature(temperature).topP(topP)
-                    .seed(seed).useCache(!noCache);
+            options = GenerationOptions.defaults().maxNewTokens(maxNewTokens).temperature(sampling.temperature)
+                    .topP(sampling.topP).seed(sampling.seed).useCache(!noCache);
             promptTemplate = PromptTemplate.named(template);
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage(), e);
         }
-        ModelFolder folder = new ModelFolder(model);
+        ModelFolder folder = new ModelFolder(modelOption.dir);
         try (Tokenizer tokenizer = folder.tokenizer("generate")) {
             List<String> texts = new ArrayList<>();
             List<long[]> encoded = new ArrayList<>();

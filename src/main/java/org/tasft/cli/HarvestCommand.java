@@ -25,9 +25,8 @@ final class HarvestCommand implements Callable<Integer> {
     @Mixin
     HelpOption help;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR",
-            description = "Hugging Face model folder (config.json, *.safetensors, tokenizer.json).")
-    Path model;
+    @Mixin
+    ModelOption modelOption;
 
     @Option(names = "--prompts", required = true, paramLabel = "FILE",
             description = "The prompts: .json/.jsonl, .csv (prompt or goal column), else text lines.")
@@ -47,34 +46,26 @@ final class HarvestCommand implements Callable<Integer> {
             description = "Prompts generated together (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
-    @Option(names = "--temperature", paramLabel = "T", defaultValue = "0",
-            description = "0 = greedy; > 0 samples from softmax(logits / T) (default: ${DEFAULT-VALUE}).")
-    double temperature;
-
-    @Option(names = "--top-p", paramLabel = "P", defaultValue = "1",
-            description = "Nucleus sampling's mass (default: ${DEFAULT-VALUE}).")
-    double topP;
-
-    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seed of sampling (default: ${DEFAULT-VALUE}).")
-    long seed;
+    @Mixin
+    SamplingOptions sampling;
 
     @Option(names = "--limit", paramLabel = "N", description = "Only the first N prompts.")
     Integer limit;
 
-    @Option(names = "--no-progress", description = "No progress bar.")
-    boolean noProgress;
+    @Mixin
+    ProgressOption progress;
 
     @Override
     public Integer call() {
-        Harvest.Options options = new Harvest.Options(maxNewTokens, batchSize, temperature, topP, seed,
+        Harvest.Options options = new Harvest.Options(maxNewTokens, batchSize, sampling.temperature, sampling.topP, sampling.seed,
                 limit == null ? -1 : limit);
-        ModelFolder folder = new ModelFolder(model);
+        ModelFolder folder = new ModelFolder(modelOption.dir);
         if (!folder.hasTokenizer()) {
-            throw new UsageException("harvest needs " + model.resolve("tokenizer.json") + ", which does not exist");
+            throw new UsageException("harvest needs " + modelOption.dir.resolve("tokenizer.json") + ", which does not exist");
         }
         InputFiles.requireReadableFile(prompts, "--prompts"); // missing, a folder, a FIFO, unreadable
         OutputPaths.requireWritableFile("--out", out); // before the model is loaded and the answers generated
-        Harvest.run(model, prompts, out, options, overwrite, !noProgress, System.err);
+        Harvest.run(modelOption.dir, prompts, out, options, overwrite, progress.show(), System.err);
         return 0;
     }
 }

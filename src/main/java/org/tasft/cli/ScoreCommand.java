@@ -31,9 +31,8 @@ final class ScoreCommand implements Callable<Integer> {
     @Mixin
     HelpOption help;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR",
-            description = "Hugging Face model folder (config.json, *.safetensors; tokenizer.json for --text).")
-    Path model;
+    @Mixin
+    ModelOption modelOption;
 
     static final class Input {
         @Option(names = "--ids", paramLabel = "ID,ID,...", description = "Token ids, comma-separated.")
@@ -55,7 +54,7 @@ final class ScoreCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ModelFolder folder = new ModelFolder(model);
+        ModelFolder folder = new ModelFolder(modelOption.dir);
         Tokenizer tokenizer = null;
         try {
             long[] ids;

@@ -23,7 +23,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code tasft train}: fine-tune a model with TA-SFT or a baseline on explicit data files. */
-@Command(name = "train",
+@Command(name = "train", defaultValueProvider = TrainDefaults.class,
         description = {"Fine-tune a model on safe data plus (optionally) a few harmful examples with TA-SFT (emd) or a "
                 + "baseline (sft, nlcl, ga, kto, stl), fully or with LoRA. Writes checkpoints, final/, metrics.jsonl "
                 + "and loss.png under --out."},
@@ -61,7 +61,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "DIR", description = "Output folder (required).")
     Path out;
 
-    @Option(names = "--method", defaultValue = "emd", description = "emd | sft | nlcl | ga | kto | stl (default: "
+    @Option(names = "--method", description = "emd | sft | nlcl | ga | kto | stl (default: "
             + "${DEFAULT-VALUE}). stl: the harmful prompts paired with refusals, learned with sft.")
     String method;
 
@@ -69,28 +69,27 @@ final class TrainCommand implements Callable<Integer> {
             description = "stl's refusal sentences, one per line (default: a built-in list).")
     Path refusals;
 
-    @Option(names = "--lambda", defaultValue = TrainConfig.DEFAULT_LAMBDA_TEXT,
-            description = "Weight of the harmful term (default: ${DEFAULT-VALUE}; the default job and the experiment "
+    @Option(names = "--lambda", description = "Weight of the harmful term (default: ${DEFAULT-VALUE}; the default job and the experiment "
                     + "use the same). The logged term is lambda * L_EMD <= 0 for emd.")
     double lambda;
 
-    @Option(names = "--reduction", defaultValue = "sequence", description = "emd's normalizer: sequence | token (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--reduction", description = "emd's normalizer: sequence | token (default: ${DEFAULT-VALUE}).")
     String reduction;
 
-    @Option(names = "--embedding", defaultValue = "input", description = "emd's embedding: input | lm_head (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--embedding", description = "emd's embedding: input | lm_head (default: ${DEFAULT-VALUE}).")
     String embedding;
 
-    @Option(names = "--beta", defaultValue = "0.1", description = "kto's beta (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--beta", description = "kto's beta (default: ${DEFAULT-VALUE}).")
     double beta;
 
     @Option(names = "--steps", description = "Optimizer steps (default: from --epochs).")
     Long steps;
 
-    @Option(names = "--epochs", defaultValue = "1", description = "Epochs over the safe data when --steps is not given "
+    @Option(names = "--epochs", description = "Epochs over the safe data when --steps is not given "
             + "(default: ${DEFAULT-VALUE}).")
     double epochs;
 
-    @Option(names = "--batch-size", defaultValue = "8", description = "Examples per micro-batch, B (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch-size", description = "Examples per micro-batch, B (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
     @Option(names = "--safe-per-batch", description = "Safe examples per micro-batch, K (B - K harmful).")
@@ -100,33 +99,32 @@ final class TrainCommand implements Callable<Integer> {
             + "model's max_position_embeddings; more is an error).")
     Integer maxLength;
 
-    @Option(names = "--lr", defaultValue = "2e-5", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lr", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     double lr;
 
-    @Option(names = "--weight-decay", defaultValue = "0", description = "AdamW weight decay (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--weight-decay", description = "AdamW weight decay (default: ${DEFAULT-VALUE}).")
     double weightDecay;
 
-    @Option(names = "--warmup-steps", defaultValue = "0", description = "Linear warm-up steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup-steps", description = "Linear warm-up steps (default: ${DEFAULT-VALUE}).")
     int warmupSteps;
 
-    @Option(names = "--schedule", defaultValue = "cosine", description = "cosine | linear | constant (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--schedule", description = "cosine | linear | constant (default: ${DEFAULT-VALUE}).")
     String schedule;
 
-    @Option(names = "--grad-accum", defaultValue = "1", description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--grad-accum", description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
     int gradAccum;
 
-    @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Gradient clipping (<= 0: none; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-grad-norm", description = "Gradient clipping (<= 0: none; default: ${DEFAULT-VALUE}).")
     double maxGradNorm;
 
-    @Option(names = "--seed", defaultValue = "42", description = "Seed of the data order and torch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", description = "Seed of the data order and torch (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--checkpoint-every", defaultValue = "0", description = "Checkpoint every N steps (0: at the end; default: "
+    @Option(names = "--checkpoint-every", description = "Checkpoint every N steps (0: at the end; default: "
             + "${DEFAULT-VALUE}).")
     long checkpointEvery;
 
-    @Option(names = "--keep-checkpoints", paramLabel = "K", defaultValue = "0",
-            description = "Keep only the newest K checkpoint-<step> folders (0: all; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--keep-checkpoints", paramLabel = "K", description = "Keep only the newest K checkpoint-<step> folders (0: all; default: ${DEFAULT-VALUE}).")
     int keepCheckpoints;
 
     @Option(names = "--resume", paramLabel = "DIR", description = "Continue from a checkpoint-<step> folder.")
@@ -144,8 +142,7 @@ final class TrainCommand implements Callable<Integer> {
             + "NaN/Inf instead of stopping the run.")
     boolean skipNonFinite;
 
-    @Option(names = "--lora-rank", paramLabel = "R", defaultValue = "0",
-            description = "LoRA rank; 0 fine-tunes every weight (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lora-rank", paramLabel = "R", description = "LoRA rank; 0 fine-tunes every weight (default: ${DEFAULT-VALUE}).")
     int loraRank;
 
     @Option(names = "--lora-alpha", paramLabel = "A", description = "LoRA alpha (default 16; the update is scaled by "
@@ -167,8 +164,8 @@ final class TrainCommand implements Callable<Integer> {
             + "(default: -Dtasft.cache, else ~/.cache/tasft).")
     Path cache;
 
-    @Option(names = "--no-progress", description = "No progress bar.")
-    boolean noProgress;
+    @Mixin
+    ProgressOption progress;
 
     @Mixin
     DataParallelOptions dataParallel; // data parallel: --nproc-per-node, --dist-* (see README "Data-parallel training")
@@ -254,7 +251,7 @@ final class TrainCommand implements Callable<Integer> {
                 .outDir(out).method(method).lambda(lambda).beta(beta).epochs(epochs).batchSize(batchSize)
                 .maxLength(maxLength == null ? TrainConfig.MODEL_LIMIT : maxLength).learningRate(lr).weightDecay(weightDecay).warmupSteps(warmupSteps)
                 .schedule(LrSchedule.Kind.parse(schedule)).gradientAccumulation(gradAccum).maxGradNorm(maxGradNorm)
-                .seed(seed).checkpointEvery(checkpointEvery).progress(!noProgress)
+                .seed(seed).checkpointEvery(checkpointEvery).progress(progress.show())
                 .reduction(parse(Reduction.class, "--reduction", reduction))
                 .embedding(parse(EmbeddingSource.class, "--embedding", embedding));
         if (harmfulCount != null) {

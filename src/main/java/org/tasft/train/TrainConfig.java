@@ -163,6 +163,33 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         return b;
     }
 
+    /**
+     * The default of every setting that has one, by its command-line name without the dashes ("lr", "batch-size"):
+     * the builder's own defaults, so that they are written once (the CLI shows and applies these).
+     */
+    public static java.util.Map<String, Object> defaults() {
+        Builder d = new Builder();
+        java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("method", d.method);
+        m.put("lambda", d.lambda);
+        m.put("reduction", d.reduction);
+        m.put("embedding", d.embedding);
+        m.put("beta", d.beta);
+        m.put("epochs", d.epochs);
+        m.put("batch-size", d.batchSize);
+        m.put("lr", d.learningRate);
+        m.put("weight-decay", d.weightDecay);
+        m.put("warmup-steps", d.warmupSteps);
+        m.put("schedule", d.schedule);
+        m.put("grad-accum", d.gradientAccumulation);
+        m.put("max-grad-norm", d.maxGradNorm);
+        m.put("seed", d.seed);
+        m.put("checkpoint-every", d.checkpointEvery);
+        m.put("keep-checkpoints", d.keepCheckpoints);
+        m.put("lora-rank", d.loraRank);
+        return m;
+    }
+
     /** Objective options for {@link Objectives#create} (without kto's reference model). */
     public Objectives.Options objectiveOptions() {
         return Objectives.Options.defaults().lambda(lambda).reduction(reduction).embedding(embedding).beta(beta);

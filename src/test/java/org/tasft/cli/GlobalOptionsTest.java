@@ -95,7 +95,7 @@ class GlobalOptionsTest {
         int checked = 0;
         for (CommandLine cl : commands(new CommandLine(new Main()))) {
             for (OptionSpec option : cl.getCommandSpec().options()) {
-                String value = option.defaultValue();
+                String value = defaultOf(cl, option);
                 if (value == null || option.usageHelp() || option.versionHelp()) {
                     continue;
                 }
@@ -111,5 +111,17 @@ class GlobalOptionsTest {
         assertTrue(checked > 30, "options with defaults found: " + checked);
         assertTrue(hidden.isEmpty(), "options whose --help does not show their default:\n"
                 + String.join("\n", hidden));
+    }
+
+    /** The option's default: its annotation's, else the command's default provider's (train's TrainDefaults). */
+    static String defaultOf(CommandLine cl, OptionSpec option) {
+        if (option.defaultValue() != null || cl.getDefaultValueProvider() == null) {
+            return option.defaultValue();
+        }
+        try {
+            return cl.getDefaultValueProvider().defaultValue(option);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
     }
 }

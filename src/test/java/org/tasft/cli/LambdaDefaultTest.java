@@ -15,7 +15,8 @@ class LambdaDefaultTest {
         assertEquals(lambda, Double.parseDouble(TrainConfig.DEFAULT_LAMBDA_TEXT));
         CommandLine cli = new CommandLine(new Main());
         for (String command : new String[] {"train", "experiment"}) {
-            String text = cli.getSubcommands().get(command).getCommandSpec().findOption("--lambda").defaultValue();
+            CommandLine sub = cli.getSubcommands().get(command);
+            String text = GlobalOptionsTest.defaultOf(sub, sub.getCommandSpec().findOption("--lambda"));
             assertEquals(lambda, Double.parseDouble(text), command);
         }
         assertEquals(lambda, DefaultJob.Settings.defaults().lambda());

@@ -20,8 +20,10 @@ import org.tasft.synthetic.SyntheticSizes;
 
 class ExperimentTest {
     private static DefaultJob.Settings tiny() {
-        return new DefaultJob.Settings(3, new SyntheticSizes(40, 10, 30, 8, 0, 9, 8, 4), 32, 1, 2, 1, 64, 128,
-                2, 4, 1e-3, 2, 4, 3, 4, 1e-3, 0.5, 9, 8, 8, 8);
+        return DefaultJob.Settings.builder().seed(3).sizes(new SyntheticSizes(40, 10, 30, 8, 0, 9, 8, 4)).model(32, 1, 2, 1, 64, 128)
+                .pretrainSteps(2).pretrainBatch(4).pretrainLr(1e-3).fineTuneSteps(2).fineTuneBatch(4)
+                .fineTuneSafePerBatch(3).harmfulCount(4).fineTuneLr(1e-3).lambda(0.5).evalHarmful(9).evalBenign(8)
+                .maxNewTokens(8).evalBatch(8).build();
     }
 
     @Test
