@@ -40,7 +40,7 @@ final class C10dErrors {
             return true;
         }
         for (Throwable t = error; t != null; t = t.getCause()) {
-            if (t instanceof RankFailureException || fromNative(t) && speaksOfCommunication(t.getMessage())) {
+            if (t instanceof RankFailureException || (fromNative(t) && speaksOfCommunication(t.getMessage()))) {
                 return true;
             }
         }

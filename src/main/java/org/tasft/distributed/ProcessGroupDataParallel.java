@@ -141,7 +141,7 @@ public final class ProcessGroupDataParallel implements DataParallel {
         String what = "step " + (step + 1) + "'s gradient all-reduce";
         long t0 = System.nanoTime();
         try {
-            health.doing(what);
+            health.doing(what); // the Reducer's wait runs no collective of its own that would name it
             gradients.average(what);
         } finally {
             syncs++;
