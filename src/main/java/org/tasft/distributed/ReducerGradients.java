@@ -30,7 +30,7 @@ import org.bytedeco.pytorch.global.torch;
  * intrusive_ptr assertion). Bucket layout as {@link GradientBuckets#assign}; no unused parameters allowed
  * ({@code find_unused_parameters = false}).
  */
-final class ReducerGradients implements AutoCloseable {
+final class ReducerGradients implements GradientSync {
     private final Reducer reducer;
     private final ProcessGroup group;
     private final int buckets;
@@ -76,8 +76,15 @@ final class ReducerGradients implements AutoCloseable {
         this.sentinel = params.get(0);
     }
 
+    @Override
+    public void beforeBackward(boolean lastOfStep) {
+        if (lastOfStep) {
+            prepareForBackward(); // the earlier micro-batches only accumulate, as under DDP.no_sync()
+        }
+    }
+
     /** Before the step's last backward: reduce during it. */
-    void prepareForBackward() {
+    private void prepareForBackward() {
         reducer.prepare_for_backward(new TensorVector());
         prepared = true;
         Tensor g = sentinel.grad();
@@ -87,7 +94,8 @@ final class ReducerGradients implements AutoCloseable {
     }
 
     /** After the step: the announced backward must have run (and with it the reduction). */
-    void checkFinished(String what) {
+    @Override
+    public void average(String what) {
         if (!prepared) {
             throw new IllegalStateException(what + ": no backward pass was announced to the Reducer");
         }
@@ -106,17 +114,30 @@ final class ReducerGradients implements AutoCloseable {
         }
     }
 
-    /** Between {@link #prepareForBackward} and {@link #checkFinished}. */
-    boolean armed() {
+    /** Between {@link #prepareForBackward} and {@link #average}: the backward pass is all-reducing. */
+    @Override
+    public boolean reducingInBackward() {
         return prepared;
+    }
+
+    @Override
+    public boolean overlapsBackward() {
+        return true;
     }
 
     int bucketCount() {
         return buckets;
     }
 
-    long totalBytes() {
+    @Override
+    public long bytesPerStep() {
         return bytes;
+    }
+
+    @Override
+    public String describe() {
+        return "c10d Reducer: " + buckets + " bucket(s), " + GradientSync.mib(bytes)
+                + " of gradients, overlapped with the backward pass";
     }
 
     @Override

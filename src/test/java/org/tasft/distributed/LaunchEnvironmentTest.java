@@ -69,11 +69,4 @@ class LaunchEnvironmentTest {
                 java.util.List.of(), 2, 2, 0, "node0", 0, java.time.Duration.ofSeconds(1), Map.of(), null));
         assertEquals("--master-port is required with --nnodes > 1", e.getMessage());
     }
-
-    @Test
-    void glooMessagesLoseTheirSourcePath() {
-        assertEquals("Connection closed by peer [127.0.0.1]:1234", ProcessGroupDataParallel.shortMessage(
-                new RuntimeException("[/src/gloo/transport/tcp/pair.cc:547] Connection closed by peer "
-                        + "[127.0.0.1]:1234\nmore")));
-    }
 }
