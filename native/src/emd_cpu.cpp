@@ -147,43 +147,33 @@ extern "C" int tasft_emd_cpu_variant(const tasft_emd_args* a, const tasft_emd_sk
 
 namespace tasft {
 namespace {
-int vp_partial_cpu(const tasft_emd_vp_slice_args* s, const tasft_emd_variant* variant, const char* fn) {
+// tasft_emd_vp_partial_cpu (backward false) and tasft_emd_vp_backward_cpu, with or without a variant.
+int vp_slice_cpu(const tasft_emd_vp_slice_args* s, bool backward, const tasft_emd_variant* variant, const char* fn) {
     clear_error();
     tasft_emd_args view;
-    if (int st = check_slice(s, false, fn, &view)) return st;
+    if (int st = check_slice(s, backward, fn, &view)) return st;
     KernelFn kernel;
     if (int st = pick_kernel(variant, fn, &kernel)) return st;
     if (s->rows == 0) return TASFT_OK;
     if (int st = check_targets(s->targets, s->rows, s->vocab_total, s->ignore_index, fn)) return st;
     const int64_t width = TASFT_EMD_VP_STATS(s->dim);
     std::vector<int64_t> active;
-    int st = split_rows(&view, active, fn, [&](int64_t n) {  // ignored rows: m = 0, statistics 0
-        s->slice_max[n] = 0.0f;
-        std::memset(s->slice_stats + n * width, 0, (size_t)width * 4);
+    // Ignored rows: gradient 0 in the backward; m = 0 and statistics 0 in the partial.
+    int st = split_rows(&view, active, fn, [&](int64_t n) {
+        if (backward) {
+            zero_row(&view, n);
+        } else {
+            s->slice_max[n] = 0.0f;
+            std::memset(s->slice_stats + n * width, 0, (size_t)width * 4);
+        }
     });
     if (st) return st;
-    CpuJob job{};
+    CpuJob job{};  // each mode reads only its own fields (the others of the slice may be anything)
     job.args = &view;
-    job.mode = CpuMode::Partial;
+    job.mode = backward ? CpuMode::Backward : CpuMode::Partial;
     job.vocab_start = s->vocab_start;
     job.slice_max = s->slice_max;
     job.slice_stats = s->slice_stats;
-    return run_job(kernel, job, active, fn);
-}
-
-int vp_backward_cpu(const tasft_emd_vp_slice_args* s, const tasft_emd_variant* variant, const char* fn) {
-    clear_error();
-    tasft_emd_args view;
-    if (int st = check_slice(s, true, fn, &view)) return st;
-    KernelFn kernel;
-    if (int st = pick_kernel(variant, fn, &kernel)) return st;
-    if (s->rows == 0) return TASFT_OK;
-    if (int st = check_targets(s->targets, s->rows, s->vocab_total, s->ignore_index, fn)) return st;
-    std::vector<int64_t> active;
-    if (int st = split_rows(&view, active, fn, [&](int64_t n) { zero_row(&view, n); })) return st;
-    CpuJob job{};
-    job.args = &view;
-    job.mode = CpuMode::Backward;
     job.row_max = s->row_max;
     job.row_log_sumexp = s->row_log_sumexp;
     job.residual = s->residual;
@@ -194,16 +184,16 @@ int vp_backward_cpu(const tasft_emd_vp_slice_args* s, const tasft_emd_variant* v
 }  // namespace tasft
 
 extern "C" int tasft_emd_vp_partial_cpu(const tasft_emd_vp_slice_args* s) {
-    return tasft::vp_partial_cpu(s, nullptr, "tasft_emd_vp_partial_cpu");
-}
-extern "C" int tasft_emd_vp_partial_cpu_variant(const tasft_emd_vp_slice_args* s, const tasft_emd_variant* variant) {
-    return tasft::vp_partial_cpu(s, variant, "tasft_emd_vp_partial_cpu_variant");
+    return tasft::vp_slice_cpu(s, false, nullptr, "tasft_emd_vp_partial_cpu");
 }
 extern "C" int tasft_emd_vp_backward_cpu(const tasft_emd_vp_slice_args* s) {
-    return tasft::vp_backward_cpu(s, nullptr, "tasft_emd_vp_backward_cpu");
+    return tasft::vp_slice_cpu(s, true, nullptr, "tasft_emd_vp_backward_cpu");
 }
-extern "C" int tasft_emd_vp_backward_cpu_variant(const tasft_emd_vp_slice_args* s, const tasft_emd_variant* variant) {
-    return tasft::vp_backward_cpu(s, variant, "tasft_emd_vp_backward_cpu_variant");
+extern "C" int tasft_emd_vp_partial_cpu_variant(const tasft_emd_vp_slice_args* s, const tasft_emd_variant* v) {
+    return tasft::vp_slice_cpu(s, false, v, "tasft_emd_vp_partial_cpu_variant");
+}
+extern "C" int tasft_emd_vp_backward_cpu_variant(const tasft_emd_vp_slice_args* s, const tasft_emd_variant* v) {
+    return tasft::vp_slice_cpu(s, true, v, "tasft_emd_vp_backward_cpu_variant");
 }
 
 // The merge is O(slices * rows * dim), small next to the kernels: plain loops, sums in double, slices in order.
