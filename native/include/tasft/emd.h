@@ -222,7 +222,8 @@ const char* tasft_cuda_kernel(void);
  * CUDA kernel v1, or what the environment variables TASFT_CPU_ISA / TASFT_CUDA_KERNEL ask for (see tasft_cpu_isa and
  * tasft_cuda_kernel; they exist for users who cannot change the calling code). A variant names the implementation
  * instead, overriding the variables: tests cover every one, benchmarks time one, users pin one. An explicit choice is
- * either run or refused: TASFT_UNSUPPORTED, with tasft_last_error() saying why, never a silent substitute. */
+ * either run or refused before anything is written: TASFT_UNSUPPORTED, with tasft_last_error() saying why, never a
+ * silent substitute. */
 typedef enum { TASFT_CPU_ISA_DEFAULT = 0, TASFT_CPU_ISA_GENERIC = 1, TASFT_CPU_ISA_AVX2 = 2,
                TASFT_CPU_ISA_AVX512 = 3 } tasft_cpu_isa_id;
 typedef enum { TASFT_CUDA_KERNEL_DEFAULT = 0, TASFT_CUDA_KERNEL_V1 = 1, TASFT_CUDA_KERNEL_V2 = 2 } tasft_cuda_kernel_id;
