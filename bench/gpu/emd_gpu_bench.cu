@@ -1,5 +1,5 @@
 // GPU benchmark harness of the fused EMD kernel (issue 5), in the manner of llm.c's dev/cuda: every kernel version of
-// libtasft (v1, v2, selected through TASFT_CUDA_KERNEL) and a naive CUDA version (cuBLAS GEMMs + simple kernels) are
+// libtasft (v1, v2, each named by tasft_emd_variant) and a naive CUDA version (cuBLAS GEMMs + simple kernels) are
 // timed by the same code on the same inputs, with CUDA events, warm-up, the median of many runs, logits larger than L2
 // (restored from a pristine copy before every run, then L2 flushed), the gradient written in place, bf16 inputs, fp32
 // accumulation; extra device memory from the stream-ordered pool's high watermark; error against a float64 reference
@@ -423,7 +423,8 @@ struct NaiveBuffers {  // the floor's operands, made once per shape (its timing 
 void run_impl(Impl impl, Problem& pb, float threshold, NaiveBuffers* fb) {
     const Shape& s = pb.s;
     if (impl == Impl::V1 || impl == Impl::V2 || impl == Impl::V2Fwd) {
-        setenv("TASFT_CUDA_KERNEL", impl == Impl::V1 ? "v1" : "v2", 1);
+        tasft_emd_variant variant{};
+        variant.cuda_kernel = impl == Impl::V1 ? TASFT_CUDA_KERNEL_V1 : TASFT_CUDA_KERNEL_V2;
         tasft_emd_args a{};
         a.logits = pb.logits;
         a.logits_dtype = TASFT_BFLOAT16;
@@ -443,7 +444,7 @@ void run_impl(Impl impl, Problem& pb, float threshold, NaiveBuffers* fb) {
         sk.threshold = threshold;
         sk.loss_error_bound = pb.bound;
         sk.skipped_mass = pb.mass;
-        const int st = tasft_emd_cuda_skip_async(&a, &sk);
+        const int st = tasft_emd_cuda_variant_async(&a, &sk, &variant);
         if (st != TASFT_OK) {
             std::fprintf(stderr, "%s: %s\n", impl_name(impl), tasft_last_error());
             std::exit(1);

@@ -54,6 +54,19 @@ int check_skip(const tasft_emd_skip* skip, const char* fn) {
     return TASFT_OK;
 }
 
+int check_variant(const tasft_emd_variant* v, const char* fn) {
+    if (!v) return TASFT_OK;
+    if (v->cpu_isa < TASFT_CPU_ISA_DEFAULT || v->cpu_isa > TASFT_CPU_ISA_AVX512)
+        return fail(TASFT_INVALID_ARGUMENT,
+                    "%s: variant->cpu_isa %d is not a tasft_cpu_isa_id (0 default, 1 generic, 2 avx2, 3 avx512)", fn,
+                    v->cpu_isa);
+    if (v->cuda_kernel < TASFT_CUDA_KERNEL_DEFAULT || v->cuda_kernel > TASFT_CUDA_KERNEL_V2)
+        return fail(TASFT_INVALID_ARGUMENT,
+                    "%s: variant->cuda_kernel %d is not a tasft_cuda_kernel_id (0 default, 1 v1, 2 v2)", fn,
+                    v->cuda_kernel);
+    return TASFT_OK;
+}
+
 int check_targets(const int64_t* t, int64_t rows, int64_t vocab, int64_t ignore, const char* fn) {
     for (int64_t n = 0; n < rows; ++n) {
         if (t[n] != ignore && (t[n] < 0 || t[n] >= vocab))

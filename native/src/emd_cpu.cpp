@@ -12,6 +12,7 @@
 
 #include "emd_cpu_job.h"
 #include "emd_internal.h"
+#include "emd_isa.h"
 
 namespace tasft {
 namespace generic { int run(const CpuJob&, const int64_t*, int64_t, int); }
@@ -25,23 +26,35 @@ std::atomic<int> g_threads{0};
 
 using KernelFn = int (*)(const CpuJob&, const int64_t*, int64_t, int);
 
-// The widest instruction set this CPU has; TASFT_CPU_ISA=generic|avx2|avx512 forces one (tests use it to cover all).
-KernelFn pick_kernel(const char** name) {
-    const char* force = std::getenv("TASFT_CPU_ISA");
+CpuFeatures cpu_features() {
+    CpuFeatures f;
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    const bool has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
-    const bool has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    if (force && std::strcmp(force, "generic") == 0) { *name = "generic"; return generic::run; }
-    if (force && std::strcmp(force, "avx2") == 0 && has2) { *name = "avx2"; return avx2::run; }
-    if (has512 && !(force && std::strcmp(force, "avx2") == 0)) { *name = "avx512"; return avx512::run; }
-    if (has2) { *name = "avx2"; return avx2::run; }
-#else
-    (void)force;
+    f.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+    f.avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 #endif
-    *name = "generic";
-    return generic::run;
+    return f;
+}
+
+KernelFn kernel_for(int isa) {
+#if defined(__x86_64__)
+    if (isa == TASFT_CPU_ISA_AVX512) return avx512::run;
+    if (isa == TASFT_CPU_ISA_AVX2) return avx2::run;
+#endif
+    return generic::run;  // resolve_cpu_isa gives AVX2 / AVX512 only where the CPU (so an x86-64 build) has them
+}
+
+// The kernel for the variant (NULL: the default; TASFT_CPU_ISA only narrows the default, see emd_isa.h).
+int pick_kernel(const tasft_emd_variant* v, const char* fn, KernelFn* kernel) {
+    if (int st = check_variant(v, fn)) return st;
+    int isa = TASFT_CPU_ISA_GENERIC;
+    char why[160];
+    const int st = resolve_cpu_isa(v ? v->cpu_isa : TASFT_CPU_ISA_DEFAULT, cpu_features(), std::getenv("TASFT_CPU_ISA"),
+                                   &isa, why, sizeof why);
+    if (st != TASFT_OK) return fail(st, "%s: %s", fn, why);
+    *kernel = kernel_for(isa);
+    return TASFT_OK;
 }
 
 int threads_to_use() {
@@ -73,9 +86,7 @@ int split_rows(const tasft_emd_args* a, std::vector<int64_t>& active, const char
     return TASFT_OK;
 }
 
-int run_job(const CpuJob& job, const std::vector<int64_t>& active, const char* fn) {
-    const char* isa = nullptr;
-    KernelFn kernel = pick_kernel(&isa);
+int run_job(KernelFn kernel, const CpuJob& job, const std::vector<int64_t>& active, const char* fn) {
     int st = kernel(job, active.data(), (int64_t)active.size(), threads_to_use());
     if (st == TASFT_OUT_OF_MEMORY) return fail(st, "%s: cannot allocate the per-thread workspace", fn);
     return st;
@@ -85,11 +96,13 @@ int run_job(const CpuJob& job, const std::vector<int64_t>& active, const char* f
 
 namespace tasft {
 namespace {
-// tasft_emd_cpu and tasft_emd_cpu_skip: the fused job, with the skipping mode when skip->threshold > 0.
-int emd_cpu(const tasft_emd_args* a, const tasft_emd_skip* skip, const char* fn) {
+// tasft_emd_cpu, _skip and _variant: the fused job, with the skipping mode when skip->threshold > 0.
+int emd_cpu(const tasft_emd_args* a, const tasft_emd_skip* skip, const tasft_emd_variant* variant, const char* fn) {
     clear_error();
     if (int st = check_shapes(a, fn)) return st;
     if (int st = check_skip(skip, fn)) return st;
+    KernelFn kernel;
+    if (int st = pick_kernel(variant, fn, &kernel)) return st;  // before anything is written
     if (a->rows == 0) return TASFT_OK;
     if (int st = check_targets(a->targets, a->rows, a->vocab, a->ignore_index, fn)) return st;
     CpuJob job{};
@@ -114,61 +127,73 @@ int emd_cpu(const tasft_emd_args* a, const tasft_emd_skip* skip, const char* fn)
             if (sk.loss_error_bound) sk.loss_error_bound[n] = 0.0f;
             if (sk.skipped_mass) sk.skipped_mass[n] = 0.0f;
         }
-    return run_job(job, active, fn);
+    return run_job(kernel, job, active, fn);
 }
 }  // namespace
 }  // namespace tasft
 
-extern "C" int tasft_emd_cpu(const tasft_emd_args* a) { return tasft::emd_cpu(a, nullptr, "tasft_emd_cpu"); }
+extern "C" int tasft_emd_cpu(const tasft_emd_args* a) { return tasft::emd_cpu(a, nullptr, nullptr, "tasft_emd_cpu"); }
 
 extern "C" int tasft_emd_cpu_skip(const tasft_emd_args* a, const tasft_emd_skip* skip) {
-    return tasft::emd_cpu(a, skip, "tasft_emd_cpu_skip");
+    return tasft::emd_cpu(a, skip, nullptr, "tasft_emd_cpu_skip");
+}
+
+extern "C" int tasft_emd_cpu_variant(const tasft_emd_args* a, const tasft_emd_skip* skip,
+                                     const tasft_emd_variant* variant) {
+    return tasft::emd_cpu(a, skip, variant, "tasft_emd_cpu_variant");
 }
 
 // ---- vocabulary-parallel form ----
 
-extern "C" int tasft_emd_vp_partial_cpu(const tasft_emd_vp_slice_args* s) {
-    using namespace tasft;
+namespace tasft {
+namespace {
+// tasft_emd_vp_partial_cpu (backward false) and tasft_emd_vp_backward_cpu, with or without a variant.
+int vp_slice_cpu(const tasft_emd_vp_slice_args* s, bool backward, const tasft_emd_variant* variant, const char* fn) {
     clear_error();
-    const char* fn = "tasft_emd_vp_partial_cpu";
     tasft_emd_args view;
-    if (int st = check_slice(s, false, fn, &view)) return st;
+    if (int st = check_slice(s, backward, fn, &view)) return st;
+    KernelFn kernel;
+    if (int st = pick_kernel(variant, fn, &kernel)) return st;
     if (s->rows == 0) return TASFT_OK;
     if (int st = check_targets(s->targets, s->rows, s->vocab_total, s->ignore_index, fn)) return st;
     const int64_t width = TASFT_EMD_VP_STATS(s->dim);
     std::vector<int64_t> active;
-    int st = split_rows(&view, active, fn, [&](int64_t n) {  // ignored rows: m = 0, statistics 0
-        s->slice_max[n] = 0.0f;
-        std::memset(s->slice_stats + n * width, 0, (size_t)width * 4);
+    // Ignored rows: gradient 0 in the backward; m = 0 and statistics 0 in the partial.
+    int st = split_rows(&view, active, fn, [&](int64_t n) {
+        if (backward) {
+            zero_row(&view, n);
+        } else {
+            s->slice_max[n] = 0.0f;
+            std::memset(s->slice_stats + n * width, 0, (size_t)width * 4);
+        }
     });
     if (st) return st;
-    CpuJob job{};
+    CpuJob job{};  // each mode reads only its own fields (the others of the slice may be anything)
     job.args = &view;
-    job.mode = CpuMode::Partial;
+    job.mode = backward ? CpuMode::Backward : CpuMode::Partial;
     job.vocab_start = s->vocab_start;
     job.slice_max = s->slice_max;
     job.slice_stats = s->slice_stats;
-    return run_job(job, active, fn);
-}
-
-extern "C" int tasft_emd_vp_backward_cpu(const tasft_emd_vp_slice_args* s) {
-    using namespace tasft;
-    clear_error();
-    const char* fn = "tasft_emd_vp_backward_cpu";
-    tasft_emd_args view;
-    if (int st = check_slice(s, true, fn, &view)) return st;
-    if (s->rows == 0) return TASFT_OK;
-    if (int st = check_targets(s->targets, s->rows, s->vocab_total, s->ignore_index, fn)) return st;
-    std::vector<int64_t> active;
-    if (int st = split_rows(&view, active, fn, [&](int64_t n) { zero_row(&view, n); })) return st;
-    CpuJob job{};
-    job.args = &view;
-    job.mode = CpuMode::Backward;
     job.row_max = s->row_max;
     job.row_log_sumexp = s->row_log_sumexp;
     job.residual = s->residual;
     job.residual_dot_expected = s->residual_dot_expected;
-    return run_job(job, active, fn);
+    return run_job(kernel, job, active, fn);
+}
+}  // namespace
+}  // namespace tasft
+
+extern "C" int tasft_emd_vp_partial_cpu(const tasft_emd_vp_slice_args* s) {
+    return tasft::vp_slice_cpu(s, false, nullptr, "tasft_emd_vp_partial_cpu");
+}
+extern "C" int tasft_emd_vp_backward_cpu(const tasft_emd_vp_slice_args* s) {
+    return tasft::vp_slice_cpu(s, true, nullptr, "tasft_emd_vp_backward_cpu");
+}
+extern "C" int tasft_emd_vp_partial_cpu_variant(const tasft_emd_vp_slice_args* s, const tasft_emd_variant* v) {
+    return tasft::vp_slice_cpu(s, false, v, "tasft_emd_vp_partial_cpu_variant");
+}
+extern "C" int tasft_emd_vp_backward_cpu_variant(const tasft_emd_vp_slice_args* s, const tasft_emd_variant* v) {
+    return tasft::vp_slice_cpu(s, true, v, "tasft_emd_vp_backward_cpu_variant");
 }
 
 // The merge is O(slices * rows * dim), small next to the kernels: plain loops, sums in double, slices in order.
@@ -270,9 +295,15 @@ extern "C" void tasft_cpu_set_num_threads(int n) { tasft::g_threads.store(n > 0 
 extern "C" int tasft_cpu_get_num_threads(void) { return tasft::threads_to_use(); }
 
 extern "C" const char* tasft_cpu_isa(void) {
-    const char* name = nullptr;
-    tasft::pick_kernel(&name);
-    return name;
+    int isa = TASFT_CPU_ISA_GENERIC;
+    char why[160];
+    tasft::resolve_cpu_isa(TASFT_CPU_ISA_DEFAULT, tasft::cpu_features(), std::getenv("TASFT_CPU_ISA"), &isa, why,
+                           sizeof why);  // DEFAULT always resolves
+    return tasft::cpu_isa_name(isa);
+}
+
+extern "C" int tasft_cpu_isa_available(int cpu_isa) {
+    return cpu_isa == TASFT_CPU_ISA_DEFAULT || tasft::cpu_isa_runs(cpu_isa, tasft::cpu_features()) ? 1 : 0;
 }
 
 extern "C" int tasft_normalize_rows_cpu(const void* in, void* out, int dtype, int64_t rows, int64_t dim) {

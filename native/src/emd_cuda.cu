@@ -20,7 +20,8 @@
 // takes the same vote and writes zeros without the dot products.
 //
 // Kernel versions (llm.c's dev/cuda style: every version stays runnable and is timed by bench/gpu):
-//   v1 = this file, the oracle on the device;  v2 = emd_cuda_v2.cu, tensor cores, chosen by TASFT_CUDA_KERNEL=v2.
+//   v1 = this file, the oracle on the device;  v2 = emd_cuda_v2.cu, tensor cores, chosen by tasft_emd_variant (or by
+//   default under TASFT_CUDA_KERNEL=v2).
 #include <cinttypes>
 #include <cmath>
 #include <cstdlib>
@@ -243,13 +244,24 @@ int dispatch_v1(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream,
     return fail(TASFT_INVALID_ARGUMENT, "%s: bad logits_dtype %d", fn, a->logits_dtype);
 }
 
-// TASFT_CUDA_KERNEL=v2 asks for the tensor-core kernel; anything else (or nothing) is v1.
-bool v2_requested() {
+// The default kernel: v2 when TASFT_CUDA_KERNEL=v2 asks for it (and it can run the call), else v1.
+bool env_asks_v2() {
     const char* k = std::getenv("TASFT_CUDA_KERNEL");
     return k && std::strcmp(k, "v2") == 0;
 }
 
-int dispatch(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, const char* fn) {
+int dispatch(const tasft_emd_args* a, const SkipOut& sk, int kernel, cudaStream_t stream, const char* fn) {
+    // Decided before anything is written: an explicit v2 that cannot run is refused; the default falls back to v1.
+    bool v2 = false;
+    if (kernel == TASFT_CUDA_KERNEL_V2) {
+        if (int st = v2_supports(a, fn)) return st;
+        v2 = true;
+    } else if (kernel == TASFT_CUDA_KERNEL_DEFAULT && env_asks_v2()) {
+        const int st = v2_supports(a, fn);
+        if (st != TASFT_OK && st != TASFT_UNSUPPORTED) return st;
+        v2 = st == TASFT_OK;
+        clear_error();
+    }
     // Threshold 0 is the exact kernel; the skipping outputs are then zeros (also for ignored rows).
     if (sk.threshold == 0.0f) {
         for (float* out : {sk.loss_error_bound, sk.skipped_mass}) {
@@ -258,20 +270,18 @@ int dispatch(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, co
             if (err != cudaSuccess) return cuda_fail(err, fn, "cudaMemsetAsync of the skipping outputs");
         }
     }
-    if (v2_requested()) {
-        const int st = launch_v2(a, sk, stream, fn);
-        if (st != TASFT_UNSUPPORTED) return st;
-        clear_error();  // v2 cannot run this call: v1 does
-    }
-    return dispatch_v1(a, sk, stream, fn);
+    return v2 ? launch_v2(a, sk, stream, fn) : dispatch_v1(a, sk, stream, fn);
 }
 
 // Every entry point: checks, then (when asked) the host-side target check, then the launch.
-int run(const tasft_emd_args* a, const tasft_emd_skip* skip, bool check_targets_on_host, const char* fn) {
+int run(const tasft_emd_args* a, const tasft_emd_skip* skip, const tasft_emd_variant* variant,
+        bool check_targets_on_host, const char* fn) {
     clear_error();
     int st = check_shapes(a, fn);
     if (st != TASFT_OK) return st;
     st = check_skip(skip, fn);
+    if (st != TASFT_OK) return st;
+    st = check_variant(variant, fn);
     if (st != TASFT_OK) return st;
     SkipOut sk;
     if (skip) {
@@ -295,29 +305,39 @@ int run(const tasft_emd_args* a, const tasft_emd_skip* skip, bool check_targets_
         st = check_targets(host_targets.data(), a->rows, a->vocab, a->ignore_index, fn);
         if (st != TASFT_OK) return st;
     }
-    return dispatch(a, sk, stream, fn);
+    return dispatch(a, sk, variant ? variant->cuda_kernel : TASFT_CUDA_KERNEL_DEFAULT, stream, fn);
 }
 
 }  // namespace
 }  // namespace tasft
 
 extern "C" int tasft_emd_cuda(const tasft_emd_args* args) {
-    return tasft::run(args, nullptr, true, "tasft_emd_cuda");
+    return tasft::run(args, nullptr, nullptr, true, "tasft_emd_cuda");
 }
 
 extern "C" int tasft_emd_cuda_async(const tasft_emd_args* args) {
-    return tasft::run(args, nullptr, false, "tasft_emd_cuda_async");
+    return tasft::run(args, nullptr, nullptr, false, "tasft_emd_cuda_async");
 }
 
 extern "C" int tasft_emd_cuda_skip(const tasft_emd_args* args, const tasft_emd_skip* skip) {
-    return tasft::run(args, skip, true, "tasft_emd_cuda_skip");
+    return tasft::run(args, skip, nullptr, true, "tasft_emd_cuda_skip");
 }
 
 extern "C" int tasft_emd_cuda_skip_async(const tasft_emd_args* args, const tasft_emd_skip* skip) {
-    return tasft::run(args, skip, false, "tasft_emd_cuda_skip_async");
+    return tasft::run(args, skip, nullptr, false, "tasft_emd_cuda_skip_async");
 }
 
-extern "C" const char* tasft_cuda_kernel(void) { return tasft::v2_requested() ? "v2" : "v1"; }
+extern "C" int tasft_emd_cuda_variant(const tasft_emd_args* args, const tasft_emd_skip* skip,
+                                      const tasft_emd_variant* variant) {
+    return tasft::run(args, skip, variant, true, "tasft_emd_cuda_variant");
+}
+
+extern "C" int tasft_emd_cuda_variant_async(const tasft_emd_args* args, const tasft_emd_skip* skip,
+                                            const tasft_emd_variant* variant) {
+    return tasft::run(args, skip, variant, false, "tasft_emd_cuda_variant_async");
+}
+
+extern "C" const char* tasft_cuda_kernel(void) { return tasft::env_asks_v2() ? "v2" : "v1"; }
 
 extern "C" int tasft_cuda_available(void) {
     int count = 0;

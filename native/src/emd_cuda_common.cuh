@@ -107,8 +107,10 @@ int device_alloc(void** ptr, size_t bytes, cudaStream_t stream, const char* fn) 
 }  // namespace
 
 namespace cuda {
-// v2 (emd_cuda_v2.cu). Returns TASFT_UNSUPPORTED, without touching anything, when v2 cannot run this call (embedding
-// not bf16, device older than sm_80, grids too large); the caller then runs v1.
+// v2 (emd_cuda_v2.cu). v2_supports answers TASFT_UNSUPPORTED, with the reason as the error message, when v2 cannot
+// run this call (embedding not bf16, device older than sm_80, grids too large); launch_v2 checks it too, and touches
+// nothing then.
+int v2_supports(const tasft_emd_args* a, const char* fn);
 int launch_v2(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, const char* fn);
 }  // namespace cuda
 

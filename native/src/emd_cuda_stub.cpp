@@ -30,4 +30,10 @@ extern "C" int tasft_emd_cuda_skip(const tasft_emd_args*, const tasft_emd_skip*)
 extern "C" int tasft_emd_cuda_skip_async(const tasft_emd_args*, const tasft_emd_skip*) {
     return TASFT_NO_CUDA("tasft_emd_cuda_skip_async");
 }
+extern "C" int tasft_emd_cuda_variant(const tasft_emd_args*, const tasft_emd_skip*, const tasft_emd_variant*) {
+    return TASFT_NO_CUDA("tasft_emd_cuda_variant");
+}
+extern "C" int tasft_emd_cuda_variant_async(const tasft_emd_args*, const tasft_emd_skip*, const tasft_emd_variant*) {
+    return TASFT_NO_CUDA("tasft_emd_cuda_variant_async");
+}
 extern "C" const char* tasft_cuda_kernel(void) { return "none"; }

@@ -1,5 +1,5 @@
-// v2 of the CUDA kernel: the two GEMMs on tensor cores (bf16 MMA, fp32 accumulation), chosen by TASFT_CUDA_KERNEL=v2.
-// EXPERIMENTAL: compiled everywhere, not the default until a GPU run (bench/gpu/run.sh) has validated it.
+// v2 of the CUDA kernel: the two GEMMs on tensor cores (bf16 MMA, fp32 accumulation), chosen per call by
+// tasft_emd_variant.cuda_kernel = TASFT_CUDA_KERNEL_V2 (or by default under TASFT_CUDA_KERNEL=v2). Opt-in: see emd.h.
 //
 // Four launches on the caller's stream, with a workspace of N*D fp32 (U, later R) + O(N) + the skip flags:
 //   1. row_stats   one warp per row: m = max z, inv_s = 1 / sum exp(z - m)  (p = exp(z - m) * inv_s, normalised exactly
@@ -25,8 +25,10 @@
 // from call to call; with one split (N * D large enough to fill the device) every output is deterministic.
 // Precision: P - Y and R are rounded to bf16 for the MMAs, as PyTorch's bf16 computation rounds softmax and its gradient;
 // using the same R_b in S and in ru keeps dz the exact gradient of a slightly perturbed r (p one-hot: dz = 0 exactly).
-// Limits: the embedding must be bf16 (fp32 / fp16 embeddings, and devices before sm_80, run v1). Logits fp32/bf16/fp16.
+// Limits: the embedding must be bf16 and the device sm_80+ (v2_supports: the default then runs v1, an explicit v2
+// fails). Logits fp32/bf16/fp16.
 // Not yet done (v3): cp.async / TMA double buffering, wgmma on sm_90a, persistent scheduling; see bench/RESULTS.md.
+#include <cinttypes>
 #include <cstdint>
 #include <cmath>
 
@@ -489,21 +491,36 @@ int launch_dtype(Params& p, bool skip, cudaStream_t stream, const char* fn) {
 
 }  // namespace
 
-int launch_v2(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, const char* fn) {
-    if (a->embedding_dtype != TASFT_BFLOAT16) return TASFT_UNSUPPORTED;
-    int device = 0, major = 0, sms = 0;
+int v2_supports(const tasft_emd_args* a, const char* fn) {
+    if (a->embedding_dtype != TASFT_BFLOAT16)
+        return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v2 needs a bfloat16 embedding (embedding_dtype %d)", fn,
+                    a->embedding_dtype);
+    int device = 0, major = 0, minor = 0;
     cudaError_t err = cudaGetDevice(&device);
     if (err != cudaSuccess) return cuda_fail(err, fn, "cudaGetDevice");
     err = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+    if (err == cudaSuccess) err = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
     if (err != cudaSuccess) return cuda_fail(err, fn, "cudaDeviceGetAttribute");
-    if (major < 8) return TASFT_UNSUPPORTED;
-    err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-    if (err != cudaSuccess) return cuda_fail(err, fn, "cudaDeviceGetAttribute");
+    if (major < 8)
+        return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v2 needs a device of compute capability 8.0 or newer, device %d "
+                    "is %d.%d", fn, device, major, minor);
     // Grid limits: row tiles are the forward's grid y (<= 65535), the backward's 1-D grid must fit 2^31 - 1.
     const int64_t max_row_tiles = 65535, max_ctas = ((int64_t)1 << 31) - 1;
     if ((a->rows + F_BM - 1) / F_BM > max_row_tiles ||
         ((a->rows + B_BM - 1) / B_BM) * ((a->vocab + B_BN - 1) / B_BN) > max_ctas)
-        return TASFT_UNSUPPORTED;
+        return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v2 cannot launch %" PRId64 " rows x %" PRId64
+                    " vocabulary entries (grid limits: rows <= %" PRId64 ")", fn, a->rows, a->vocab,
+                    max_row_tiles * F_BM);
+    return TASFT_OK;
+}
+
+int launch_v2(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, const char* fn) {
+    if (int st = v2_supports(a, fn)) return st;
+    int device = 0, sms = 0;
+    cudaError_t err = cudaGetDevice(&device);
+    if (err != cudaSuccess) return cuda_fail(err, fn, "cudaGetDevice");
+    err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+    if (err != cudaSuccess) return cuda_fail(err, fn, "cudaDeviceGetAttribute");
 
     Params p{};
     p.logits = a->logits;

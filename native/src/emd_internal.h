@@ -28,6 +28,8 @@ int check_rescale(int64_t rows, int64_t dim, const float* slice_max, const float
                   const float* slice_stats, const char* function);
 // Checks the skipping options (NULL is fine): threshold in [0, 1], not NaN.
 int check_skip(const tasft_emd_skip* skip, const char* function);
+// Checks the variant (NULL is fine): cpu_isa a tasft_cpu_isa_id, cuda_kernel a tasft_cuda_kernel_id.
+int check_variant(const tasft_emd_variant* variant, const char* function);
 // Checks that every target lies in [0, vocab) or equals ignore_index; `targets` must be host memory.
 int check_targets(const int64_t* targets, int64_t rows, int64_t vocab, int64_t ignore_index, const char* function);
 

@@ -1,10 +1,11 @@
-// Test helpers for the CUDA tests: a CUDA_OK check, a skip without a device, self-freeing device buffers, streams.
+// Test helpers for the CUDA tests: a CUDA_OK check, a skip without a device, self-freeing device buffers, streams,
+// and the CUDA backend of the shared runner (test_cases.h).
 #ifndef TASFT_TEST_CUDA_UTIL_H
 #define TASFT_TEST_CUDA_UTIL_H
 
 #include <cuda_runtime.h>
 
-#include "test_util.h"
+#include "test_cases.h"
 
 namespace {
 
@@ -62,6 +63,78 @@ public:
 private:
     cudaStream_t s_ = nullptr;
 };
+
+tt::Variant cuda_kernel(int kernel) {
+    tt::Variant v;
+    v.kernel.cuda_kernel = kernel;
+    return v;
+}
+
+// Copies the case to the device, runs tasft_emd_cuda(_skip)(_async) (the default variant) or
+// tasft_emd_cuda_variant(_async), waits for it and copies every output back.
+tt::Outputs run_cuda(const tt::Case& c, const tt::Variant& v, const tt::RunOptions& o) {
+    const std::vector<int64_t>& targets = o.targets ? *o.targets : c.targets;
+    const size_t rows = (size_t)c.spec.rows;
+    cudaStream_t stream = static_cast<cudaStream_t>(o.stream);
+    DeviceBuffer logits(c.logits.bytes.data(), c.logits.bytes.size());  // in-place mode overwrites it
+    DeviceBuffer emb(c.embedding.bytes.data(), c.embedding.bytes.size());
+    DeviceBuffer tgt(targets.data(), targets.size() * sizeof(int64_t));
+    DeviceBuffer loss(rows * sizeof(float));
+    DeviceBuffer expected(o.expected ? rows * (size_t)c.spec.dim * sizeof(float) : 0);
+    DeviceBuffer grad(o.grad == tt::Grad::NewBuffer ? c.logits.bytes.size() : 0);
+    DeviceBuffer bound(o.skip() ? rows * sizeof(float) : 0), mass(o.skip() ? rows * sizeof(float) : 0);
+    // Padding columns must still hold NaN afterwards, every other element must be written.
+    for (DeviceBuffer* b : {&loss, &expected, &grad, &bound, &mass}) b->fill_nan();
+    // The copies and memsets above ran on the legacy default stream, which a non-blocking stream does not wait for.
+    CUDA_OK(cudaDeviceSynchronize());
+
+    tasft_emd_args a = tt::shape_args(c);
+    a.logits = logits.get();
+    a.unit_embedding = emb.get();
+    a.targets = tgt.get<int64_t>();
+    a.loss_rows = loss.get<float>();
+    a.expected_embedding = o.expected ? expected.get<float>() : nullptr;
+    a.grad_logits = o.grad == tt::Grad::NewBuffer ? grad.get() : o.grad == tt::Grad::InPlace ? logits.get() : nullptr;
+    a.grad_scale = o.grad_scale;
+    a.cuda_stream = stream;
+    tasft_emd_skip sk{};
+    sk.threshold = o.threshold;
+    sk.loss_error_bound = bound.get<float>();
+    sk.skipped_mass = mass.get<float>();
+    const tasft_emd_skip* skip = o.skip() ? &sk : nullptr;
+    int st;
+    if (!v.is_default())
+        st = o.async ? tasft_emd_cuda_variant_async(&a, skip, &v.kernel) : tasft_emd_cuda_variant(&a, skip, &v.kernel);
+    else if (skip)
+        st = o.async ? tasft_emd_cuda_skip_async(&a, skip) : tasft_emd_cuda_skip(&a, skip);
+    else
+        st = o.async ? tasft_emd_cuda_async(&a) : tasft_emd_cuda(&a);
+    CHECK(st == TASFT_OK, "%s: %s: status %d: %s", c.spec.describe().c_str(), v.describe().c_str(), st,
+          tasft_last_error());
+    CHECK(tasft_last_error()[0] == '\0', "a successful call left the message '%s'", tasft_last_error());
+    CUDA_OK(cudaStreamSynchronize(stream));  // also surfaces a fault inside the kernel
+    CUDA_OK(cudaGetLastError());
+
+    tt::Outputs out;
+    out.loss = loss.download<float>();
+    if (o.expected) out.expected = expected.download<float>();
+    if (o.skip()) {
+        out.bound = bound.download<float>();
+        out.mass = mass.download<float>();
+    }
+    if (o.grad == tt::Grad::NewBuffer) out.grad = grad.download<unsigned char>();
+    if (o.grad == tt::Grad::InPlace) out.grad = logits.download<unsigned char>();
+    if (o.grad == tt::Grad::None)  // the logits must come back unchanged from a forward-only call
+        CHECK(logits.download<unsigned char>() == c.logits.bytes, "%s: forward-only call modified the logits",
+              c.spec.describe().c_str());
+    return out;
+}
+
+// The CUDA backend on one kernel version, named explicitly (without a device, every test using it skips).
+tt::Backend cuda_backend(int kernel) {
+    return tt::Backend{"cuda", [kernel] { return std::vector<tt::Variant>{cuda_kernel(kernel)}; }, run_cuda, nullptr,
+                       tt::Tolerance()};
+}
 
 }  // namespace
 

@@ -1,49 +1,16 @@
 // Native tests of the vocabulary-parallel CPU entry points (tasft_emd_vp_*_cpu): any split of the vocabulary into
-// slices must give the unsplit kernel's result (tight tolerance) and the float64 oracle's (the usual tolerance).
+// slices, on every instruction set, must give the unsplit kernel's result (tight tolerance) and the float64 oracle's
+// (the usual tolerance). The cases and the runner are shared with the other backends (test_cases.h).
 #include <cstdlib>
-#include "test_util.h"
+#include "test_cases.h"
 
 namespace {
 
-enum class Grad { NewBuffer, InPlace };
-enum class Recipe {
-    Gather,     // all slices' statistics stacked, one merge (the all_gather recipe, and the host-side merge)
-    AllReduce,  // max of m, rescale, sum of the statistics in slice order, merge of one (the all_reduce recipe)
-};
-enum class Layout {
-    View,     // each slice is a column range of the full logits (row stride = the full row) and of ehat
-    Compact,  // each slice is copied into its own [rows, width] logits and [width, dim] embedding, as on a rank
-};
+using tt::Cuts;
+using tt::equal_cuts;
 
-struct RunSpec {
-    Grad grad = Grad::NewBuffer;
-    Recipe recipe = Recipe::Gather;
-    Layout layout = Layout::View;
-    float grad_scale = 1.0f;
-};
-
-// Slice boundaries 0 = b_0 < b_1 < ... < b_K = vocab.
-using Cuts = std::vector<int64_t>;
-
-tt::Outputs run_unsplit(const tt::Case& c, float grad_scale = 1.0f) {
-    tt::Outputs out;
-    out.loss.assign(c.spec.rows, -1.0f);
-    out.expected.assign(c.spec.rows * c.spec.dim, -1.0f);
-    out.grad = c.logits.bytes;  // NaN padding sentinels stay where the kernel must not write
-    tasft_emd_args a = tt::shape_args(c);
-    a.logits = c.logits.bytes.data();
-    a.unit_embedding = c.embedding.bytes.data();
-    a.targets = c.targets.data();
-    a.loss_rows = out.loss.data();
-    a.expected_embedding = out.expected.data();
-    a.grad_logits = out.grad.data();
-    a.grad_scale = grad_scale;
-    const int st = tasft_emd_cpu(&a);
-    CHECK(st == TASFT_OK, "unsplit: status %d: %s", st, tasft_last_error());
-    return out;
-}
-
-// One slice's own buffers (Layout::Compact) or views into the case's buffers (Layout::View).
+// One slice's own buffers (compact: copied into its own [rows, width] logits and [width, dim] embedding, as on a
+// rank) or views into the case's buffers (a column range of the full logits, row stride = the full row, and of ehat).
 struct SliceData {
     int64_t start, width, stride;
     std::vector<unsigned char> logits, embedding;  // Compact only
@@ -51,11 +18,11 @@ struct SliceData {
     const unsigned char* embedding_ptr;
 };
 
-SliceData slice_of(const tt::Case& c, int64_t start, int64_t width, Layout layout, const unsigned char* logits_base) {
+SliceData slice_of(const tt::Case& c, int64_t start, int64_t width, bool compact, const unsigned char* logits_base) {
     const size_t ls = tt::dsize(c.logits.dtype), es = tt::dsize(c.embedding.dtype);
     const int64_t N = c.spec.rows, D = c.spec.dim;
     SliceData s{start, width, c.stride, {}, {}, nullptr, nullptr};
-    if (layout == Layout::View) {
+    if (!compact) {
         s.logits_ptr = logits_base + start * ls;
         s.embedding_ptr = c.embedding.bytes.data() + start * D * es;
         return s;
@@ -112,13 +79,24 @@ tasft_emd_vp_merge_args merge_args(const tt::Case& c, int64_t slices, const floa
     return a;
 }
 
-// The three steps over the slices given by `cuts`; the gradient is assembled into one [rows, stride] buffer.
-tt::Outputs run_split(const tt::Case& c, const Cuts& cuts, const RunSpec& r = RunSpec()) {
+// The three steps over the slices of v.cuts (none: one slice) on v's instruction set; the gradient is assembled into
+// one [rows, stride] buffer. r.all_reduce: max of m, rescale, sum of the statistics in slice order, merge of one (the
+// all_reduce recipe); else all slices' statistics stacked, one merge (the all_gather recipe).
+tt::Outputs run_split(const tt::Case& c, const tt::Variant& v, const tt::RunOptions& r) {
+    CHECK(r.grad != tt::Grad::None && !r.skip() && !r.targets, "the vocabulary-parallel form has no such mode");
+    const Cuts cuts = v.cuts.empty() ? Cuts{0, c.spec.vocab} : v.cuts;
     const int64_t N = c.spec.rows, D = c.spec.dim, W = TASFT_EMD_VP_STATS(D), K = (int64_t)cuts.size() - 1;
     const size_t ls = tt::dsize(c.logits.dtype);
+    const tasft_emd_variant* kernel = v.is_default() ? nullptr : &v.kernel;  // NULL: the entry points without one
+    auto partial = [&](tasft_emd_vp_slice_args* a) {
+        return kernel ? tasft_emd_vp_partial_cpu_variant(a, kernel) : tasft_emd_vp_partial_cpu(a);
+    };
+    auto backward = [&](tasft_emd_vp_slice_args* a) {
+        return kernel ? tasft_emd_vp_backward_cpu_variant(a, kernel) : tasft_emd_vp_backward_cpu(a);
+    };
     std::vector<unsigned char> logits = c.logits.bytes;  // in place: the slices' gradients land here
     std::vector<SliceData> slices;
-    for (int64_t k = 0; k < K; ++k) slices.push_back(slice_of(c, cuts[k], cuts[k + 1] - cuts[k], r.layout, logits.data()));
+    for (int64_t k = 0; k < K; ++k) slices.push_back(slice_of(c, cuts[k], cuts[k + 1] - cuts[k], r.compact, logits.data()));
 
     // 1. partial statistics, stacked [K, N] and [K, N, W] (NaN first: everything must be written)
     std::vector<float> m(K * N, NAN), stats(K * N * W, NAN);
@@ -126,7 +104,7 @@ tt::Outputs run_split(const tt::Case& c, const Cuts& cuts, const RunSpec& r = Ru
         tasft_emd_vp_slice_args a = slice_args(c, slices[k]);
         a.slice_max = &m[k * N];
         a.slice_stats = &stats[k * N * W];
-        const int st = tasft_emd_vp_partial_cpu(&a);
+        const int st = partial(&a);
         CHECK(st == TASFT_OK, "%s slice %lld: partial status %d: %s", c.spec.describe().c_str(), (long long)k, st,
               tasft_last_error());
     }
@@ -136,7 +114,7 @@ tt::Outputs run_split(const tt::Case& c, const Cuts& cuts, const RunSpec& r = Ru
     // 2. the merge
     Merged merged(N, D);
     int st;
-    if (r.recipe == Recipe::Gather) {
+    if (!r.all_reduce) {
         tasft_emd_vp_merge_args a = merge_args(c, K, m.data(), stats.data(), merged);
         st = tasft_emd_vp_merge_cpu(&a);
     } else {
@@ -157,7 +135,7 @@ tt::Outputs run_split(const tt::Case& c, const Cuts& cuts, const RunSpec& r = Ru
     tt::Outputs out;
     out.loss = merged.loss;
     out.expected = merged.expected;
-    out.grad = c.logits.bytes;  // NewBuffer: NaN padding sentinels must survive
+    out.grad = c.logits.bytes;  // new buffer: NaN padding sentinels must survive
     for (int64_t k = 0; k < K; ++k) {
         tasft_emd_vp_slice_args a = slice_args(c, slices[k]);
         a.row_max = merged.row_max.data();
@@ -166,92 +144,45 @@ tt::Outputs run_split(const tt::Case& c, const Cuts& cuts, const RunSpec& r = Ru
         a.residual_dot_expected = merged.ru.data();
         a.grad_scale = r.grad_scale;
         std::vector<unsigned char> own_grad;
-        if (r.grad == Grad::InPlace) {
+        if (r.grad == tt::Grad::InPlace) {
             a.grad_logits = const_cast<unsigned char*>(slices[k].logits_ptr);
-        } else if (r.layout == Layout::View) {
+        } else if (!r.compact) {
             a.grad_logits = out.grad.data() + slices[k].start * ls;
         } else {
             own_grad.assign(slices[k].logits.size(), 0xFF);
             a.grad_logits = own_grad.data();
         }
-        st = tasft_emd_vp_backward_cpu(&a);
+        st = backward(&a);
         CHECK(st == TASFT_OK, "%s slice %lld: backward status %d: %s", c.spec.describe().c_str(), (long long)k, st,
               tasft_last_error());
-        if (r.layout == Layout::Compact) {  // gather the slice's gradient into the full buffer
-            const unsigned char* g = r.grad == Grad::InPlace ? slices[k].logits.data() : own_grad.data();
+        if (r.compact) {  // gather the slice's gradient into the full buffer
+            const unsigned char* g = r.grad == tt::Grad::InPlace ? slices[k].logits.data() : own_grad.data();
             for (int64_t n = 0; n < N; ++n)
                 std::memcpy(&out.grad[(n * c.stride + slices[k].start) * ls], g + n * slices[k].width * ls,
                             slices[k].width * ls);
         }
     }
-    if (r.grad == Grad::InPlace && r.layout == Layout::View) out.grad = logits;
+    if (r.grad == tt::Grad::InPlace && !r.compact) out.grad = logits;
     return out;
 }
 
-// Split against unsplit: the same fp32 math summed in another order (u: float sums per slice and a double merge here,
-// one float sum over the whole vocabulary there), so they differ by a few fp32 accumulation errors. Held to a
-// quarter of the tolerance against the oracle: loss and expected embedding 5e-6 relative (oracle: 2e-5), gradient
-// 5e-6 relative plus half the cancellation term of r.e_v - r.u (where both round r); 16-bit gradients to one unit
-// in the last place of the dtype. VP_REPORT=1 prints the largest deviation seen, as a fraction of its tolerance.
+// Split against unsplit (Tolerance::same_math). VP_REPORT=1 prints the largest deviation seen, as a fraction of its
+// tolerance.
 double g_worst = 0;
-void compare_unsplit(const tt::Case& c, const tt::Outputs& split, const tt::Outputs& whole, const char* what) {
-    const auto& s = c.spec;
-    const double rel = 5e-6;
-    const double grad_rel = s.logits_dtype == TASFT_FLOAT32 ? rel : s.logits_dtype == TASFT_FLOAT16 ? 1e-3 : 8e-3;
-    auto within = [&](double x, double y, double tol) {
-        if (tol > 0) g_worst = std::max(g_worst, std::fabs(x - y) / tol);
-        return std::fabs(x - y) <= tol;
-    };
-    for (int64_t n = 0; n < s.rows; ++n) {
-        const double a = split.loss[n], b = whole.loss[n];
-        CHECK(within(a, b, rel * std::fabs(b) + 1e-7), "%s %s: loss[%lld] split %.9g, unsplit %.9g",
-              s.describe().c_str(), what, (long long)n, a, b);
-        for (int64_t d = 0; d < s.dim; ++d) {
-            const double x = split.expected[n * s.dim + d], y = whole.expected[n * s.dim + d];
-            CHECK(within(x, y, rel * std::fabs(y) + 5e-7), "%s %s: expected[%lld,%lld] split %.9g, unsplit %.9g",
-                  s.describe().c_str(), what, (long long)n, (long long)d, x, y);
-        }
-        const double cancel = 2.0 * c.expected.rnorm[n] * std::sqrt((double)s.dim) * 5e-7;
-        for (int64_t v = 0; v < c.stride; ++v) {
-            const double x = tt::read_value(split.grad.data(), s.logits_dtype, n * c.stride + v);
-            const double y = tt::read_value(whole.grad.data(), s.logits_dtype, n * c.stride + v);
-            if (v >= s.vocab) {
-                CHECK(std::isnan(x), "%s %s: padding column grad[%lld,%lld] was written", s.describe().c_str(), what,
-                      (long long)n, (long long)v);
-                continue;
-            }
-            const double p = c.expected.prob[n * s.vocab + v];
-            const double floor_abs = s.logits_dtype == TASFT_FLOAT16 ? 6e-8 : 1e-30;
-            CHECK(within(x, y, grad_rel * std::fabs(y) + cancel * p + floor_abs),
-                  "%s %s: grad[%lld,%lld] split %.9g, unsplit %.9g (p %.3g)", s.describe().c_str(), what, (long long)n,
-                  (long long)v, x, y, p);
-        }
-    }
+
+const tt::Backend& vp_cpu() {
+    static const tt::Backend b = [] {
+        tt::Tolerance close = tt::Tolerance::same_math();
+        close.worst = &g_worst;
+        return tt::Backend{"vp_cpu", tt::cpu_variants, run_split, tt::run_cpu, close};
+    }();
+    return b;
 }
 
-// Runs fn once per instruction set this CPU has (generic, AVX2, the widest).
-template <class F>
-void for_each_isa(F fn) {
-    const char* isas[] = {"generic", "avx2", nullptr};
-    for (const char* isa : isas) {
-        if (isa) setenv("TASFT_CPU_ISA", isa, 1);
-        else unsetenv("TASFT_CPU_ISA");
-        fn();
-    }
-    unsetenv("TASFT_CPU_ISA");
-}
-
-std::string describe(const Cuts& cuts) {
-    std::string s = "cuts";
-    for (size_t i = 0; i < cuts.size() && i < 12; ++i) s += " " + std::to_string(cuts[i]);
-    if (cuts.size() > 12) s += " ... (" + std::to_string(cuts.size() - 1) + " slices)";
-    return s;
-}
-
-Cuts equal_cuts(int64_t vocab, int64_t k) {
-    Cuts c;
-    for (int64_t i = 0; i <= k; ++i) c.push_back(vocab * i / k);
-    return c;
+// Every split in `splits`, on every instruction set, with the gradient written both ways, against the unsplit
+// kernel and the oracle.
+void check_splits(const tt::Case& c, const std::vector<Cuts>& splits, const tt::RunOptions& base = tt::RunOptions()) {
+    tt::check_splits(vp_cpu(), c, splits, base);
 }
 
 Cuts random_cuts(int64_t vocab, int64_t k, uint64_t seed) {  // k distinct slices of random widths
@@ -267,22 +198,6 @@ Cuts random_cuts(int64_t vocab, int64_t k, uint64_t seed) {  // k distinct slice
     return c;
 }
 
-// Every split in `splits` against the unsplit kernel and the oracle, with the gradient written both ways.
-void check_splits(const tt::Case& c, const std::vector<Cuts>& splits, RunSpec r = RunSpec()) {
-    for_each_isa([&] {
-        const tt::Outputs whole = run_unsplit(c, r.grad_scale);
-        for (const Cuts& cuts : splits) {
-            for (Grad g : {Grad::NewBuffer, Grad::InPlace}) {
-                r.grad = g;
-                const tt::Outputs split = run_split(c, cuts, r);
-                const std::string what = describe(cuts) + (g == Grad::InPlace ? " in place" : "");
-                compare_unsplit(c, split, whole, what.c_str());
-                if (r.grad_scale == 1.0f) tt::compare(c, split, true, true);
-            }
-        }
-    });
-}
-
 std::vector<Cuts> standard_splits(int64_t vocab, uint64_t seed) {
     std::vector<Cuts> s = {{0, vocab}};
     if (vocab >= 2) s.push_back(equal_cuts(vocab, 2));
@@ -294,77 +209,47 @@ std::vector<Cuts> standard_splits(int64_t vocab, uint64_t seed) {
 }  // namespace
 
 TEST_CASE("one_slice") {
-    tt::CaseSpec s;
-    s.rows = 29;
-    s.vocab = 1001;
-    s.dim = 40;
-    s.ignore_fraction = 0.2;
-    s.seed = 1;
-    tt::Case c = tt::make_case(s);
-    check_splits(c, {{0, s.vocab}});
+    const tt::Case c = tt::make_case(tt::spec(29, 1001, 40).with_ignore(0.2).with_seed(1));
+    check_splits(c, {{0, c.spec.vocab}});
     // One slice is the unsplit kernel's own loops: the loss and the gradient agree to the last bit but for the
     // order of the final sums (u = S / L in double here, U * (1 / l) in float there).
-    tt::Outputs whole = run_unsplit(c), split = run_split(c, {0, s.vocab});
-    for (int64_t n = 0; n < s.rows; ++n)
-        CHECK(std::fabs(split.loss[n] - whole.loss[n]) <= 1e-6 * whole.loss[n] + 1e-9, "loss[%lld]", (long long)n);
+    const tt::Outputs whole = tt::run_cpu(c, tt::Variant(), tt::RunOptions());
+    const tt::Outputs one = run_split(c, tt::split_variant({0, c.spec.vocab}), tt::RunOptions());
+    for (int64_t n = 0; n < c.spec.rows; ++n)
+        CHECK(std::fabs(one.loss[n] - whole.loss[n]) <= 1e-6 * whole.loss[n] + 1e-9, "loss[%lld]", (long long)n);
 }
 
 TEST_CASE("equal_slices") {
-    for (int64_t k : {2, 4, 8}) {
-        tt::CaseSpec s;
-        s.rows = 23;
-        s.vocab = 4096;
-        s.dim = 64;
-        s.ignore_fraction = 0.1;
-        s.seed = 10 + k;
-        check_splits(tt::make_case(s), {equal_cuts(s.vocab, k)});
-    }
+    for (int64_t k : {2, 4, 8})
+        check_splits(tt::make_case(tt::spec(23, 4096, 64).with_ignore(0.1).with_seed(10 + k)), {equal_cuts(4096, k)});
 }
 
 TEST_CASE("uneven_slices") {
-    const int64_t shapes[][3] = {{1, 2, 1}, {5, 31, 17}, {13, 1000, 33}, {37, 4099, 64}, {7, 32003, 24}, {97, 257, 100}};
-    uint64_t seed = 20;
-    for (auto& sh : shapes) {
-        tt::CaseSpec s;
-        s.rows = sh[0];
-        s.vocab = sh[1];
-        s.dim = sh[2];
-        s.ignore_fraction = 0.15;
-        s.seed = ++seed;
-        tt::Case c = tt::make_case(s);
-        std::vector<Cuts> splits = standard_splits(s.vocab, seed);
+    for (const tt::CaseSpec& s : tt::cases::shapes({{1, 2, 1}, {5, 31, 17}, {13, 1000, 33}, {37, 4099, 64},
+                                                    {7, 32003, 24}, {97, 257, 100}},
+                                                   tt::CaseSpec().with_ignore(0.15), 20)) {
+        std::vector<Cuts> splits = standard_splits(s.vocab, s.seed);
         if (s.vocab > 300) splits.push_back({0, 1, s.vocab - 1, s.vocab});  // slices of width 1 at both ends
-        check_splits(c, splits);
+        check_splits(tt::make_case(s), splits);
     }
 }
 
 TEST_CASE("width_one_slices") {
-    for (int64_t dim : {1, 7, 32}) {
-        tt::CaseSpec s;
-        s.rows = 9;
-        s.vocab = 45;
-        s.dim = dim;
-        s.ignore_fraction = 0.2;
-        s.neg_inf_fraction = 0.3;  // most width-1 slices of a row are then all -inf
-        s.seed = 30 + dim;
-        check_splits(tt::make_case(s), {equal_cuts(s.vocab, s.vocab)});
-    }
+    for (int64_t dim : {1, 7, 32})  // most width-1 slices of a row are all -inf
+        check_splits(tt::make_case(tt::spec(9, 45, dim).with_ignore(0.2).with_neg_inf(0.3).with_seed(30 + dim)),
+                     {equal_cuts(45, 45)});
 }
 
 TEST_CASE("slice_without_target") {
-    tt::CaseSpec s;
-    s.rows = 16;
-    s.vocab = 600;
-    s.dim = 12;
-    s.seed = 40;
+    const tt::CaseSpec s = tt::spec(16, 600, 12).with_seed(40);
     tt::Case c = tt::make_case(s);
     for (int64_t n = 0; n < s.rows; ++n) c.targets[n] = (n * 37) % 200;  // all in the first third
-    c.expected = ref::emd(c.logits.values, s.rows, s.vocab, c.stride, c.embedding.values, s.dim, c.targets, -100);
+    tt::refresh_expected(c);
     check_splits(c, {{0, 200, 600}, {0, 200, 400, 600}, {0, 100, 200, 201, 600}});
     // The partial statistics of a slice without the target: t = 0 and a zero target row.
     const int64_t W = TASFT_EMD_VP_STATS(s.dim);
     std::vector<float> m(s.rows), st(s.rows * W, NAN);
-    SliceData sd = slice_of(c, 200, 400, Layout::View, c.logits.bytes.data());
+    SliceData sd = slice_of(c, 200, 400, false, c.logits.bytes.data());
     tasft_emd_vp_slice_args a = slice_args(c, sd);
     a.slice_max = m.data();
     a.slice_stats = st.data();
@@ -378,21 +263,14 @@ TEST_CASE("slice_without_target") {
 
 // The partial statistics themselves against float64: m, l, s, t, e of every slice.
 TEST_CASE("partial_statistics") {
-    tt::CaseSpec s;
-    s.rows = 11;
-    s.vocab = 300;
-    s.dim = 9;
-    s.ignore_fraction = 0.2;
-    s.neg_inf_fraction = 0.5;
-    s.logit_scale = 20;
-    s.seed = 45;
-    tt::Case c = tt::make_case(s);
+    const tt::CaseSpec s = tt::spec(11, 300, 9).with_ignore(0.2).with_neg_inf(0.5).with_scale(20).with_seed(45);
+    const tt::Case c = tt::make_case(s);
     const int64_t W = TASFT_EMD_VP_STATS(s.dim);
     const Cuts cuts = {0, 3, 150, 299, 300};
     for (size_t k = 0; k + 1 < cuts.size(); ++k) {
         const int64_t v0 = cuts[k], v1 = cuts[k + 1];
         std::vector<float> m(s.rows), st(s.rows * W);
-        SliceData sd = slice_of(c, v0, v1 - v0, Layout::Compact, c.logits.bytes.data());
+        SliceData sd = slice_of(c, v0, v1 - v0, true, c.logits.bytes.data());
         tasft_emd_vp_slice_args a = slice_args(c, sd);
         a.slice_max = m.data();
         a.slice_stats = st.data();
@@ -430,146 +308,76 @@ TEST_CASE("partial_statistics") {
 }
 
 TEST_CASE("all_rows_ignored") {
-    tt::CaseSpec s;
-    s.rows = 20;
-    s.vocab = 333;
-    s.dim = 12;
-    s.ignore_fraction = 1.0;
-    s.seed = 50;
-    tt::Case c = tt::make_case(s);
-    check_splits(c, standard_splits(s.vocab, 51));
-    tt::Outputs o = run_split(c, {0, 100, 333});
-    for (int64_t n = 0; n < s.rows; ++n) CHECK(o.loss[n] == 0.0f, "loss[%lld] = %g", (long long)n, o.loss[n]);
+    tt::Case c = tt::make_case(tt::cases::all_ignored(50));
+    tt::check_all_ignored(vp_cpu(), c);  // one slice
+    check_splits(c, standard_splits(c.spec.vocab, 51));
+    const tt::Outputs o = run_split(c, tt::split_variant({0, 100, 333}), tt::RunOptions());
+    for (int64_t n = 0; n < c.spec.rows; ++n) CHECK(o.loss[n] == 0.0f, "loss[%lld] = %g", (long long)n, o.loss[n]);
     // a custom ignore index, on some rows only
-    for (int64_t n = 0; n < s.rows; ++n) c.targets[n] = n % 3 == 0 ? 5 : n;
+    for (int64_t n = 0; n < c.spec.rows; ++n) c.targets[n] = n % 3 == 0 ? 5 : n;
     c.ignore_index = 5;
-    c.expected = ref::emd(c.logits.values, s.rows, s.vocab, c.stride, c.embedding.values, s.dim, c.targets, 5);
+    tt::refresh_expected(c);
     check_splits(c, {{0, 4, 6, 333}});
 }
 
 TEST_CASE("extreme_logits") {
-    for (double scale : {1e2, 1e3, 1e4}) {
-        tt::CaseSpec s;
-        s.rows = 17;
-        s.vocab = 1001;
-        s.dim = 24;
-        s.logit_scale = scale;
-        s.seed = 60 + (uint64_t)scale;
+    for (const tt::CaseSpec& s : tt::cases::large_scales({TASFT_FLOAT32}, 60))
         check_splits(tt::make_case(s), standard_splits(s.vocab, s.seed));
-    }
-    for (double frac : {0.3, 0.99}) {
-        tt::CaseSpec s;
-        s.rows = 23;
-        s.vocab = 700;
-        s.dim = 10;
-        s.neg_inf_fraction = frac;
-        s.pad = 2;
-        s.ignore_fraction = 0.1;
-        s.seed = 70 + (uint64_t)(frac * 100);
-        check_splits(tt::make_case(s), standard_splits(s.vocab, s.seed));
-    }
-    // Whole slices of -inf: the finite logits of each row sit in [1500 + n, 1510 + n].
-    tt::CaseSpec s;
-    s.rows = 4;
-    s.vocab = 2000;
-    s.dim = 8;
-    s.seed = 80;
-    tt::Case c = tt::make_case(s);
-    std::vector<float> z(c.logits.values.begin(), c.logits.values.end());
-    for (int64_t n = 0; n < s.rows; ++n) {
-        for (int64_t v = 0; v < s.vocab; ++v)
-            if (v < 1500 + n || v > 1510 + n) z[n * c.stride + v] = -INFINITY;
-        c.targets[n] = n == 0 ? 3 : 1500 + 2 * n;  // a target with probability 0 too
-    }
-    c.logits.store(z, TASFT_FLOAT32);
-    c.expected = ref::emd(c.logits.values, s.rows, s.vocab, c.stride, c.embedding.values, s.dim, c.targets, -100);
-    check_splits(c, {{0, 1000, 2000}, {0, 1500, 1505, 2000}, equal_cuts(s.vocab, 16)});
+    for (const tt::CaseSpec& s : tt::cases::masked()) check_splits(tt::make_case(s), standard_splits(s.vocab, s.seed));
+    // Whole slices of -inf around the finite window of each row.
+    tt::Case c = tt::cases::masked_window(TASFT_FLOAT32, 80);
+    for (int64_t n = 0; n < c.spec.rows; ++n) c.targets[n] = n == 0 ? 3 : 1500 + 2 * n;  // a target with probability 0 too
+    tt::refresh_expected(c);
+    check_splits(c, {{0, 1000, 2000}, {0, 1500, 1505, 2000}, equal_cuts(c.spec.vocab, 16)});
 }
 
 TEST_CASE("odd_dims") {
-    uint64_t seed = 90;
-    for (int64_t dim : {1, 2, 3, 15, 17, 33, 130, 1000}) {
-        tt::CaseSpec s;
-        s.rows = 9;
-        s.vocab = dim > 200 ? 301 : 777;
-        s.dim = dim;
-        s.ignore_fraction = 0.1;
-        s.seed = ++seed;
-        check_splits(tt::make_case(s), {equal_cuts(s.vocab, 2), random_cuts(s.vocab, 5, seed)});
-    }
+    for (const tt::CaseSpec& s : tt::cases::dims({1, 2, 3, 15, 17, 33, 130, 1000}, 9, 0.1, 90))
+        check_splits(tt::make_case(s), {equal_cuts(s.vocab, 2), random_cuts(s.vocab, 5, s.seed)});
 }
 
 TEST_CASE("padded_compact_and_scaled") {
-    tt::CaseSpec s;
-    s.rows = 11;
-    s.vocab = 517;
-    s.dim = 20;
-    s.pad = 3;
-    s.ignore_fraction = 0.2;
-    s.seed = 100;
-    tt::Case c = tt::make_case(s);
-    RunSpec r;
-    r.layout = Layout::Compact;
-    check_splits(c, standard_splits(s.vocab, 101), r);
-    r.layout = Layout::View;
+    const tt::Case c = tt::make_case(tt::spec(11, 517, 20).with_pad(3).with_ignore(0.2).with_seed(100));
+    tt::RunOptions r;
+    r.compact = true;
+    check_splits(c, standard_splits(c.spec.vocab, 101), r);
+    r.compact = false;
     r.grad_scale = -0.37f;  // the gradient is grad_scale times that of the loss, as in tasft_emd_cpu
-    check_splits(c, standard_splits(s.vocab, 102), r);
+    check_splits(c, standard_splits(c.spec.vocab, 102), r);
 }
 
 TEST_CASE("low_precision") {
-    for (int ld : {TASFT_FLOAT32, TASFT_BFLOAT16, TASFT_FLOAT16})
-        for (int ed : {TASFT_FLOAT32, TASFT_BFLOAT16, TASFT_FLOAT16}) {
-            tt::CaseSpec s;
-            s.rows = 19;
-            s.vocab = 1003;
-            s.dim = 36;
-            s.pad = 5;
-            s.logits_dtype = ld;
-            s.embedding_dtype = ed;
-            s.ignore_fraction = 0.1;
-            s.neg_inf_fraction = 0.05;
-            s.seed = 110 + ld * 3 + ed;
-            RunSpec r;
-            r.layout = ld == ed ? Layout::Compact : Layout::View;
-            check_splits(tt::make_case(s), {equal_cuts(s.vocab, 2), random_cuts(s.vocab, 4, s.seed)}, r);
-        }
+    for (const tt::CaseSpec& s : tt::cases::dtypes()) {
+        tt::RunOptions r;
+        r.compact = s.logits_dtype == s.embedding_dtype;
+        check_splits(tt::make_case(s), {equal_cuts(s.vocab, 2), random_cuts(s.vocab, 4, s.seed)}, r);
+    }
 }
 
 TEST_CASE("all_reduce_recipe") {
-    tt::CaseSpec s;
-    s.rows = 31;
-    s.vocab = 2049;
-    s.dim = 48;
-    s.ignore_fraction = 0.25;
-    s.neg_inf_fraction = 0.2;
-    s.logit_scale = 30;
-    s.seed = 120;
-    tt::Case c = tt::make_case(s);
-    RunSpec r;
-    r.recipe = Recipe::AllReduce;
-    check_splits(c, {{0, s.vocab}, equal_cuts(s.vocab, 4), random_cuts(s.vocab, 6, 121), equal_cuts(s.vocab, 683)}, r);
+    const tt::Case c = tt::make_case(
+        tt::spec(31, 2049, 48).with_ignore(0.25).with_neg_inf(0.2).with_scale(30).with_seed(120));
+    tt::RunOptions r;
+    r.all_reduce = true;
+    check_splits(c, {{0, 2049}, equal_cuts(2049, 4), random_cuts(2049, 6, 121), equal_cuts(2049, 683)}, r);
     // Deterministic: the same split twice gives the same bits, whatever the thread count.
-    const Cuts cuts = random_cuts(s.vocab, 5, 122);
-    tt::Outputs a = run_split(c, cuts);
+    const tt::Variant cuts = tt::split_variant(random_cuts(2049, 5, 122));
+    const tt::Outputs a = run_split(c, cuts, tt::RunOptions());
     for (int t : {1, 2, 3}) {
         tasft_cpu_set_num_threads(t);
-        tt::Outputs b = run_split(c, cuts);
+        const tt::Outputs b = run_split(c, cuts, tt::RunOptions());
         CHECK(a.loss == b.loss && a.grad == b.grad && a.expected == b.expected, "%d threads: another result", t);
     }
     tasft_cpu_set_num_threads(0);
 }
 
 TEST_CASE("bad_arguments") {
-    tt::CaseSpec s;
-    s.rows = 3;
-    s.vocab = 10;
-    s.dim = 4;
-    s.seed = 130;
+    const tt::CaseSpec s = tt::spec(3, 10, 4).with_seed(130);
     tt::Case c = tt::make_case(s);
     const int64_t W = TASFT_EMD_VP_STATS(s.dim);
     std::vector<float> m(2 * 3), st(2 * 3 * W), one(3), resid(3 * 4), grad(3 * 10);
-    SliceData lo = slice_of(c, 0, 6, Layout::View, c.logits.bytes.data());
-    SliceData hi = slice_of(c, 6, 4, Layout::View, c.logits.bytes.data());
+    SliceData lo = slice_of(c, 0, 6, false, c.logits.bytes.data());
+    SliceData hi = slice_of(c, 6, 4, false, c.logits.bytes.data());
     tasft_emd_vp_slice_args ok = slice_args(c, lo);
     ok.slice_max = m.data();
     ok.slice_stats = st.data();

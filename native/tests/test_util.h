@@ -59,14 +59,25 @@ struct Skipped : std::runtime_error {
         }                                                                             \
     } while (0)
 
+// What a test did, for its PASS line: cases made (make_case, make_lm_case, golden) and outputs checked (compare,
+// check_skip_result), so a refactoring can show that it kept every case.
+struct Counts {
+    int cases = 0, checks = 0;
+};
+inline Counts& counts() {
+    static Counts c;
+    return c;
+}
+
 // Runs the test named argv[1] (or every test); prints one line per test and a count. Exit code 0 = no failure.
 inline int run_main(int argc, char** argv) {
     int passed = 0, failed = 0, skipped = 0;
     for (auto& t : registry()) {
         if (argc > 1 && std::strcmp(argv[1], t.name) != 0) continue;
         try {
+            counts() = Counts();
             t.fn();
-            std::printf("PASS %s\n", t.name);
+            std::printf("PASS %s (%d cases, %d checks)\n", t.name, counts().cases, counts().checks);
             ++passed;
         } catch (const Skipped& e) {
             std::printf("SKIP %s: %s\n", t.name, e.what());
@@ -150,6 +161,13 @@ struct CaseSpec {
     double ignore_fraction = 0.0;
     double neg_inf_fraction = 0.0;  // fraction of logits set to -inf (never the whole row)
     uint64_t seed = 1;
+    // Chainable setters, so a case table reads as one line per case.
+    CaseSpec& with_pad(int64_t p) { pad = p; return *this; }
+    CaseSpec& with_dtypes(int logits, int embedding) { logits_dtype = logits; embedding_dtype = embedding; return *this; }
+    CaseSpec& with_scale(double s) { logit_scale = s; return *this; }
+    CaseSpec& with_ignore(double f) { ignore_fraction = f; return *this; }
+    CaseSpec& with_neg_inf(double f) { neg_inf_fraction = f; return *this; }
+    CaseSpec& with_seed(uint64_t s) { seed = s; return *this; }
     std::string describe() const {
         std::ostringstream s;
         s << "N=" << rows << " V=" << vocab << " D=" << dim << " pad=" << pad << " logits=" << dname(logits_dtype)
@@ -158,6 +176,14 @@ struct CaseSpec {
         return s.str();
     }
 };
+
+inline CaseSpec spec(int64_t rows, int64_t vocab, int64_t dim) {
+    CaseSpec s;
+    s.rows = rows;
+    s.vocab = vocab;
+    s.dim = dim;
+    return s;
+}
 
 struct Case {
     CaseSpec spec;
@@ -168,7 +194,14 @@ struct Case {
     ref::Result expected;
 };
 
+// The oracle's result for the case's (rounded) inputs, after a test changed its logits, targets or ignore index.
+inline void refresh_expected(Case& c) {
+    c.expected = ref::emd(c.logits.values, c.spec.rows, c.spec.vocab, c.stride, c.embedding.values, c.spec.dim,
+                          c.targets, c.ignore_index);
+}
+
 inline Case make_case(const CaseSpec& s) {
+    ++counts().cases;
     Case c;
     c.spec = s;
     c.stride = s.vocab + s.pad;
@@ -199,8 +232,7 @@ inline Case make_case(const CaseSpec& s) {
     std::uniform_int_distribution<int64_t> tok(0, s.vocab - 1);
     c.targets.resize(s.rows);
     for (int64_t n = 0; n < s.rows; ++n) c.targets[n] = unif(rng) < s.ignore_fraction ? c.ignore_index : tok(rng);
-    c.expected = ref::emd(c.logits.values, s.rows, s.vocab, c.stride, c.embedding.values, s.dim, c.targets,
-                          c.ignore_index);
+    refresh_expected(c);
     return c;
 }
 
@@ -218,8 +250,7 @@ inline Case make_lm_case(const CaseSpec& s, double entropy) {
     c.logits.store(z, s.logits_dtype);
     for (int64_t n = 0; n < s.rows; ++n)
         if (c.targets[n] != c.ignore_index) c.targets[n] = lm::target(p, n, s.vocab);
-    c.expected = ref::emd(c.logits.values, s.rows, s.vocab, c.stride, c.embedding.values, s.dim, c.targets,
-                          c.ignore_index);
+    refresh_expected(c);
     return c;
 }
 
@@ -243,47 +274,109 @@ struct Outputs {
     std::vector<float> loss;
     std::vector<unsigned char> grad;  // [rows, stride] in logits dtype (may alias the logits copy)
     std::vector<float> expected;
+    std::vector<float> bound, mass;   // skipping mode: loss_error_bound, skipped_mass
 };
 
-// Tolerances: losses and expected embeddings are fp32 outputs, so they are held to fp32 accuracy whatever the
-// input dtype (the reference sees the same rounded inputs). Gradients are stored in the logits dtype.
-inline double grad_tolerance(int dtype) { return dtype == TASFT_FLOAT32 ? 2e-5 : dtype == TASFT_FLOAT16 ? 2e-3 : 1.6e-2; }
+// How far a kernel's outputs may be from what compare() holds them to. The defaults are the float64 oracle's:
+// losses and expected embeddings are fp32 outputs, so they are held to fp32 accuracy whatever the input dtype (the
+// reference sees the same rounded inputs); gradients are stored in the logits dtype. dz_v = 2 p_v (r.e_v - r.u)
+// subtracts two dot products that are nearly equal where p_v ~ 1, so any fp32 computation (PyTorch's too) has an
+// absolute error of about 2 p_v |r| sqrt(D) eps: `cancel` is that eps (16 of fp32's).
+struct Tolerance {
+    double loss_rel = 2e-5, loss_abs = 1e-6;
+    double expected_rel = 2e-5, expected_abs = 2e-6;
+    double grad_f32 = 2e-5, grad_f16 = 2e-3, grad_bf16 = 1.6e-2;  // relative, by logits dtype
+    double cancel = 1e-6;
+    double row_max = 0;      // + row_max * max_v |want_v| of the row (one implementation against another)
+    double grad_abs = 1e-12;  // floor; fp16 gradients below its smallest normal get one subnormal step (6e-8) instead
+    double* worst = nullptr;  // where to keep the largest deviation seen, as a fraction of its tolerance (or NULL)
 
-inline void compare(const Case& c, const Outputs& out, bool check_grad, bool check_expected, double loss_rtol = 2e-5) {
+    double grad_rel(int dtype) const {
+        return dtype == TASFT_FLOAT32 ? grad_f32 : dtype == TASFT_FLOAT16 ? grad_f16 : grad_bf16;
+    }
+    // Against the oracle, with another loss tolerance (the golden cases hold the loss to 1e-5).
+    static Tolerance oracle(double loss_rel = 2e-5) {
+        Tolerance t;
+        t.loss_rel = loss_rel;
+        return t;
+    }
+    // The same fp32 math summed in another order (the vocabulary-parallel split against the unsplit kernel: u in
+    // float sums per slice and a double merge there, one float sum over the whole vocabulary here): a quarter of the
+    // oracle's tolerances, 16-bit gradients to one unit in the last place of the dtype.
+    static Tolerance same_math() {
+        Tolerance t;
+        t.loss_rel = t.expected_rel = t.grad_f32 = 5e-6;
+        t.loss_abs = 1e-7;
+        t.expected_abs = 5e-7;
+        t.grad_f16 = 1e-3;
+        t.grad_bf16 = 8e-3;
+        t.cancel = 5e-7;
+        t.grad_abs = 1e-30;
+        return t;
+    }
+};
+inline double grad_tolerance(int dtype) { return Tolerance().grad_rel(dtype); }
+
+// Holds `out` to the case's expected values (c.expected: the oracle's, or another implementation's), gradients
+// times grad_scale, within `tol`; the padding columns of the gradient must still hold their NaN sentinels.
+inline void compare(const Case& c, const Outputs& out, bool check_grad, bool check_expected,
+                    const Tolerance& tol = Tolerance(), double grad_scale = 1.0) {
+    ++counts().checks;
     const auto& s = c.spec;
+    auto within = [&](double x, double want, double allowed) {
+        if (tol.worst && allowed > 0) *tol.worst = std::max(*tol.worst, std::fabs(x - want) / allowed);
+        return std::fabs(x - want) <= allowed;
+    };
     for (int64_t n = 0; n < s.rows; ++n) {
         const bool ignored = c.targets[n] == c.ignore_index;
         double want = c.expected.loss[n], got = out.loss[n];
-        CHECK(std::fabs(got - want) <= loss_rtol * std::fabs(want) + 1e-6, "%s: loss[%lld] = %.9g, want %.9g",
+        CHECK(within(got, want, tol.loss_rel * std::fabs(want) + tol.loss_abs), "%s: loss[%lld] = %.9g, want %.9g",
               s.describe().c_str(), (long long)n, got, want);
         if (check_expected)
             for (int64_t d = 0; d < s.dim; ++d) {
                 double w = ignored ? 0.0 : c.expected.expected[n * s.dim + d], g = out.expected[n * s.dim + d];
-                CHECK(std::fabs(g - w) <= 2e-5 * std::fabs(w) + 2e-6, "%s: expected_embedding[%lld,%lld] = %.9g, want %.9g",
-                      s.describe().c_str(), (long long)n, (long long)d, g, w);
+                CHECK(within(g, w, tol.expected_rel * std::fabs(w) + tol.expected_abs),
+                      "%s: expected_embedding[%lld,%lld] = %.9g, want %.9g", s.describe().c_str(), (long long)n,
+                      (long long)d, g, w);
             }
-        if (check_grad) {
-            // dz_v = 2 p_v (r.e_v - r.u) subtracts two dot products that are nearly equal where p_v ~ 1, so any fp32
-            // computation (PyTorch's too) has an absolute error of about 2 p_v |r| sqrt(D) eps; allow 16 eps.
-            const double tol = grad_tolerance(s.logits_dtype);
-            const double cancel = 2.0 * c.expected.rnorm.at(n) * std::sqrt((double)s.dim) * 1e-6;
-            for (int64_t v = 0; v < c.stride; ++v) {
-                double g = read_value(out.grad.data(), s.logits_dtype, n * c.stride + v);
-                if (v >= s.vocab) {  // padding must be left untouched (still the NaN sentinel)
-                    CHECK(std::isnan(g), "%s: padding column grad[%lld,%lld] was written", s.describe().c_str(),
-                          (long long)n, (long long)v);
-                    continue;
-                }
-                double w = c.expected.grad[n * s.vocab + v];
-                const double p = c.expected.prob.empty() ? 1.0 : c.expected.prob[n * s.vocab + v];
-                // fp16 gradients below its smallest normal lose relative precision: allow one subnormal step.
-                const double floor_abs = s.logits_dtype == TASFT_FLOAT16 ? 6e-8 : 1e-12;
-                CHECK(std::fabs(g - w) <= tol * std::fabs(w) + cancel * p + floor_abs,
-                      "%s: grad[%lld,%lld] = %.9g, want %.9g (p %.3g)", s.describe().c_str(), (long long)n,
-                      (long long)v, g, w, p);
+        if (!check_grad) continue;
+        const double rel = tol.grad_rel(s.logits_dtype);
+        const double cancel = 2.0 * c.expected.rnorm.at(n) * std::sqrt((double)s.dim) * tol.cancel *
+                              std::max(1.0, std::fabs(grad_scale));
+        const double floor_abs = s.logits_dtype == TASFT_FLOAT16 ? 6e-8 : tol.grad_abs;
+        double row_max = 0;
+        if (tol.row_max > 0)
+            for (int64_t v = 0; v < s.vocab; ++v)
+                row_max = std::max(row_max, std::fabs(grad_scale * c.expected.grad[n * s.vocab + v]));
+        for (int64_t v = 0; v < c.stride; ++v) {
+            double g = read_value(out.grad.data(), s.logits_dtype, n * c.stride + v);
+            if (v >= s.vocab) {  // padding must be left untouched (still the NaN sentinel)
+                CHECK(std::isnan(g), "%s: padding column grad[%lld,%lld] was written", s.describe().c_str(),
+                      (long long)n, (long long)v);
+                continue;
             }
+            double w = grad_scale * c.expected.grad[n * s.vocab + v];
+            const double p = c.expected.prob.empty() ? 1.0 : c.expected.prob[n * s.vocab + v];
+            CHECK(within(g, w, rel * std::fabs(w) + cancel * p + tol.row_max * row_max + floor_abs),
+                  "%s: grad[%lld,%lld] = %.9g, want %.9g (p %.3g)", s.describe().c_str(), (long long)n,
+                  (long long)v, g, w, p);
         }
     }
+}
+
+// The case with another implementation's outputs in the oracle's place (for compare against that implementation);
+// the oracle's probabilities and |r| stay, for the tolerances.
+inline Case with_expected_from(const Case& c, const Outputs& other) {
+    Case u = c;
+    const auto& s = c.spec;
+    for (int64_t n = 0; n < s.rows; ++n) u.expected.loss[n] = other.loss[n];
+    if (!other.expected.empty())
+        for (int64_t i = 0; i < s.rows * s.dim; ++i) u.expected.expected[i] = other.expected[i];
+    if (!other.grad.empty())
+        for (int64_t n = 0; n < s.rows; ++n)
+            for (int64_t v = 0; v < s.vocab; ++v)
+                u.expected.grad[n * s.vocab + v] = read_value(other.grad.data(), s.logits_dtype, n * c.stride + v);
+    return u;
 }
 
 // Checks a skipping-mode result against the float64 oracle with the bounds derived in tasft/emd.h: the loss error
@@ -300,6 +393,7 @@ struct ExtraTol {
 inline int check_skip_result(const Case& c, const Outputs& out, const std::vector<float>& bound,
                              const std::vector<float>& mass, float threshold, bool check_grad,
                              const ExtraTol& extra = ExtraTol()) {
+    ++counts().checks;
     const auto& s = c.spec;
     int rows_skipping = 0;
     for (int64_t n = 0; n < s.rows; ++n) {

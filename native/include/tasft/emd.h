@@ -159,8 +159,9 @@ int tasft_emd_vp_rescale_cuda(int64_t rows, int64_t dim, const float* slice_max,
 void tasft_cpu_set_num_threads(int n);
 int tasft_cpu_get_num_threads(void);
 
-/* Instruction set tasft_emd_cpu uses on this CPU: "avx512", "avx2" or "generic" (the environment variable
- * TASFT_CPU_ISA=generic|avx2 forces a narrower one). */
+/* Instruction set the _cpu entry points use by default on this CPU (TASFT_CPU_ISA_DEFAULT below): "avx512", "avx2"
+ * or "generic"; the environment variable TASFT_CPU_ISA=generic|avx2 narrows the default. A tasft_emd_variant picks
+ * one per call instead. */
 const char* tasft_cpu_isa(void);
 
 /* Version string of the library, e.g. "0.1.0 (cuda sm_80,sm_90a)" or "0.1.0 (cpu only)". */
@@ -206,11 +207,57 @@ int tasft_emd_cpu_skip(const tasft_emd_args* args, const tasft_emd_skip* skip);
 int tasft_emd_cuda_skip(const tasft_emd_args* args, const tasft_emd_skip* skip);
 int tasft_emd_cuda_skip_async(const tasft_emd_args* args, const tasft_emd_skip* skip);
 
-/* Which CUDA kernel tasft_emd_cuda* use: "v1" (the default: one block per row, fp32 CUDA cores) unless the
- * environment variable TASFT_CUDA_KERNEL=v2 asks for the tensor-core version (bf16 MMA tiles, exp(z - lse) applied as
- * the A operand is staged; needs a bf16 embedding and sm_80+, else v1 runs). v2 is experimental until a GPU run
- * has validated it (bench/gpu/run.sh). Read on every call. */
+/* Which CUDA kernel tasft_emd_cuda* use by default (TASFT_CUDA_KERNEL_DEFAULT below): "v1" (one block per row, fp32
+ * CUDA cores) unless the environment variable TASFT_CUDA_KERNEL=v2 asks for the tensor-core version (bf16 MMA tiles,
+ * exp(z - lse) applied as the A operand is staged; needs a bf16 embedding and sm_80+, else v1 runs); "none" without
+ * CUDA. v2 stays opt-in until it is faster (bench/RESULTS.md). The variable is read on every call; a
+ * tasft_emd_variant picks a kernel per call instead. */
 const char* tasft_cuda_kernel(void);
+
+/* ---- explicit variants: which implementation of the same math one call runs ----
+ *
+ * The CPU kernel is compiled for three instruction sets and the CUDA kernel exists in two versions; all compute the
+ * math at the top of this header (v2 within the bf16 error bounds of test_emd_cuda.cpp). A call without a variant
+ * (every entry point above, or variant == NULL below) takes the defaults: the widest instruction set the CPU has and
+ * CUDA kernel v1, or what the environment variables TASFT_CPU_ISA / TASFT_CUDA_KERNEL ask for (see tasft_cpu_isa and
+ * tasft_cuda_kernel; they exist for users who cannot change the calling code). A variant names the implementation
+ * instead, overriding the variables: tests cover every one, benchmarks time one, users pin one. An explicit choice is
+ * either run or refused before anything is written: TASFT_UNSUPPORTED, with tasft_last_error() saying why, never a
+ * silent substitute. */
+typedef enum { TASFT_CPU_ISA_DEFAULT = 0, TASFT_CPU_ISA_GENERIC = 1, TASFT_CPU_ISA_AVX2 = 2,
+               TASFT_CPU_ISA_AVX512 = 3 } tasft_cpu_isa_id;
+typedef enum { TASFT_CUDA_KERNEL_DEFAULT = 0, TASFT_CUDA_KERNEL_V1 = 1, TASFT_CUDA_KERNEL_V2 = 2 } tasft_cuda_kernel_id;
+typedef struct {
+    int cpu_isa;      /* tasft_cpu_isa_id, used by the _cpu entry points:
+                           GENERIC  portable C++ (x86-64 baseline), runs on every CPU
+                           AVX2     AVX2 + FMA + F16C (x86-64-v3)
+                           AVX512   AVX-512 F, VL, BW, DQ (x86-64-v4)
+                         TASFT_UNSUPPORTED when this CPU (or a build for another architecture) lacks it */
+    int cuda_kernel;  /* tasft_cuda_kernel_id, used by tasft_emd_cuda_variant*:
+                           V1  one block per row, fp32 (any dtypes, any device the library was built for)
+                           V2  tensor cores; TASFT_UNSUPPORTED unless the embedding is bf16, the device is sm_80+ and
+                               rows / vocab fit its grid (rows <= 4,194,240) */
+} tasft_emd_variant;        /* both fields are checked by every _variant entry point (INVALID_ARGUMENT when out of
+                               range), each used where it applies; zero-initialised = the defaults */
+
+/* tasft_emd_cpu / tasft_emd_cpu_skip with an explicit variant: skip == NULL is the exact kernel, variant == NULL the
+ * defaults (tasft_emd_cpu_variant(a, NULL, NULL) is tasft_emd_cpu(a), same bits). Host pointers. */
+int tasft_emd_cpu_variant(const tasft_emd_args* args, const tasft_emd_skip* skip, const tasft_emd_variant* variant);
+
+/* tasft_emd_cuda(_skip) and tasft_emd_cuda(_skip)_async with an explicit variant; NULLs as in tasft_emd_cpu_variant.
+ * Device pointers; the _async form does not check the targets on the host, as tasft_emd_cuda_async. */
+int tasft_emd_cuda_variant(const tasft_emd_args* args, const tasft_emd_skip* skip, const tasft_emd_variant* variant);
+int tasft_emd_cuda_variant_async(const tasft_emd_args* args, const tasft_emd_skip* skip,
+                                 const tasft_emd_variant* variant);
+
+/* tasft_emd_vp_partial_cpu / tasft_emd_vp_backward_cpu on an explicit instruction set (variant->cpu_isa; NULL = the
+ * default). The merge and the rescale are plain loops without variants; the _cuda forms have one kernel. */
+int tasft_emd_vp_partial_cpu_variant(const tasft_emd_vp_slice_args* args, const tasft_emd_variant* variant);
+int tasft_emd_vp_backward_cpu_variant(const tasft_emd_vp_slice_args* args, const tasft_emd_variant* variant);
+
+/* 1 when the _cpu entry points can run `cpu_isa` (a tasft_cpu_isa_id; DEFAULT and GENERIC always) on this CPU, else 0
+ * (also for values that are not a tasft_cpu_isa_id). */
+int tasft_cpu_isa_available(int cpu_isa);
 
 #ifdef __cplusplus
 }

@@ -25,7 +25,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *
  * <p>Inputs are never copied: the kernel reads the tensors' memory where it is. Logits may be a column slice of a
  * wider tensor (row stride >= vocab, column stride 1); the columns past {@code vocab} are never read or written.
- * CPU tensors run {@code tasft_emd_cpu}; CUDA tensors run {@code tasft_emd_cuda} on the current stream.
+ * CPU tensors run {@code tasft_emd_cpu}; CUDA tensors run {@code tasft_emd_cuda} on the current stream (their
+ * {@code _variant} forms where {@link Options} name an instruction set or a CUDA kernel version).
  *
  * <p>Bad inputs throw {@link IllegalArgumentException} whose message starts with the argument's name, before any
  * native code runs, so that a mistake costs an exception and never the JVM.
@@ -59,33 +60,117 @@ public final class EmdKernel {
         IN_PLACE
     }
 
+    /**
+     * The instruction set of the CPU kernel ({@code tasft_emd_variant.cpu_isa}); every one computes the same math,
+     * within fp32 rounding.
+     */
+    public enum CpuIsa {
+        /** The widest this CPU has, or the narrower one the environment variable {@code TASFT_CPU_ISA} names. */
+        DEFAULT("default", EmdNative.TASFT_CPU_ISA_DEFAULT),
+        /** Portable code (the x86-64 baseline); runs on every CPU. */
+        GENERIC("generic", EmdNative.TASFT_CPU_ISA_GENERIC),
+        /** AVX2 + FMA + F16C (x86-64-v3). */
+        AVX2("avx2", EmdNative.TASFT_CPU_ISA_AVX2),
+        /** AVX-512 F, VL, BW, DQ (x86-64-v4). */
+        AVX512("avx512", EmdNative.TASFT_CPU_ISA_AVX512);
+
+        private final String id;
+        private final int code;
+
+        CpuIsa(String id, int code) {
+            this.id = id;
+            this.code = code;
+        }
+
+        /** The name {@link #parse} takes: default, generic, avx2 or avx512. */
+        public String id() {
+            return id;
+        }
+
+        /** Whether this CPU runs it ({@code tasft_cpu_isa_available}; DEFAULT and GENERIC always). */
+        public boolean available() {
+            return cpuIsaAvailable(code);  // through EmdKernel, so LibTorch is loaded before libtasft
+        }
+
+        /** The instruction set named {@code name} (any case); IllegalArgumentException naming the option if none. */
+        public static CpuIsa parse(String name) {
+            for (CpuIsa isa : values()) {
+                if (isa.id.equalsIgnoreCase(name == null ? "" : name.strip())) {
+                    return isa;
+                }
+            }
+            throw new IllegalArgumentException("cpuIsa: unknown instruction set '" + name
+                    + "' (default, generic, avx2 or avx512)");
+        }
+    }
+
+    /** The CUDA kernel version ({@code tasft_emd_variant.cuda_kernel}). */
+    public enum CudaKernel {
+        /** v1, or v2 where the environment variable {@code TASFT_CUDA_KERNEL=v2} asks for it and it can run. */
+        DEFAULT("default", EmdNative.TASFT_CUDA_KERNEL_DEFAULT),
+        /** One block per row, fp32: any dtypes. */
+        V1("v1", EmdNative.TASFT_CUDA_KERNEL_V1),
+        /** Tensor cores (bf16 MMA): a bfloat16 embedding and an sm_80+ device, else the call fails. */
+        V2("v2", EmdNative.TASFT_CUDA_KERNEL_V2);
+
+        private final String id;
+        private final int code;
+
+        CudaKernel(String id, int code) {
+            this.id = id;
+            this.code = code;
+        }
+
+        /** The name {@link #parse} takes: default, v1 or v2. */
+        public String id() {
+            return id;
+        }
+
+        /** The kernel named {@code name} (any case); IllegalArgumentException naming the option if none. */
+        public static CudaKernel parse(String name) {
+            for (CudaKernel kernel : values()) {
+                if (kernel.id.equalsIgnoreCase(name == null ? "" : name.strip())) {
+                    return kernel;
+                }
+            }
+            throw new IllegalArgumentException("cudaKernel: unknown CUDA kernel '" + name + "' (default, v1 or v2)");
+        }
+    }
+
     /** Knobs of one kernel call; immutable, with withers. */
     public static final class Options {
-        private static final Options DEFAULTS =
-                new Options(DEFAULT_IGNORE_INDEX, 1.0f, GradientMode.NONE, false, false);
+        private static final Options DEFAULTS = new Options(DEFAULT_IGNORE_INDEX, 1.0f, GradientMode.NONE, false,
+                false, CpuIsa.DEFAULT, CudaKernel.DEFAULT);
 
         private final long ignoreIndex;
         private final float gradScale;
         private final GradientMode gradient;
         private final boolean expectedEmbedding;
         private final boolean cudaAsync;
+        private final CpuIsa cpuIsa;
+        private final CudaKernel cudaKernel;
 
         private Options(long ignoreIndex, float gradScale, GradientMode gradient, boolean expectedEmbedding,
-                boolean cudaAsync) {
+                boolean cudaAsync, CpuIsa cpuIsa, CudaKernel cudaKernel) {
             this.ignoreIndex = ignoreIndex;
             this.gradScale = gradScale;
             this.gradient = Objects.requireNonNull(gradient, "gradient");
             this.expectedEmbedding = expectedEmbedding;
             this.cudaAsync = cudaAsync;
+            this.cpuIsa = cpuIsa;
+            this.cudaKernel = cudaKernel;
         }
 
-        /** Ignore index -100, forward only, grad scale 1, no expected embedding, checked CUDA launch. */
+        /**
+         * Ignore index -100, forward only, grad scale 1, no expected embedding, checked CUDA launch, the default
+         * instruction set and CUDA kernel.
+         */
         public static Options defaults() {
             return DEFAULTS;
         }
 
         public Options ignoreIndex(long value) {
-            return new Options(value, gradScale, gradient, expectedEmbedding, cudaAsync);
+            return new Options(value, gradScale, gradient, expectedEmbedding, cudaAsync, cpuIsa, cudaKernel);
         }
 
         /** The factor applied to dd/dlogits, e.g. the loss term's {@code -lambda / normalizer}. */
@@ -93,16 +178,16 @@ public final class EmdKernel {
             if (!Float.isFinite(value)) {
                 throw new IllegalArgumentException("gradScale: must be finite, got " + value);
             }
-            return new Options(ignoreIndex, value, gradient, expectedEmbedding, cudaAsync);
+            return new Options(ignoreIndex, value, gradient, expectedEmbedding, cudaAsync, cpuIsa, cudaKernel);
         }
 
         public Options gradient(GradientMode value) {
-            return new Options(ignoreIndex, gradScale, value, expectedEmbedding, cudaAsync);
+            return new Options(ignoreIndex, gradScale, value, expectedEmbedding, cudaAsync, cpuIsa, cudaKernel);
         }
 
         /** Also return the expected embeddings {@code softmax(logits) @ ehat} as a float32 [rows, dim] tensor. */
         public Options expectedEmbedding(boolean value) {
-            return new Options(ignoreIndex, gradScale, gradient, value, cudaAsync);
+            return new Options(ignoreIndex, gradScale, gradient, value, cudaAsync, cpuIsa, cudaKernel);
         }
 
         /**
@@ -110,7 +195,40 @@ public final class EmdKernel {
          * A row with an out-of-range target then gets a NaN loss and gradient instead of an exception.
          */
         public Options cudaAsync(boolean value) {
-            return new Options(ignoreIndex, gradScale, gradient, expectedEmbedding, value);
+            return new Options(ignoreIndex, gradScale, gradient, expectedEmbedding, value, cpuIsa, cudaKernel);
+        }
+
+        /**
+         * CPU tensors: the kernel's instruction set, instead of the default (ignored for CUDA tensors). One this CPU
+         * lacks ({@link CpuIsa#available()}) makes the call throw {@link UnsupportedOperationException} naming it.
+         */
+        public Options cpuIsa(CpuIsa value) {
+            if (value == null) {
+                throw new IllegalArgumentException("cpuIsa: must not be null (CpuIsa.DEFAULT is the default)");
+            }
+            return new Options(ignoreIndex, gradScale, gradient, expectedEmbedding, cudaAsync, value, cudaKernel);
+        }
+
+        /** {@link #cpuIsa(CpuIsa)} by name: default, generic, avx2 or avx512. */
+        public Options cpuIsa(String name) {
+            return cpuIsa(CpuIsa.parse(name));
+        }
+
+        /**
+         * CUDA tensors: the kernel version, instead of the default (ignored for CPU tensors and by
+         * {@link VocabParallelEmd}, which has one CUDA kernel). {@link CudaKernel#V2} on a call it cannot run (an
+         * embedding that is not bfloat16, a device before sm_80) throws {@link UnsupportedOperationException}.
+         */
+        public Options cudaKernel(CudaKernel value) {
+            if (value == null) {
+                throw new IllegalArgumentException("cudaKernel: must not be null (CudaKernel.DEFAULT is the default)");
+            }
+            return new Options(ignoreIndex, gradScale, gradient, expectedEmbedding, cudaAsync, cpuIsa, value);
+        }
+
+        /** {@link #cudaKernel(CudaKernel)} by name: default, v1 or v2. */
+        public Options cudaKernel(String name) {
+            return cudaKernel(CudaKernel.parse(name));
         }
 
         public long ignoreIndex() {
@@ -131,6 +249,22 @@ public final class EmdKernel {
 
         public boolean cudaAsync() {
             return cudaAsync;
+        }
+
+        public CpuIsa cpuIsa() {
+            return cpuIsa;
+        }
+
+        public CudaKernel cudaKernel() {
+            return cudaKernel;
+        }
+
+        /** The options' variant as the C struct, or null for the defaults (the entry points without a variant). */
+        EmdNative.EmdVariant nativeVariant() {
+            if (cpuIsa == CpuIsa.DEFAULT && cudaKernel == CudaKernel.DEFAULT) {
+                return null;
+            }
+            return new EmdNative.EmdVariant().cpu_isa(cpuIsa.code).cuda_kernel(cudaKernel.code);
         }
     }
 
@@ -202,15 +336,30 @@ public final class EmdKernel {
                     .expected_embedding(expected == null ? null : new FloatPointer(expected.mutable_data_ptr()))
                     .cuda_stream(null);
             int status;
-            if (device.is_cuda()) {
-                try (OptionalDeviceGuard guard = new OptionalDeviceGuard(device)) {
-                    args.cuda_stream(CudaStreams.current(device));
-                    status = options.cudaAsync()
-                            ? EmdNative.tasft_emd_cuda_async(args)
-                            : EmdNative.tasft_emd_cuda(args);
+            EmdNative.EmdVariant variant = options.nativeVariant();
+            try {
+                if (device.is_cuda()) {
+                    try (OptionalDeviceGuard guard = new OptionalDeviceGuard(device)) {
+                        args.cuda_stream(CudaStreams.current(device));
+                        if (variant == null) {
+                            status = options.cudaAsync()
+                                    ? EmdNative.tasft_emd_cuda_async(args)
+                                    : EmdNative.tasft_emd_cuda(args);
+                        } else {
+                            status = options.cudaAsync()
+                                    ? EmdNative.tasft_emd_cuda_variant_async(args, null, variant)
+                                    : EmdNative.tasft_emd_cuda_variant(args, null, variant);
+                        }
+                    }
+                } else {
+                    status = variant == null
+                            ? EmdNative.tasft_emd_cpu(args)
+                            : EmdNative.tasft_emd_cpu_variant(args, null, variant);
                 }
-            } else {
-                status = EmdNative.tasft_emd_cpu(args);
+            } finally {
+                if (variant != null) {
+                    variant.close();
+                }
             }
             check(status, "tasft_emd");
         }
@@ -267,6 +416,20 @@ public final class EmdKernel {
     /** Whether libtasft was built with CUDA and sees a usable device. */
     public static boolean cudaAvailable() {
         return EmdNative.tasft_cuda_available() != 0;
+    }
+
+    private static boolean cpuIsaAvailable(int code) {
+        return EmdNative.tasft_cpu_isa_available(code) != 0;
+    }
+
+    /** The instruction set {@link CpuIsa#DEFAULT} runs on this CPU: avx512, avx2 or generic. */
+    public static String defaultCpuIsa() {
+        return EmdNative.tasft_cpu_isa();
+    }
+
+    /** The CUDA kernel {@link CudaKernel#DEFAULT} runs: v1, v2 (TASFT_CUDA_KERNEL=v2), or none without CUDA. */
+    public static String defaultCudaKernel() {
+        return EmdNative.tasft_cuda_kernel();
     }
 
     /** libtasft's version string, e.g. {@code "0.1.0 (cpu only)"}. */

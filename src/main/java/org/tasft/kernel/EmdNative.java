@@ -10,7 +10,8 @@ import org.bytedeco.javacpp.annotation.Name;
 import org.bytedeco.javacpp.annotation.Platform;
 
 /**
- * Hand-written JavaCPP mapping of {@code native/include/tasft/emd.h}, one Java member per C declaration.
+ * Hand-written JavaCPP mapping of {@code native/include/tasft/emd.h}, one Java member per C declaration (in the
+ * header's order; {@code EmdNativeTest} fails on any declaration without a member, and any member without one).
  *
  * <p>The javacpp Maven plugin turns this class into {@code libjniEmdNative.so}, linked against {@code libtasft.so};
  * both are packaged under {@code org/tasft/kernel/<platform>/}, where {@link Loader#load()} finds them on the class
@@ -37,6 +38,17 @@ public final class EmdNative {
     public static final int TASFT_UNSUPPORTED = 2;
     public static final int TASFT_CUDA_ERROR = 3;
     public static final int TASFT_OUT_OF_MEMORY = 4;
+
+    // tasft_cpu_isa_id
+    public static final int TASFT_CPU_ISA_DEFAULT = 0;
+    public static final int TASFT_CPU_ISA_GENERIC = 1;
+    public static final int TASFT_CPU_ISA_AVX2 = 2;
+    public static final int TASFT_CPU_ISA_AVX512 = 3;
+
+    // tasft_cuda_kernel_id
+    public static final int TASFT_CUDA_KERNEL_DEFAULT = 0;
+    public static final int TASFT_CUDA_KERNEL_V1 = 1;
+    public static final int TASFT_CUDA_KERNEL_V2 = 2;
 
     /** {@code tasft_emd_args}; each field has a getter and a chaining setter of the same name. */
     @Name("tasft_emd_args")
@@ -289,5 +301,85 @@ public final class EmdNative {
 
     public static native int tasft_cpu_get_num_threads();
 
+    public static native @Cast("const char*") String tasft_cpu_isa();
+
     public static native @Cast("const char*") String tasft_version();
+
+    /** {@code tasft_emd_skip}: the skipping mode's threshold and its optional per-row outputs. */
+    @Name("tasft_emd_skip")
+    public static final class EmdSkip extends Pointer {
+        static {
+            Loader.load();
+        }
+
+        /** A new, zero-initialized struct in native memory, freed when this object is closed or collected. */
+        public EmdSkip() {
+            super((Pointer) null);
+            allocate();
+        }
+
+        public EmdSkip(Pointer p) {
+            super(p);
+        }
+
+        private native void allocate();
+
+        public native float threshold();
+        public native EmdSkip threshold(float setter);
+
+        public native FloatPointer loss_error_bound();
+        public native EmdSkip loss_error_bound(FloatPointer setter);
+
+        public native FloatPointer skipped_mass();
+        public native EmdSkip skipped_mass(FloatPointer setter);
+    }
+
+    public static native int tasft_emd_cpu_skip(@Const EmdArgs args, @Const EmdSkip skip);
+
+    public static native int tasft_emd_cuda_skip(@Const EmdArgs args, @Const EmdSkip skip);
+
+    public static native int tasft_emd_cuda_skip_async(@Const EmdArgs args, @Const EmdSkip skip);
+
+    public static native @Cast("const char*") String tasft_cuda_kernel();
+
+    /** {@code tasft_emd_variant}: the instruction set and CUDA kernel version one call runs (0 = the defaults). */
+    @Name("tasft_emd_variant")
+    public static final class EmdVariant extends Pointer {
+        static {
+            Loader.load();
+        }
+
+        /** A new, zero-initialized struct (the defaults) in native memory, freed when closed or collected. */
+        public EmdVariant() {
+            super((Pointer) null);
+            allocate();
+        }
+
+        public EmdVariant(Pointer p) {
+            super(p);
+        }
+
+        private native void allocate();
+
+        public native int cpu_isa();
+        public native EmdVariant cpu_isa(int setter);
+
+        public native int cuda_kernel();
+        public native EmdVariant cuda_kernel(int setter);
+    }
+
+    public static native int tasft_emd_cpu_variant(@Const EmdArgs args, @Const EmdSkip skip,
+            @Const EmdVariant variant);
+
+    public static native int tasft_emd_cuda_variant(@Const EmdArgs args, @Const EmdSkip skip,
+            @Const EmdVariant variant);
+
+    public static native int tasft_emd_cuda_variant_async(@Const EmdArgs args, @Const EmdSkip skip,
+            @Const EmdVariant variant);
+
+    public static native int tasft_emd_vp_partial_cpu_variant(@Const VpSliceArgs args, @Const EmdVariant variant);
+
+    public static native int tasft_emd_vp_backward_cpu_variant(@Const VpSliceArgs args, @Const EmdVariant variant);
+
+    public static native int tasft_cpu_isa_available(int cpu_isa);
 }

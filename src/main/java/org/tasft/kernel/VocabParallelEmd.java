@@ -30,7 +30,8 @@ import org.tasft.kernel.EmdKernel.Options;
  *   <li>{@link #backward}: each slice's gradient from the merged statistics ({@code tasft_emd_vp_backward_*}).</li>
  * </ol>
  * Options are {@link EmdKernel.Options}: the ignore index everywhere, the expected embedding in the merge, the
- * gradient's scale and destination in the backward. Bad input throws {@link IllegalArgumentException} naming the
+ * gradient's scale and destination in the backward, the CPU instruction set in the partial and the backward (the
+ * CUDA kernel version does not apply: the vocabulary-parallel form has one CUDA kernel). Bad input throws {@link IllegalArgumentException} naming the
  * argument, before native code runs, as {@link EmdKernel} does. CUDA tensors run the asynchronous {@code _cuda}
  * forms, which do not check targets: a row whose target lies in no slice gets a NaN loss and gradient there.
  */
@@ -101,7 +102,7 @@ public final class VocabParallelEmd {
         }
         try (EmdNative.VpSliceArgs args = sliceArgs(logits, unitEmbedding, targets, slice, options, layout)) {
             args.slice_max(floats(sliceMax)).slice_stats(floats(sliceStats));
-            run(device, args, false);
+            run(device, args, false, options);
         }
         return new Partial(sliceMax, sliceStats);
     }
@@ -282,7 +283,7 @@ public final class VocabParallelEmd {
                     .residual(constFloats(merged.residual()))
                     .residual_dot_expected(constFloats(merged.residualDotExpected()))
                     .grad_scale(options.gradScale()).grad_logits(grad.mutable_data_ptr());
-            run(device, args, true);
+            run(device, args, true, options);
         }
         if (options.gradient() == GradientMode.IN_PLACE) {
             EmdKernel.bumpVersion(logits);
@@ -324,7 +325,7 @@ public final class VocabParallelEmd {
         return args;
     }
 
-    private static void run(Device device, EmdNative.VpSliceArgs args, boolean backward) {
+    private static void run(Device device, EmdNative.VpSliceArgs args, boolean backward, Options options) {
         int status;
         if (device.is_cuda()) {
             try (OptionalDeviceGuard guard = new OptionalDeviceGuard(device)) {
@@ -332,8 +333,13 @@ public final class VocabParallelEmd {
                 status = backward ? EmdNative.tasft_emd_vp_backward_cuda(args)
                         : EmdNative.tasft_emd_vp_partial_cuda(args);
             }
-        } else {
+        } else if (options.cpuIsa() == EmdKernel.CpuIsa.DEFAULT) {
             status = backward ? EmdNative.tasft_emd_vp_backward_cpu(args) : EmdNative.tasft_emd_vp_partial_cpu(args);
+        } else {
+            try (EmdNative.EmdVariant variant = options.nativeVariant()) {
+                status = backward ? EmdNative.tasft_emd_vp_backward_cpu_variant(args, variant)
+                        : EmdNative.tasft_emd_vp_partial_cpu_variant(args, variant);
+            }
         }
         EmdKernel.check(status, backward ? "tasft_emd_vp_backward" : "tasft_emd_vp_partial");
     }

@@ -146,6 +146,37 @@ class EmdKernelBadInputTest {
     }
 
     @Test
+    void badVariantOptionsAreRejectedNamingTheOption() {
+        for (String bad : new String[] {"sse4", "", "avx-512", null}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Options.defaults().cpuIsa(bad));
+            assertTrue(e.getMessage().startsWith("cpuIsa: unknown instruction set '" + bad + "'"), e.getMessage());
+        }
+        for (String bad : new String[] {"v3", "V1 ", "tensor", null}) {
+            if (bad != null && bad.strip().equalsIgnoreCase("v1")) {
+                assertEquals(EmdKernel.CudaKernel.V1, Options.defaults().cudaKernel(bad).cudaKernel(), "trimmed");
+                continue;
+            }
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Options.defaults().cudaKernel(bad));
+            assertTrue(e.getMessage().startsWith("cudaKernel: unknown CUDA kernel '" + bad + "'"), e.getMessage());
+        }
+        assertTrue(assertThrows(IllegalArgumentException.class,
+                () -> Options.defaults().cpuIsa((EmdKernel.CpuIsa) null)).getMessage().startsWith("cpuIsa:"));
+        assertTrue(assertThrows(IllegalArgumentException.class,
+                () -> Options.defaults().cudaKernel((EmdKernel.CudaKernel) null)).getMessage()
+                .startsWith("cudaKernel:"));
+        assertEquals(EmdKernel.CpuIsa.AVX2, Options.defaults().cpuIsa("AVX2").cpuIsa(), "names in any case");
+        assertEquals(EmdKernel.CudaKernel.DEFAULT, Options.defaults().cudaKernel(), "the default");
+        // Options keep every other setting when a variant is chosen.
+        Options o = Options.defaults().gradScale(0.5f).cpuIsa("generic").ignoreIndex(7).cudaKernel("v1");
+        assertEquals(0.5f, o.gradScale());
+        assertEquals(7, o.ignoreIndex());
+        assertEquals(EmdKernel.CpuIsa.GENERIC, o.cpuIsa());
+        assertEquals(EmdKernel.CudaKernel.V1, o.cudaKernel());
+    }
+
+    @Test
     void unitEmbeddingRejectsBadInputs() {
         assertTrue(assertThrows(IllegalArgumentException.class,
                 () -> EmdKernel.unitEmbedding(torch.randn(VOCAB))).getMessage().startsWith("embedding:"));

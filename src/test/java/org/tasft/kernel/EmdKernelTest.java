@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.tasft.testing.TensorAssert.assertClose;
 import static org.tasft.testing.TensorAssert.assertGradientClose;
@@ -274,12 +275,50 @@ class EmdKernelTest {
         assertEquals(before, EmdKernel.numThreads(), "0 restores the default");
     }
 
+    /**
+     * Options.cpuIsa runs the named instruction set: each one this CPU has against autograd, the default's bit for
+     * bit what {@link EmdKernel#defaultCpuIsa()} names; one it lacks fails the call, naming it.
+     */
+    @Test
+    void everyInstructionSetMatchesAutograd() {
+        RandomCase c = RandomCase.of(14, 19, 777, 40, 3.0, 0.2);
+        Reference ref = Reference.of(c.logits(), c.unitEmbedding(), c.targets(), 1.0);
+        EmdKernel.Result plain = EmdKernel.compute(c.logits(), c.unitEmbedding(), c.targets(), withGradient(1f));
+        int ran = 0;
+        for (EmdKernel.CpuIsa isa : EmdKernel.CpuIsa.values()) {
+            Options options = withGradient(1f).cpuIsa(isa);
+            if (!isa.available()) {
+                UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
+                        () -> EmdKernel.compute(c.logits(), c.unitEmbedding(), c.targets(), options));
+                assertTrue(e.getMessage().contains("cpu_isa " + isa.id() + " is not available"), e.getMessage());
+                continue;
+            }
+            ran++;
+            EmdKernel.Result r = EmdKernel.compute(c.logits(), c.unitEmbedding(), c.targets(), options);
+            assertClose(r.lossRows(), ref.lossRows(), 1e-5, isa + " loss_rows");
+            assertGradientClose(r.gradLogits(), ref.grad(), ref.probs(), ref.lossRows(), 40, 1.0, 2e-5, 1e-6, 1e-12,
+                    isa + " grad_logits");
+            if (isa == EmdKernel.CpuIsa.DEFAULT || isa.id().equals(EmdKernel.defaultCpuIsa())) {
+                assertSameValues(r.lossRows(), plain.lossRows(), isa + ": the default, bit for bit");
+                assertSameValues(r.gradLogits(), plain.gradLogits(), isa + ": the default, bit for bit");
+            }
+        }
+        assertTrue(ran >= 2, "DEFAULT and GENERIC always run");
+        // A CUDA kernel version does not apply to CPU tensors.
+        EmdKernel.Result v2 = EmdKernel.compute(c.logits(), c.unitEmbedding(), c.targets(),
+                withGradient(1f).cudaKernel(EmdKernel.CudaKernel.V2));
+        assertSameValues(v2.lossRows(), plain.lossRows(), "cudaKernel on a CPU tensor");
+    }
+
     @Test
     void versionAndCudaQueriesAnswer() {
         assertNotNull(EmdKernel.version());
         assertTrue(EmdKernel.version().startsWith("0."), EmdKernel.version());
         boolean cuda = EmdKernel.cudaAvailable();
         assertEquals(cuda, EmdNative.tasft_cuda_available() == 1);
+        assertTrue(EmdKernel.CpuIsa.parse(EmdKernel.defaultCpuIsa()).available(), EmdKernel.defaultCpuIsa());
+        assertTrue(java.util.List.of("none", "v1", "v2").contains(EmdKernel.defaultCudaKernel()),
+                EmdKernel.defaultCudaKernel());
     }
 
     @Test

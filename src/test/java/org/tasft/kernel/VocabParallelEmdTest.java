@@ -130,6 +130,30 @@ class VocabParallelEmdTest {
         }
     }
 
+    /** Options.cpuIsa reaches the partial and the backward: every instruction set this CPU has, the same result. */
+    @Test
+    void everyInstructionSetGivesTheUnsplitResult() {
+        RandomCase c = RandomCase.of(77, 9, 1001, 33, 3.0, 0.1);
+        long[] cuts = {0, 1, 500, 999, 1001};
+        Split plain = split(c.logits(), c.unitEmbedding(), c.targets(), cuts, false, options());
+        for (EmdKernel.CpuIsa isa : EmdKernel.CpuIsa.values()) {
+            Options pinned = options().cpuIsa(isa);
+            if (!isa.available()) {
+                UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
+                        () -> VocabParallelEmd.partial(c.logits(), c.unitEmbedding(), c.targets(),
+                                new Slice(0, 1001), pinned));
+                assertMessage(e, "cpu_isa " + isa.id() + " is not available");
+                continue;
+            }
+            Split s = split(c.logits(), c.unitEmbedding(), c.targets(), cuts, false, pinned);
+            assertMatchesUnsplit(c.logits(), c.unitEmbedding(), c.targets(), s, isa.id());
+            if (isa.id().equals(EmdKernel.defaultCpuIsa())) {
+                assertSameValues(s.merged().lossRows(), plain.merged().lossRows(), isa + ": the default's bits");
+                assertSameValues(s.grad(), plain.grad(), isa + ": the default's bits");
+            }
+        }
+    }
+
     @Test
     void aSliceWithoutAnyTargetContributesOnlyToTheSoftmax() {
         RandomCase c = RandomCase.of(41, 8, 300, 12, 3.0, 0.0);
