@@ -120,7 +120,7 @@ public final class Trainer {
         List<EncodedExample> safe = encoder.encodeAll(AlpacaData.read(config.safeFile(), Example.Kind.SAFE));
         List<Example> harmfulExamples = config.harmfulFile() == null ? List.of()
                 : AlpacaData.read(config.harmfulFile(), Example.Kind.HARMFUL);
-        if (config.method().equals("stl")) {
+        if (config.method().usesRefusals()) {
             List<String> refusals = config.refusalsFile() == null ? StlData.BUILT_IN_REFUSALS
                     : StlData.readRefusals(config.refusalsFile());
             harmfulExamples = StlData.pairWithRefusals(harmfulExamples, refusals, config.seed());
@@ -147,7 +147,7 @@ public final class Trainer {
                         / config.gradientAccumulation()));
         this.schedule = new LrSchedule(config.schedule(), config.learningRate(), config.warmupSteps(), totalSteps);
         log("data: " + safe.size() + " safe, " + sampler.harmfulSubset().size()
-                + (config.method().equals("stl") ? " refusal" : " harmful") + " (of " + harmful.size()
+                + " " + config.method().harmfulSlotName() + " (of " + harmful.size()
                 + ") examples; batch " + config.batchSize() + " (" + config.safePerBatch() + " safe) x "
                 + config.gradientAccumulation() + " accumulation; " + sampler.stepsPerEpoch() + " batches per epoch");
         if (config.lora() == null) {
@@ -168,7 +168,7 @@ public final class Trainer {
         }
         model.module().train(true);
         Objectives.Options options = config.objectiveOptions();
-        if (config.method().equals("kto")) {
+        if (config.method().needsReference()) {
             CausalLm reference = Models.load(config.modelDir());
             reference.module().train(false);
             for (Tensor p : reference.stateDict().values()) {
@@ -176,7 +176,7 @@ public final class Trainer {
             }
             options = options.reference(reference);
         }
-        this.objective = Objectives.create(config.objective(), options);
+        this.objective = config.method().objective(options);
         Map<String, Tensor> params = new LinkedHashMap<>();
         if (lora != null) {
             params.putAll(lora.namedParameters());

@@ -47,7 +47,7 @@ public final class TrainStepBenchmark {
             this.method = method;
             this.model = Models.create(config, 1);
             model.module().train(true);
-            this.objective = Objectives.create(method, Objectives.Options.defaults().lambda(0.5)
+            this.objective = Method.parse(method).objective(Objectives.Options.defaults().lambda(0.5)
                     .reduction(EmdLoss.Reduction.SEQUENCE));
             Map<String, Tensor> params = new LinkedHashMap<>(model.stateDict());
             this.optimizer = new JavaAdamW(params, 0.0);

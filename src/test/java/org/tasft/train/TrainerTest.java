@@ -180,7 +180,7 @@ class TrainerTest {
 
     @Test
     void everyMethodTrains() {
-        for (String method : Objectives.NAMES) {
+        for (Method method : Method.values()) {
             StepMetrics m = trainer(emd(dir, "m-" + method).method(method).steps(1).build()).run().get(0);
             assertTrue(Double.isFinite(m.loss()) && Double.isFinite(m.gradNorm()), method + ": " + m);
         }
@@ -194,7 +194,9 @@ class TrainerTest {
         e = assertThrows(IllegalArgumentException.class,
                 () -> sft(dir, "x").harmfulFile(TrainerTesting.harmful(dir)).build());
         assertTrue(e.getMessage().startsWith("--safe-per-batch is required"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> sft(dir, "x").method("dpo").build());
-        assertTrue(e.getMessage().startsWith("--method 'dpo'"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> sft(dir, "x").method(null).build());
+        assertEquals("--method is required", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Method.parse("dpo"));
+        assertEquals("unknown method 'dpo': expected one of emd, sft, nlcl, ga, kto, stl", e.getMessage());
     }
 }
