@@ -60,7 +60,7 @@ public final class TrainStepBenchmark {
                 long t1 = System.nanoTime();
                 objective.step(model, batch);
                 long t2 = System.nanoTime();
-                Trainer.clipGradNorm(optimizer.params().values(), 1.0);
+                Gradients.clipGradNorm(optimizer.params().values(), 1.0);
                 long t3 = System.nanoTime();
                 optimizer.step(1e-4);
                 long t4 = System.nanoTime();
