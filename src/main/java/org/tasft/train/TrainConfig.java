@@ -145,7 +145,7 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         return b;
     }
 
-    /** Objective options for {@link Objectives#create} (without kto's reference model). */
+    /** Objective options for {@link Method#objective} (without kto's reference model). */
     public Objectives.Options objectiveOptions() {
         return Objectives.Options.defaults().lambda(lambda).reduction(reduction).embedding(embedding).beta(beta);
     }
