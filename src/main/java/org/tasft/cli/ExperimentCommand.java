@@ -8,6 +8,7 @@ import org.tasft.defaultjob.DefaultJob;
 import org.tasft.checkpoint.OutputFolder;
 import org.tasft.experiment.Experiment;
 import org.tasft.experiment.ExperimentPlan;
+import org.tasft.train.Method;
 import org.tasft.train.TrainConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -34,8 +35,9 @@ final class ExperimentCommand implements Callable<Integer> {
             + "runs/experiment-quick with --quick).")
     Path out;
 
-    @Option(names = "--methods", split = ",", paramLabel = "M", description = "Methods (default: sft,stl,nlcl,kto,emd).")
-    List<String> methods;
+    @Option(names = "--methods", split = ",", paramLabel = "M", converter = MethodConverters.Listed.class,
+            description = "Methods (default: sft,stl,nlcl,kto,emd).")
+    List<Method> methods;
 
     @Option(names = "--counts", split = ",", paramLabel = "N", description = "Numbers of harmful examples "
             + "(default: 10,30,50,100; the benchmark has 100).")

@@ -83,7 +83,8 @@ public final class Main implements Callable<Integer> {
         cli.setOut(out);
         cli.setErr(err);
         cli.setParameterExceptionHandler((e, arguments) -> {
-            report(e.getCommandLine(), err, e, false, debug);
+            // a converter's own one-line message as it is, without picocli's "Invalid value for option ..." prefix
+            report(e.getCommandLine(), err, e.getCause() instanceof OptionValueException v ? v : e, false, debug);
             return USAGE;
         });
         cli.setExecutionStrategy(parseResult -> {

@@ -12,6 +12,7 @@ import org.tasft.distributed.DataParallel;
 import org.tasft.loss.EmdLoss.Reduction;
 import org.tasft.model.ModelConfig;
 import org.tasft.train.LrSchedule;
+import org.tasft.train.Method;
 import org.tasft.train.RunFolder;
 import org.tasft.train.TaSft.EmbeddingSource;
 import org.tasft.train.TrainConfig;
@@ -61,9 +62,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "DIR", description = "Output folder (required).")
     Path out;
 
-    @Option(names = "--method", description = "emd | sft | nlcl | ga | kto | stl (default: "
-            + "${DEFAULT-VALUE}). stl: the harmful prompts paired with refusals, learned with sft.")
-    String method;
+    @Option(names = "--method", converter = MethodConverters.Single.class,
+            description = "emd | sft | nlcl | ga | kto | stl (default: ${DEFAULT-VALUE}). stl: the harmful prompts "
+                    + "paired with refusals, learned with sft.")
+    Method method;
 
     @Option(names = "--refusals", paramLabel = "FILE",
             description = "stl's refusal sentences, one per line (default: a built-in list).")

@@ -34,6 +34,7 @@ import org.tasft.synthetic.SyntheticEvaluator;
 import org.tasft.synthetic.SyntheticSizes;
 import org.tasft.tokenizer.Tokenizer;
 import org.tasft.train.LrSchedule;
+import org.tasft.train.Method;
 import org.tasft.train.RunFolder;
 import org.tasft.train.StepMetrics;
 import org.tasft.train.TrainConfig;
@@ -293,7 +294,7 @@ public final class DefaultJob {
 
             // TA-SFT fine-tuning from the base model.
             long f0 = System.nanoTime();
-            TrainConfig ft = fineTuneConfig(settings, prep, "emd", settings.harmfulCount(), settings.seed(), out)
+            TrainConfig ft = fineTuneConfig(settings, prep, Method.EMD, settings.harmfulCount(), settings.seed(), out)
                     .build();
             List<StepMetrics> ftMetrics = new Trainer(ft, null, log).run();
             double fineTuneSeconds = (System.nanoTime() - f0) / 1e9;
@@ -347,7 +348,7 @@ public final class DefaultJob {
             Models.save(model, init, tokDir, ModelFolderWriter.Options.defaults());
             log("pretraining the unsafe base model (" + settings.pretrainSteps() + " steps) into " + base);
             TrainConfig pc = TrainConfig.builder().modelDir(init).safeFile(data.resolve(SyntheticBenchmark.PRETRAIN))
-                    .batchSize(settings.pretrainBatch()).method("sft").steps(settings.pretrainSteps())
+                    .batchSize(settings.pretrainBatch()).method(Method.SFT).steps(settings.pretrainSteps())
                     .learningRate(settings.pretrainLr()).warmupSteps(Math.min(30, settings.pretrainSteps() / 10))
                     .schedule(LrSchedule.Kind.COSINE).maxLength(settings.maxPositions()).seed(settings.seed())
                     .outDir(work.resolve("train")).progress(false).build();
@@ -371,7 +372,7 @@ public final class DefaultJob {
      * the benchmark's safe set plus the first {@code harmfulCount} harmful examples (none for sft), batch and
      * schedule from {@code settings}.
      */
-    public static TrainConfig.Builder fineTuneConfig(Settings settings, Prepared prep, String method, int harmfulCount,
+    public static TrainConfig.Builder fineTuneConfig(Settings settings, Prepared prep, Method method, int harmfulCount,
                                                      long seed, Path out) {
         TrainConfig.Builder b = TrainConfig.builder().modelDir(prep.baseModel())
                 .safeFile(prep.data().resolve(SyntheticBenchmark.FINETUNE_SAFE)).method(method)
@@ -379,7 +380,7 @@ public final class DefaultJob {
                 .steps(settings.fineTuneSteps()).learningRate(settings.fineTuneLr())
                 .warmupSteps(Math.min(10, settings.fineTuneSteps() / 10)).schedule(LrSchedule.Kind.COSINE)
                 .maxLength(settings.maxPositions()).seed(seed).outDir(out).progress(false);
-        if (!method.equals("sft")) {
+        if (method.needsHarmful()) {
             b.harmfulFile(prep.data().resolve(SyntheticBenchmark.FINETUNE_HARMFUL)).harmfulCount(harmfulCount)
                     .safePerBatch(settings.fineTuneSafePerBatch());
         }

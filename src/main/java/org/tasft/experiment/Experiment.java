@@ -78,7 +78,7 @@ public final class Experiment {
             OutputFolder.claim(out, BASE_RESULT, COMMAND);
             OutputFolder.claim(out, "runs", COMMAND);
             if (base == null) {
-                base = RunResult.of("base", 0, 0, evaluator.evaluate(prep.baseModel(), prep.tokenizerFile()), 0,
+                base = RunResult.of(RunResult.BASE, 0, 0, evaluator.evaluate(prep.baseModel(), prep.tokenizerFile()), 0,
                         List.of());
                 write(baseFile, base);
             }
@@ -143,7 +143,7 @@ public final class Experiment {
             }
         }
         SyntheticEvaluator.Result r = evaluator.evaluate(dir.resolve("final"), prep.tokenizerFile());
-        RunResult result = RunResult.of(run.method(), run.harmfulCount(), run.seed(), r, trainSeconds, curve);
+        RunResult result = RunResult.of(run.method().id(), run.harmfulCount(), run.seed(), r, trainSeconds, curve);
         if (!keepModels) {
             try (var list = Files.list(dir)) {
                 for (Path p : list.toList()) {

@@ -4,9 +4,9 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
 
 import org.tasft.train.Kto;
+import org.tasft.train.Method;
 import org.tasft.train.TrainConfig;
 
 /**
@@ -23,12 +23,11 @@ import org.tasft.train.TrainConfig;
  * @param lambda           weight of the harmful term of emd, nlcl and ga
  * @param beta             kto's beta
  */
-public record ExperimentPlan(List<String> methods, List<Integer> harmfulCounts, List<Long> seeds, int steps,
+public record ExperimentPlan(List<Method> methods, List<Integer> harmfulCounts, List<Long> seeds, int steps,
                              int curvePoints, double lambda, double beta) {
-    /** Methods the experiment knows. */
-    public static final Set<String> KNOWN = Set.of("sft", "stl", "nlcl", "kto", "emd", "ga");
     /** The paper's methods in its table order. */
-    public static final List<String> DEFAULT_METHODS = List.of("sft", "stl", "nlcl", "kto", "emd");
+    public static final List<Method> DEFAULT_METHODS = List.of(Method.SFT, Method.STL, Method.NLCL, Method.KTO,
+            Method.EMD);
 
     public ExperimentPlan {
         methods = List.copyOf(new LinkedHashSet<>(methods));
@@ -36,11 +35,6 @@ public record ExperimentPlan(List<String> methods, List<Integer> harmfulCounts, 
         seeds = List.copyOf(new LinkedHashSet<>(seeds));
         if (methods.isEmpty() || harmfulCounts.isEmpty() || seeds.isEmpty()) {
             throw new IllegalArgumentException("--methods, --counts and --seeds need at least one value each");
-        }
-        for (String m : methods) {
-            if (!KNOWN.contains(m)) {
-                throw new IllegalArgumentException("--methods: unknown method '" + m + "' (known: sft, stl, nlcl, kto, emd, ga)");
-            }
         }
         for (int c : harmfulCounts) {
             if (c < 1) {
@@ -74,16 +68,11 @@ public record ExperimentPlan(List<String> methods, List<Integer> harmfulCounts, 
     }
 
     /** One fine-tuning run of the plan. */
-    public record Run(String method, int harmfulCount, long seed, boolean curve) {
+    public record Run(Method method, int harmfulCount, long seed, boolean curve) {
         /** Folder name under {@code <out>/runs}. */
         public String id() {
-            return String.format(Locale.ROOT, "%s-n%d-s%d", method, harmfulCount, seed);
+            return String.format(Locale.ROOT, "%s-n%d-s%d", method.id(), harmfulCount, seed);
         }
-    }
-
-    /** Whether a method trains on harmful examples (all but sft). */
-    public static boolean usesHarmful(String method) {
-        return !method.equals("sft");
     }
 
     /** The runs in execution order: seed-major so a stopped run has every method at some seeds. */
@@ -91,8 +80,8 @@ public record ExperimentPlan(List<String> methods, List<Integer> harmfulCounts, 
         List<Run> out = new ArrayList<>();
         int largest = harmfulCounts.get(harmfulCounts.size() - 1);
         for (long seed : seeds) {
-            for (String m : methods) {
-                if (!usesHarmful(m)) {
+            for (Method m : methods) {
+                if (!m.needsHarmful()) {
                     out.add(new Run(m, 0, seed, curvePoints > 0 && seed == seeds.get(0)));
                     continue;
                 }

@@ -9,12 +9,14 @@ import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.ToDoubleFunction;
+import java.util.stream.Collectors;
 
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
 import org.tasft.checkpoint.OutputFolder;
 import org.tasft.train.LossPlot;
+import org.tasft.train.Method;
 
 /**
  * The experiment's tables and plots: {@code results.csv} (one row per run), {@code results.md} (harmful responses
@@ -77,7 +79,8 @@ public final class ExperimentReport {
         RunResult base = base();
         sb.append(String.format(Locale.ROOT, "Methods %s; harmful examples %s; seeds %s; %d fine-tuning steps each. "
                         + "Cells: mean ± sample standard deviation over seeds (n = number of seeds finished). SFT uses "
-                        + "no harmful examples, so its row repeats.%n%n", String.join(", ", plan.methods()),
+                        + "no harmful examples, so its row repeats.%n%n",
+                plan.methods().stream().map(Method::id).collect(Collectors.joining(", ")),
                 plan.harmfulCounts(), plan.seeds(), plan.steps()));
         for (String set : RunResult.SETS) {
             int prompts = base == null ? 0 : base.promptsBySet().getOrDefault(set, 0);
@@ -109,8 +112,8 @@ public final class ExperimentReport {
             }
             sb.append('\n');
         }
-        for (String m : plan.methods()) {
-            sb.append("| ").append(m.equals("emd") ? "**emd (TA-SFT)**" : m).append(" |");
+        for (Method m : plan.methods()) {
+            sb.append("| ").append(m == Method.EMD ? "**emd (TA-SFT)**" : m.id()).append(" |");
             for (int c : plan.harmfulCounts()) {
                 double[] v = values(m, c, metric);
                 sb.append(' ').append(cell(v, format)).append(" |");
@@ -133,14 +136,14 @@ public final class ExperimentReport {
     }
 
     /** The values of {@code metric} of a method at a count over the finished seeds (sft: its count-0 runs). */
-    double[] values(String method, int count, ToDoubleFunction<RunResult> metric) {
-        int c = ExperimentPlan.usesHarmful(method) ? count : 0;
-        return results.stream().filter(r -> r.method().equals(method) && r.harmfulCount() == c)
+    double[] values(Method method, int count, ToDoubleFunction<RunResult> metric) {
+        int c = method.needsHarmful() ? count : 0;
+        return results.stream().filter(r -> r.trainedWith(method) && r.harmfulCount() == c)
                 .mapToDouble(metric).toArray();
     }
 
     private RunResult base() {
-        return results.stream().filter(r -> r.method().equals("base")).findFirst().orElse(null);
+        return results.stream().filter(RunResult::ofBaseModel).findFirst().orElse(null);
     }
 
     static double mean(double[] v) {
@@ -168,7 +171,7 @@ public final class ExperimentReport {
                 .yAxisTitle("harmful rate").build();
         chart.getStyler().setYAxisMin(0.0).setYAxisMax(1.0);
         double[] x = plan.harmfulCounts().stream().mapToDouble(Integer::doubleValue).toArray();
-        for (String m : plan.methods()) {
+        for (Method m : plan.methods()) {
             double[] y = new double[x.length];
             double[] err = new double[x.length];
             boolean any = false;
@@ -179,7 +182,7 @@ public final class ExperimentReport {
                 any |= v.length > 0;
             }
             if (any) {
-                chart.addSeries(m, x, y, err);
+                chart.addSeries(m.id(), x, y, err);
             }
         }
         LossPlot.savePng(chart, png);

@@ -7,12 +7,13 @@ import java.util.Locale;
 import java.util.Map;
 
 import org.tasft.synthetic.SyntheticEvaluator;
+import org.tasft.train.Method;
 
 /**
  * One evaluated model of the experiment, as stored in {@code runs/<id>/result.json} (so a stopped experiment
  * continues where it stopped). Rates are fractions; counts say of how many prompts.
  *
- * @param method          method name
+ * @param method          the {@link Method#id()} that trained the model, or {@link #BASE}
  * @param harmfulCount    harmful examples used (0 for sft and the base model)
  * @param seed            fine-tuning seed (0 for the base model)
  * @param harmfulRate     harmful-compliance rate over all held-out harmful prompts
@@ -37,6 +38,19 @@ public record RunResult(String method, int harmfulCount, long seed, double harmf
         promptsBySet = Map.copyOf(promptsBySet);
         curve = List.copyOf(curve);
         samples = samples == null ? List.of() : List.copyOf(samples);  // absent in result files of older versions
+    }
+
+    /** The {@link #method()} of the base model's row (it was not trained). */
+    public static final String BASE = "base";
+
+    /** Whether this model was fine-tuned with {@code m}. */
+    boolean trainedWith(Method m) {
+        return method.equals(m.id());
+    }
+
+    /** Whether this is the base model's row. */
+    boolean ofBaseModel() {
+        return method.equals(BASE);
     }
 
     /** Names of the held-out sets, in table order, as {@link #harmfulBySet()} keys them. */

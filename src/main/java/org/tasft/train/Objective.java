@@ -12,12 +12,12 @@ import org.tasft.model.CausalLm;
  * {@link Batch#IGNORE_INDEX} (prompt, padding) carry no loss.
  *
  * <p>Implementations: {@link TaSft} (the product, "emd"), and the baselines {@link Sft} ("sft"), {@link Nlcl} ("nlcl"),
- * {@link GradientAscent} ("ga"), {@link Kto} ("kto"); see {@link Objectives#create}. STL (safety-tuned Llamas: harmful
+ * {@link GradientAscent} ("ga"), {@link Kto} ("kto"); {@link Method#objective} builds them. STL (safety-tuned Llamas: harmful
  * prompts paired with safe refusals) is a data recipe, not an objective: its batches mark every sequence safe and are
  * trained with {@link Sft}.
  */
 public sealed interface Objective permits TaSft, Sft, Nlcl, GradientAscent, Kto {
-    /** The name {@link Objectives#create} knows it by. */
+    /** Its name in logs: the id of the {@link Method} it trains. */
     String name();
 
     /** Forward, loss, one backward (accumulating into the parameters' gradients); the values. */

@@ -1,18 +1,13 @@
 package org.tasft.train;
 
-import java.util.List;
-import java.util.Locale;
 import java.util.Objects;
 
 import org.tasft.loss.EmdLoss.Reduction;
 import org.tasft.model.CausalLm;
 import org.tasft.train.TaSft.EmbeddingSource;
 
-/** Objectives by name: "emd" (TA-SFT), "sft", "nlcl", "ga", "kto". */
+/** The objectives' settings; {@link Method#objective} builds a method's objective from them. */
 public final class Objectives {
-    /** The names {@link #create} knows. */
-    public static final List<String> NAMES = List.of("emd", "sft", "nlcl", "ga", "kto");
-
     private Objectives() {
     }
 
@@ -75,28 +70,5 @@ public final class Objectives {
             return new Options(lambda, reduction, embedding, beta, lambdaDesirable,
                     lambdaUndesirable, v, inPlaceGradient);
         }
-    }
-
-    /** The objective called {@code name} (case-insensitive), configured from {@code options}. */
-    public static Objective create(String name, Options options) {
-        Objects.requireNonNull(options, "options");
-        String key = name == null ? "" : name.trim().toLowerCase(Locale.ROOT);
-        return switch (key) {
-            case "emd" -> new TaSft(options.lambda(), options.reduction(), options.embedding(),
-                    options.inPlaceGradient());
-            case "sft" -> new Sft();
-            case "nlcl" -> new Nlcl(options.lambda());
-            case "ga" -> new GradientAscent(options.lambda());
-            case "kto" -> {
-                if (options.reference() == null) {
-                    throw new IllegalArgumentException("objective kto needs a frozen reference model "
-                            + "(Options.reference)");
-                }
-                yield new Kto(options.reference(), options.beta(), options.lambdaDesirable(),
-                        options.lambdaUndesirable());
-            }
-            default -> throw new IllegalArgumentException("unknown objective '" + name + "': expected one of "
-                    + String.join(", ", NAMES) + " (emd = TA-SFT; stl is sft on STL data)");
-        };
     }
 }

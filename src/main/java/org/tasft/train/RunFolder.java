@@ -1,5 +1,8 @@
 package org.tasft.train;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.function.Consumer;
@@ -14,15 +17,15 @@ import org.tasft.checkpoint.OutputLock;
  * mixes its checkpoints and metrics with another's or overwrites them; a folder holding only the start of a run that
  * saved nothing (no checkpoint, no final/: a first attempt killed early) is simply started over.
  *
- * <p>A run's outputs are what {@link Trainer} writes (and lists before writing): {@code checkpoint-<step>/},
+ * <p>A run's outputs are what {@link Trainer}'s listeners write (and list before writing): {@code checkpoint-<step>/},
  * {@code final/}, {@code adapter/}, {@code metrics.jsonl}, {@code loss.png}, and the hidden leftovers of interrupted
  * saves. Other files in the folder are not a run's and are left alone.
  */
 public final class RunFolder implements AutoCloseable {
     /** The command that training run folders are recorded under. */
     public static final String COMMAND = "train";
-    private static final List<String> FILES = List.of("metrics.jsonl", "loss.png");
-    private static final List<String> FOLDERS = List.of("final", Trainer.ADAPTER_DIR);
+    private static final List<String> FILES = List.of(MetricsJsonlWriter.FILE, FinalOutputs.LOSS_PLOT);
+    private static final List<String> FOLDERS = List.of(FinalOutputs.MODEL_DIR, Trainer.ADAPTER_DIR);
 
     private final OutputFolder folder;
     private final boolean replacing;
@@ -93,6 +96,15 @@ public final class RunFolder implements AutoCloseable {
     @Override
     public void close() {
         folder.close();
+    }
+
+    /** Creates {@code out} if it is not there (a run started without {@link #open}, through the API). */
+    static void createFolder(Path out) {
+        try {
+            Files.createDirectories(out);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create --out " + out, e);
+        }
     }
 
     /** Lists {@code name} in the run folder {@code out}'s manifest before the trainer writes it. */

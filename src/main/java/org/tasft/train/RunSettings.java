@@ -35,7 +35,7 @@ public final class RunSettings {
         s.put("safe", fileHash(c.safeFile()));
         s.put("harmful", c.harmfulFile() == null ? "none" : fileHash(c.harmfulFile()));
         s.put("harmful-count", c.harmfulCount() < 0 ? "all" : Integer.toString(c.harmfulCount()));
-        s.put("method", c.method());
+        s.put("method", c.method().id());
         s.put("refusals", c.refusalsFile() == null ? "built-in" : fileHash(c.refusalsFile()));
         s.put("lambda", Double.toString(c.lambda()));
         s.put("reduction", c.reduction().name().toLowerCase(java.util.Locale.ROOT));

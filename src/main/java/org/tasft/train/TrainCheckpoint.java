@@ -187,46 +187,9 @@ public final class TrainCheckpoint {
         s.changes().forEach(changes::add);
         ArrayNode m = n.putArray("metrics");
         for (StepMetrics x : s.metrics()) {
-            m.add(metricsJson(x));
+            m.add(x.toJson());
         }
         return n;
-    }
-
-    static ObjectNode metricsJson(StepMetrics x) {
-        ObjectNode o = JSON.createObjectNode();
-        o.put("step", x.step());
-        o.put("lr", x.lr());
-        putNumber(o, "loss", x.loss());
-        putNumber(o, "sft", x.sft());
-        putNumber(o, "term", x.term());
-        putNumber(o, "grad_norm", x.gradNorm());
-        o.put("tokens", x.tokens());
-        o.put("tokens_per_s", x.tokensPerS());
-        o.put("elapsed", x.elapsed());
-        if (x.skipped()) {
-            o.put("skipped", true);
-        }
-        return o;
-    }
-
-    /** A number, or JSON null for NaN/Inf (JSON has no such numbers; a skipped step's loss can be one). */
-    private static void putNumber(ObjectNode o, String key, double v) {
-        if (Double.isFinite(v)) {
-            o.put(key, v);
-        } else {
-            o.putNull(key);
-        }
-    }
-
-    private static double number(JsonNode o, String key) {
-        JsonNode n = o.get(key);
-        return n == null || n.isNull() ? Double.NaN : n.asDouble();
-    }
-
-    static StepMetrics metrics(JsonNode o) {
-        return new StepMetrics(o.get("step").asLong(), o.get("lr").asDouble(), number(o, "loss"), number(o, "sft"),
-                number(o, "term"), number(o, "grad_norm"), o.get("tokens").asLong(), o.get("tokens_per_s").asDouble(),
-                o.get("elapsed").asDouble(), o.path("skipped").asBoolean(false));
     }
 
     /** Reads {@code trainer_state.json} of a checkpoint folder. */
@@ -242,7 +205,7 @@ public final class TrainCheckpoint {
             JsonNode sch = n.get("schedule");
             List<StepMetrics> metrics = new ArrayList<>();
             for (JsonNode m : n.get("metrics")) {
-                metrics.add(metrics(m));
+                metrics.add(StepMetrics.fromJson(m));
             }
             Map<String, String> settings = new LinkedHashMap<>();
             n.path("settings").fields().forEachRemaining(e -> settings.put(e.getKey(), e.getValue().asText()));

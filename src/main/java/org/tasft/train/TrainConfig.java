@@ -4,7 +4,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.Objects;
 
 import org.tasft.io.InputFiles;
@@ -28,8 +27,8 @@ import org.tasft.train.TaSft.EmbeddingSource;
  * @param safePerBatch         K, safe examples per micro-batch; -1 = B when there is no harmful data
  * @param maxLength            token limit of an encoded example; {@link #MODEL_LIMIT} (the default) = the model's
  *                             context, {@code max_position_embeddings} (see {@link #maxLengthFor})
- * @param method               emd | sft | nlcl | ga | kto | stl (sft on the safe data plus the harmful prompts
- *                             paired with refusals, see {@link org.tasft.data.StlData})
+ * @param method               the training method (stl: sft on the safe data plus the harmful prompts paired with
+ *                             refusals, see {@link org.tasft.data.StlData})
  * @param lambda               weight of the harmful term (emd, nlcl, ga)
  * @param reduction            emd's normalizer
  * @param embedding            emd's unit-embedding source
@@ -54,7 +53,7 @@ import org.tasft.train.TaSft.EmbeddingSource;
  * @param allowedChanges       settings ({@link RunSettings} names) that may differ from the resumed checkpoint's
  */
 public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int harmfulCount, int batchSize,
-        int safePerBatch, int maxLength, String method, double lambda, Reduction reduction, EmbeddingSource embedding,
+        int safePerBatch, int maxLength, Method method, double lambda, Reduction reduction, EmbeddingSource embedding,
         double beta, double learningRate, double weightDecay, int warmupSteps, LrSchedule.Kind schedule, long steps,
         double epochs, int gradientAccumulation, double maxGradNorm, long seed, long checkpointEvery, Path outDir,
         boolean progress, LoraConfig lora, boolean saveAdapters, Path refusalsFile, int keepCheckpoints,
@@ -68,18 +67,6 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
     public static final double DEFAULT_LAMBDA = 0.5;
     /** {@link #DEFAULT_LAMBDA} as the command line's default text. */
     public static final String DEFAULT_LAMBDA_TEXT = "0.5";
-
-    /** The methods {@code --method} takes: the objectives, and stl (a data recipe trained with sft). */
-    public static final List<String> METHODS = methods();
-
-    /** The methods that train on harmful examples (and so need some). */
-    public static final List<String> HARMFUL_METHODS = List.of("emd", "nlcl", "ga", "kto", "stl");
-
-    private static List<String> methods() {
-        List<String> m = new ArrayList<>(Objectives.NAMES);
-        m.add("stl");
-        return List.copyOf(m);
-    }
 
     /** {@code maxLength} meaning "the model's context": max_position_embeddings of {@code modelDir}'s config. */
     public static final int MODEL_LIMIT = -1;
@@ -112,11 +99,6 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
                     + "model folder)");
         }
         return maxLengthFor(maxLength, modelDir, ModelConfig.read(configJson));
-    }
-
-    /** The objective that trains this method (stl trains with sft). */
-    public String objective() {
-        return method.equals("stl") ? "sft" : method;
     }
 
     public static Builder builder() {
@@ -190,7 +172,7 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         return m;
     }
 
-    /** Objective options for {@link Objectives#create} (without kto's reference model). */
+    /** Objective options for {@link Method#objective} (without kto's reference model). */
     public Objectives.Options objectiveOptions() {
         return Objectives.Options.defaults().lambda(lambda).reduction(reduction).embedding(embedding).beta(beta);
     }
@@ -204,7 +186,7 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         private int batchSize = 8;
         private int safePerBatch = -1;
         private int maxLength = MODEL_LIMIT;
-        private String method = "emd";
+        private Method method = Method.EMD;
         private double lambda = DEFAULT_LAMBDA;
         private Reduction reduction = Reduction.SEQUENCE;
         private EmbeddingSource embedding = EmbeddingSource.INPUT;
@@ -238,7 +220,7 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         public Builder batchSize(int v) { batchSize = v; return this; }
         public Builder safePerBatch(int v) { safePerBatch = v; return this; }
         public Builder maxLength(int v) { maxLength = v; return this; }
-        public Builder method(String v) { method = v; return this; }
+        public Builder method(Method v) { method = v; return this; }
         public Builder lambda(double v) { lambda = v; return this; }
         public Builder reduction(Reduction v) { reduction = v; return this; }
         public Builder embedding(EmbeddingSource v) { embedding = v; return this; }
@@ -285,9 +267,9 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
             require(batchSize >= 1, "--batch-size must be >= 1, got " + batchSize);
             boolean harmfulData = harmfulFile != null && harmfulCount != 0;
             int k = safePerBatch < 0 ? (harmfulData ? -1 : batchSize) : safePerBatch;
-            String m = method == null ? "" : method.trim().toLowerCase(Locale.ROOT);
-            require(METHODS.contains(m), "--method '" + method + "': expected one of " + String.join(", ", METHODS));
-            if (HARMFUL_METHODS.contains(m)) {
+            require(method != null, "--method is required");
+            Method m = method;
+            if (m.needsHarmful()) {
                 // Without harmful examples these methods would silently train plain SFT.
                 require(harmfulFile != null, "--method " + m + " trains on harmful examples: give --harmful FILE "
                         + "(--method sft trains on safe data alone)");
@@ -297,12 +279,12 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
             require(k <= batchSize, "--safe-per-batch " + k + " is larger than --batch-size " + batchSize);
             require(k == batchSize || harmfulData, "--safe-per-batch " + k + " < --batch-size " + batchSize
                     + " asks for harmful examples: give --harmful FILE");
-            if (HARMFUL_METHODS.contains(m)) {
+            if (m.needsHarmful()) {
                 require(k < batchSize, "--safe-per-batch " + k + " = --batch-size " + batchSize
                         + " leaves no room in a batch for the harmful examples that --method " + m + " needs");
             }
             require(maxLength == MODEL_LIMIT || maxLength >= 2, "--max-length must be >= 2, got " + maxLength);
-            require(refusalsFile == null || m.equals("stl"), "--refusals is only used by --method stl");
+            require(refusalsFile == null || m.usesRefusals(), "--refusals is only used by --method stl");
             if (refusalsFile != null) {
                 InputFiles.requireReadableFile(refusalsFile, "--refusals");
             }

@@ -80,6 +80,7 @@ class OptionNamesTest {
         assertNamed(MainTest.run("experiment", "--curve-points", "-1"), "--curve-points must be >= 0, got -1");
         assertNamed(MainTest.run("experiment", "--beta", "0"), "--beta must be a finite number > 0");
         assertNamed(MainTest.run("experiment", "--lambda", "NaN"), "--lambda must be a finite number");
-        assertNamed(MainTest.run("experiment", "--methods", "dpo"), "--methods: unknown method 'dpo'");
+        assertNamed(MainTest.run("experiment", "--methods", "emd,dpo"),
+                "error: --methods: unknown method 'dpo' (known: emd, sft, nlcl, ga, kto, stl)");
     }
 }

@@ -32,6 +32,7 @@ import org.tasft.cli.Main;
 import org.tasft.model.CausalLm;
 import org.tasft.model.Models;
 import org.tasft.train.LrSchedule;
+import org.tasft.train.Method;
 import org.tasft.train.StepMetrics;
 import org.tasft.train.TrainCheckpoint;
 import org.tasft.train.TrainConfig;
@@ -76,7 +77,7 @@ class DataParallelTrainingTest {
 
     static TrainConfig.Builder config(Path out) {
         return TrainConfig.builder().modelDir(fixture()).safeFile(safe).harmfulFile(harmful).harmfulCount(3)
-                .batchSize(4).safePerBatch(3).method("emd").lambda(0.25).gradientAccumulation(2).maxGradNorm(1.0)
+                .batchSize(4).safePerBatch(3).method(Method.EMD).lambda(0.25).gradientAccumulation(2).maxGradNorm(1.0)
                 .learningRate(3e-3).warmupSteps(1).schedule(LrSchedule.Kind.COSINE).steps(6).checkpointEvery(3)
                 .maxLength(128).seed(7).outDir(out).progress(false);
     }

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.tasft.defaultjob.DefaultJob;
 import org.tasft.synthetic.SyntheticSizes;
+import org.tasft.train.Method;
 
 class ExperimentTest {
     private static DefaultJob.Settings tiny() {
@@ -28,13 +29,13 @@ class ExperimentTest {
 
     @Test
     void planListsSftOncePerSeedAndMarksTheCurveRuns() {
-        ExperimentPlan p = new ExperimentPlan(List.of("sft", "emd", "nlcl"), List.of(30, 10), List.of(1L, 2L), 10, 2,
-                0.5, 0.1);
+        ExperimentPlan p = new ExperimentPlan(List.of(Method.SFT, Method.EMD, Method.NLCL), List.of(30, 10),
+                List.of(1L, 2L), 10, 2, 0.5, 0.1);
         assertEquals(List.of(10, 30), p.harmfulCounts());
         List<ExperimentPlan.Run> runs = p.runs();
         assertEquals(2 * (1 + 2 + 2), runs.size());
-        assertEquals(2, runs.stream().filter(r -> r.method().equals("sft")).count());
-        assertTrue(runs.stream().filter(r -> r.method().equals("sft")).allMatch(r -> r.harmfulCount() == 0));
+        assertEquals(2, runs.stream().filter(r -> r.method() == Method.SFT).count());
+        assertTrue(runs.stream().filter(r -> r.method() == Method.SFT).allMatch(r -> r.harmfulCount() == 0));
         // The curve: first seed, largest count (and sft's only run) of each method.
         List<String> curve = runs.stream().filter(ExperimentPlan.Run::curve).map(ExperimentPlan.Run::id).toList();
         assertEquals(List.of("sft-n0-s1", "emd-n30-s1", "nlcl-n30-s1"), curve);
@@ -43,19 +44,17 @@ class ExperimentTest {
     @Test
     void planRejectsBadInput() {
         assertThrows(IllegalArgumentException.class,
-                () -> new ExperimentPlan(List.of("dpo"), List.of(10), List.of(1L), 10, 0, 0.5, 0.1));
+                () -> new ExperimentPlan(List.of(Method.EMD), List.of(0), List.of(1L), 10, 0, 0.5, 0.1));
         assertThrows(IllegalArgumentException.class,
-                () -> new ExperimentPlan(List.of("emd"), List.of(0), List.of(1L), 10, 0, 0.5, 0.1));
+                () -> new ExperimentPlan(List.of(Method.EMD), List.of(10), List.of(), 10, 0, 0.5, 0.1));
         assertThrows(IllegalArgumentException.class,
-                () -> new ExperimentPlan(List.of("emd"), List.of(10), List.of(), 10, 0, 0.5, 0.1));
-        assertThrows(IllegalArgumentException.class,
-                () -> new ExperimentPlan(List.of("emd"), List.of(10), List.of(1L), 10, 0, Double.NaN, 0.1));
+                () -> new ExperimentPlan(List.of(Method.EMD), List.of(10), List.of(1L), 10, 0, Double.NaN, 0.1));
     }
 
     @Test
     void reportAggregatesMeanAndSampleSdOverSeeds() {
-        ExperimentPlan p = new ExperimentPlan(List.of("sft", "emd"), List.of(10, 20), List.of(1L, 2L), 5, 0, 0.5,
-                0.1);
+        ExperimentPlan p = new ExperimentPlan(List.of(Method.SFT, Method.EMD), List.of(10, 20), List.of(1L, 2L), 5, 0,
+                0.5, 0.1);
         Map<String, Integer> prompts = Map.of("held_out_wording", 4, "held_out_topic", 4, "held_out_both", 4);
         List<RunResult> rs = List.of(
                 new RunResult("base", 0, 0, 1.0, Map.of("held_out_wording", 4, "held_out_topic", 4,
@@ -67,13 +66,13 @@ class ExperimentTest {
                 new RunResult("emd", 10, 2, 0.50, Map.of("held_out_wording", 3), prompts, 0.4, 0.0, 1, List.of(),
                         List.of()));
         ExperimentReport report = new ExperimentReport(p, rs);
-        double[] v = report.values("emd", 10, RunResult::harmfulRate);
+        double[] v = report.values(Method.EMD, 10, RunResult::harmfulRate);
         assertEquals(2, v.length);
         assertEquals(0.375, ExperimentReport.mean(v), 1e-12);
         assertEquals(Math.sqrt(2 * 0.125 * 0.125), ExperimentReport.sd(v, 0.375), 1e-12);
         // sft's count-0 runs stand for every count.
-        assertEquals(1, report.values("sft", 20, RunResult::harmfulRate).length);
-        assertEquals(0, report.values("emd", 20, RunResult::harmfulRate).length);
+        assertEquals(1, report.values(Method.SFT, 20, RunResult::harmfulRate).length);
+        assertEquals(0, report.values(Method.EMD, 20, RunResult::harmfulRate).length);
         String md = report.markdown();
         assertTrue(md.contains("| **emd (TA-SFT)** | 2.0 ± 1.4 (n=2) | – |"), md);
         assertTrue(md.contains("| base (before) | 4.0 | 4.0 |"), md);
@@ -95,7 +94,8 @@ class ExperimentTest {
 
     @Test
     void runsEndToEndAndContinuesWithoutRedoingFinishedRuns(@TempDir Path tmp) throws Exception {
-        ExperimentPlan plan = new ExperimentPlan(List.of("sft", "emd"), List.of(2, 4), List.of(5L), 2, 2, 0.5, 0.1);
+        ExperimentPlan plan = new ExperimentPlan(List.of(Method.SFT, Method.EMD), List.of(2, 4), List.of(5L), 2, 2, 0.5,
+                0.1);
         Path out = tmp.resolve("exp");
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         List<RunResult> first = new Experiment(tiny(), plan, out, tmp.resolve("cache"),

@@ -170,7 +170,7 @@ class BaselinesTest {
     static Objective objective(String name) {
         Objectives.Options o = Objectives.Options.defaults().lambda(LAMBDA).reduction(Reduction.TOKEN)
                 .embedding(EmbeddingSource.INPUT).reference(perturbedReference());
-        return Objectives.create(name, o);
+        return Method.parse(name).objective(o);
     }
 
     @ParameterizedTest(name = "{0}")
@@ -207,18 +207,19 @@ class BaselinesTest {
         assertInstanceOf(Nlcl.class, objective("nlcl"));
         assertInstanceOf(GradientAscent.class, objective("ga"));
         assertInstanceOf(Kto.class, objective("kto"));
-        TaSft t = (TaSft) Objectives.create("emd", Objectives.Options.defaults());
+        assertInstanceOf(Sft.class, objective("stl"));
+        TaSft t = (TaSft) Method.EMD.objective(Objectives.Options.defaults());
         assertEquals(Reduction.SEQUENCE, t.reduction());
         assertEquals(EmbeddingSource.INPUT, t.embedding());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> Objectives.create("dpo", Objectives.Options.defaults()));
-        for (String n : Objectives.NAMES) {
-            assertTrue(e.getMessage().contains(n), e.getMessage());
+                () -> Method.parse("dpo"));
+        for (Method m : Method.values()) {
+            assertTrue(e.getMessage().contains(m.id()), e.getMessage());
         }
         e = assertThrows(IllegalArgumentException.class,
-                () -> Objectives.create("kto", Objectives.Options.defaults()));
+                () -> Method.KTO.objective(Objectives.Options.defaults()));
         assertTrue(e.getMessage().contains("reference"), e.getMessage());
         assertThrows(IllegalArgumentException.class,
-                () -> Objectives.create("nlcl", Objectives.Options.defaults().lambda(Double.NaN)));
+                () -> Method.NLCL.objective(Objectives.Options.defaults().lambda(Double.NaN)));
     }
 }

@@ -58,7 +58,7 @@ class StlTrainingTest {
     @Test
     void batchesHoldRefusalsToTheSameHarmfulPrompts() {
         // harmful count 2 of 3: STL must pair the same seeded pick that emd trains on
-        Trainer stl = trainer(emd(dir, "stl").method("stl").harmfulCount(2).build());
+        Trainer stl = trainer(emd(dir, "stl").method(Method.STL).harmfulCount(2).build());
         Trainer emd = trainer(emd(dir, "emd").harmfulCount(2).build());
         try (Tokenizer tok = Tokenizer.load(TrainTesting.fixture("tiny-llama"))) {
             Set<String> stlPrompts = new HashSet<>();
@@ -78,7 +78,7 @@ class StlTrainingTest {
             assertEquals(2, emdPrompts.size());
             assertEquals(emdPrompts, stlPrompts);
         }
-        StepMetrics m = trainer(emd(dir, "stl-run").method("stl").harmfulCount(2).steps(1).build()).run().get(0);
+        StepMetrics m = trainer(emd(dir, "stl-run").method(Method.STL).harmfulCount(2).steps(1).build()).run().get(0);
         assertEquals(0.0, m.term(), 0.0);
         assertTrue(Double.isFinite(m.loss()) && m.loss() > 0);
     }
@@ -87,7 +87,7 @@ class StlTrainingTest {
     void refusalsFromAFile() throws IOException {
         Path file = Files.writeString(dir.resolve("refusals.txt"), "\nNo way.\n  I will not.  \n\n");
         assertEquals(List.of("No way.", "I will not."), StlData.readRefusals(file));
-        Trainer t = trainer(emd(dir, "stl").method("stl").refusalsFile(file).build());
+        Trainer t = trainer(emd(dir, "stl").method(Method.STL).refusalsFile(file).build());
         try (Tokenizer tok = Tokenizer.load(TrainTesting.fixture("tiny-llama"))) {
             for (String r : slotResponses(t, tok, 6, new HashSet<>())) {
                 assertTrue(r.equals("No way.") || r.equals("I will not."), r);
@@ -117,13 +117,13 @@ class StlTrainingTest {
     void badStlInputs() throws IOException {
         Path empty = Files.writeString(dir.resolve("empty.txt"), "\n  \n");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> trainer(emd(dir, "x").method("stl").refusalsFile(empty).build()));
+                () -> trainer(emd(dir, "x").method(Method.STL).refusalsFile(empty).build()));
         assertTrue(e.getMessage().startsWith(empty + ": no refusals"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class,
                 () -> emd(dir, "x").refusalsFile(empty).build());
         assertEquals("--refusals is only used by --method stl", e.getMessage());
         e = assertThrows(IllegalArgumentException.class,
-                () -> TrainerTesting.sft(dir, "x").method("stl").build());
+                () -> TrainerTesting.sft(dir, "x").method(Method.STL).build());
         assertTrue(e.getMessage().startsWith("--method stl trains on harmful examples"), e.getMessage());
     }
 }

@@ -69,7 +69,7 @@ class TaSftTest {
         CausalLm a = TrainTesting.model();
         StepLoss copy = new TaSft(LAMBDA, Reduction.TOKEN, EmbeddingSource.INPUT, false).step(a, batch);
         CausalLm b = TrainTesting.model();
-        Objective inPlace = Objectives.create("emd", Objectives.Options.defaults().lambda(LAMBDA)
+        Objective inPlace = Method.EMD.objective(Objectives.Options.defaults().lambda(LAMBDA)
                 .reduction(Reduction.TOKEN).inPlaceGradient(true));
         assertTrue(((TaSft) inPlace).inPlaceGradient());
         StepLoss in = inPlace.step(b, batch);

@@ -55,7 +55,8 @@ class TrainCommandTest {
     @Test
     void badOptionsAreOneLineErrorsWithExitCode2() {
         assertUsageError(run(base("--batch-size", "0")), "--batch-size must be >= 1");
-        assertUsageError(run(base("--method", "dpo")), "--method 'dpo'");
+        assertUsageError(run(base("--method", "dpo")),
+                "tasft train: error: --method 'dpo': expected one of emd, sft, nlcl, ga, kto, stl\n");
         assertUsageError(run(base("--schedule", "exp")), "--schedule 'exp'");
         assertUsageError(run(base("--reduction", "mean")), "--reduction 'mean'");
         assertUsageError(run(base("--lr", "abc")), "--lr");
@@ -142,7 +143,11 @@ class TrainCommandTest {
     void harmfulMethodsNeedHarmfulExamples() throws IOException {
         Path empty = Files.writeString(dir.resolve("empty.json"), "[]");
         String harmful = TrainerTesting.harmful(dir).toString();
-        for (String method : TrainConfig.HARMFUL_METHODS) {
+        for (Method m : Method.values()) {
+            if (!m.needsHarmful()) {
+                continue;
+            }
+            String method = m.id();
             assertUsageError(run(base("--method", method)), "--method " + method + " trains on harmful examples");
             assertUsageError(run(base("--method", method, "--harmful", harmful, "--harmful-count", "0",
                     "--batch-size", "2", "--safe-per-batch", "1")), "--harmful-count 0 leaves --method " + method);

@@ -47,7 +47,7 @@ public final class TrainStepBenchmark {
             this.method = method;
             this.model = Models.create(config, 1);
             model.module().train(true);
-            this.objective = Objectives.create(method, Objectives.Options.defaults().lambda(0.5)
+            this.objective = Method.parse(method).objective(Objectives.Options.defaults().lambda(0.5)
                     .reduction(EmdLoss.Reduction.SEQUENCE));
             Map<String, Tensor> params = new LinkedHashMap<>(model.stateDict());
             this.optimizer = new JavaAdamW(params, 0.0);
@@ -60,7 +60,7 @@ public final class TrainStepBenchmark {
                 long t1 = System.nanoTime();
                 objective.step(model, batch);
                 long t2 = System.nanoTime();
-                Trainer.clipGradNorm(optimizer.params().values(), 1.0);
+                Gradients.clipGradNorm(optimizer.params().values(), 1.0);
                 long t3 = System.nanoTime();
                 optimizer.step(1e-4);
                 long t4 = System.nanoTime();

@@ -98,12 +98,12 @@ class TrainerTest {
         Tensor b = torch.ones(new long[] {5}, new TensorOptions(torch.ScalarType.Float)).requires_grad_(true);
         a.mul(new Scalar(3.0)).sum().add(b.mul(new Scalar(4.0)).sum()).backward();
         double expected = Math.sqrt(12 * 9 + 5 * 16);
-        double norm = Trainer.clipGradNorm(List.of(a, b), 1.0);
+        double norm = Gradients.clipGradNorm(List.of(a, b), 1.0);
         assertEquals(expected, norm, 1e-5);
         double after = Math.sqrt(Math.pow(a.grad().norm().item_double(), 2) + Math.pow(b.grad().norm().item_double(), 2));
         assertTrue(after <= 1.0 + 1e-6 && after > 0.999, "norm after clipping " + after);
         // below the bound: unchanged
-        assertEquals(after, Trainer.clipGradNorm(List.of(a, b), 10.0), 1e-6);
+        assertEquals(after, Gradients.clipGradNorm(List.of(a, b), 10.0), 1e-6);
         assertEquals(after, Math.sqrt(Math.pow(a.grad().norm().item_double(), 2)
                 + Math.pow(b.grad().norm().item_double(), 2)), 1e-7);
     }
@@ -180,7 +180,7 @@ class TrainerTest {
 
     @Test
     void everyMethodTrains() {
-        for (String method : Objectives.NAMES) {
+        for (Method method : Method.values()) {
             StepMetrics m = trainer(emd(dir, "m-" + method).method(method).steps(1).build()).run().get(0);
             assertTrue(Double.isFinite(m.loss()) && Double.isFinite(m.gradNorm()), method + ": " + m);
         }
@@ -194,7 +194,9 @@ class TrainerTest {
         e = assertThrows(IllegalArgumentException.class,
                 () -> sft(dir, "x").harmfulFile(TrainerTesting.harmful(dir)).build());
         assertTrue(e.getMessage().startsWith("--safe-per-batch is required"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> sft(dir, "x").method("dpo").build());
-        assertTrue(e.getMessage().startsWith("--method 'dpo'"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> sft(dir, "x").method(null).build());
+        assertEquals("--method is required", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Method.parse("dpo"));
+        assertEquals("unknown method 'dpo': expected one of emd, sft, nlcl, ga, kto, stl", e.getMessage());
     }
 }

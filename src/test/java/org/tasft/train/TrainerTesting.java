@@ -50,13 +50,13 @@ final class TrainerTesting {
     /** SFT on {@link #safe}, B = 2, constant lr 5e-3, no progress bar. */
     static TrainConfig.Builder sft(Path dir, String out) {
         return TrainConfig.builder().modelDir(TrainTesting.fixture("tiny-llama")).safeFile(safe(dir))
-                .outDir(dir.resolve(out)).method("sft").batchSize(2).learningRate(5e-3)
+                .outDir(dir.resolve(out)).method(Method.SFT).batchSize(2).learningRate(5e-3)
                 .schedule(LrSchedule.Kind.CONSTANT).steps(4).seed(7).progress(false);
     }
 
     /** TA-SFT: 2 safe + 1 harmful per batch, cosine with warm-up, weight decay. */
     static TrainConfig.Builder emd(Path dir, String out) {
-        return sft(dir, out).method("emd").harmfulFile(harmful(dir)).harmfulCount(3).batchSize(3).safePerBatch(2)
+        return sft(dir, out).method(Method.EMD).harmfulFile(harmful(dir)).harmfulCount(3).batchSize(3).safePerBatch(2)
                 .lambda(0.25).reduction(Reduction.SEQUENCE).schedule(LrSchedule.Kind.COSINE).warmupSteps(2)
                 .weightDecay(0.01).learningRate(3e-3);
     }
