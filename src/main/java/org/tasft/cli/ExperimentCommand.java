@@ -4,7 +4,8 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 
-import org.tasft.defaultjob.DefaultJob;
+import org.tasft.benchmark.BenchmarkSettings;
+import org.tasft.benchmark.BenchmarkSetup;
 import org.tasft.checkpoint.OutputFolder;
 import org.tasft.experiment.Experiment;
 import org.tasft.experiment.ExperimentPlan;
@@ -74,7 +75,7 @@ final class ExperimentCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        DefaultJob.Settings settings = DefaultJob.Settings.defaults();
+        BenchmarkSettings settings = BenchmarkSettings.defaults();
         int n = steps != null ? steps : settings.fineTuneSteps();
         ExperimentPlan preset = quick ? ExperimentPlan.quick(n) : ExperimentPlan.full(n);
         ExperimentPlan plan;
@@ -91,7 +92,7 @@ final class ExperimentCommand implements Callable<Integer> {
         }
         Path dir = out != null ? out : Path.of("runs", quick ? "experiment-quick" : "experiment");
         OutputPaths.requireWritableFolder("--out", dir); // a file there, or a folder one cannot write to
-        Path cacheRoot = cache != null ? cache : DefaultJob.defaultCacheRoot();
+        Path cacheRoot = cache != null ? cache : BenchmarkSetup.defaultCacheRoot();
         // The folder is locked for the whole experiment; its earlier runs are kept (a stopped experiment continues).
         try (OutputFolder folder = OutputFolder.open(dir, "--out", Experiment.COMMAND, Experiment::isOutput,
                 message -> System.err.println("tasft experiment: warning: " + message))) {

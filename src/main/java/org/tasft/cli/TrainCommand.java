@@ -7,7 +7,9 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 import org.tasft.checkpoint.OutputFolder;
-import org.tasft.defaultjob.DefaultJob;
+import org.tasft.benchmark.BenchmarkSettings;
+import org.tasft.benchmark.BenchmarkSetup;
+import org.tasft.benchmark.DefaultJob;
 import org.tasft.distributed.DataParallel;
 import org.tasft.loss.EmdLoss.Reduction;
 import org.tasft.model.ModelConfig;
@@ -206,7 +208,7 @@ final class TrainCommand implements Callable<Integer> {
                             + ")");
                     folder.deletePrevious();
                 }
-                new DefaultJob(DefaultJob.Settings.defaults(), dir, cacheRoot(cache), System.err).run();
+                new DefaultJob(BenchmarkSettings.defaults(), dir, cacheRoot(cache), System.err).run();
             }
             return 0;
         }
@@ -306,7 +308,7 @@ final class TrainCommand implements Callable<Integer> {
 
     /** The default job's cache root: --cache, else DefaultJob's default (-Dtasft.cache, else ~/.cache/tasft). */
     static Path cacheRoot(Path option) {
-        return option != null ? option : DefaultJob.defaultCacheRoot();
+        return option != null ? option : BenchmarkSetup.defaultCacheRoot();
     }
 
     private static <E extends Enum<E>> E parse(Class<E> type, String option, String value) {

@@ -11,7 +11,8 @@ import java.util.Locale;
 
 import org.tasft.checkpoint.AtomicFolder;
 import org.tasft.checkpoint.OutputFolder;
-import org.tasft.defaultjob.DefaultJob;
+import org.tasft.benchmark.BenchmarkSettings;
+import org.tasft.benchmark.BenchmarkSetup;
 import org.tasft.synthetic.SyntheticEvaluator;
 import org.tasft.train.TrainCheckpoint;
 import org.tasft.train.TrainConfig;
@@ -41,7 +42,7 @@ public final class Experiment {
     static final String RESULT_FILE = "result.json";
     static final String BASE_RESULT = "base-result.json";
 
-    private final DefaultJob.Settings settings;
+    private final BenchmarkSettings settings;
     private final ExperimentPlan plan;
     private final Path out;
     private final Path cacheRoot;
@@ -49,7 +50,7 @@ public final class Experiment {
     private final boolean progress;
     private final boolean keepModels;
 
-    public Experiment(DefaultJob.Settings settings, ExperimentPlan plan, Path out, Path cacheRoot, PrintStream log,
+    public Experiment(BenchmarkSettings settings, ExperimentPlan plan, Path out, Path cacheRoot, PrintStream log,
                       boolean progress, boolean keepModels) {
         this.settings = settings;
         this.plan = plan;
@@ -65,9 +66,8 @@ public final class Experiment {
         long t0 = System.nanoTime();
         try {
             Files.createDirectories(out);
-            DefaultJob job = new DefaultJob(settings, out, cacheRoot, log);
-            DefaultJob.Prepared prep = job.prepare();
-            SyntheticEvaluator evaluator = new SyntheticEvaluator(prep.corpus(), DefaultJob.evaluationOptions(settings));
+            BenchmarkSetup.Prepared prep = new BenchmarkSetup(settings, out, cacheRoot, log, COMMAND).prepare();
+            SyntheticEvaluator evaluator = new SyntheticEvaluator(prep.corpus(), BenchmarkSetup.evaluationOptions(settings));
             SyntheticEvaluator curveEvaluator = new SyntheticEvaluator(prep.corpus(), new SyntheticEvaluator.Options(
                     settings.evalHarmful(), Math.min(settings.evalBenign(), 80), settings.sizes().overRefusal(),
                     settings.maxNewTokens(), settings.evalBatch()));
@@ -115,7 +115,7 @@ public final class Experiment {
         }
     }
 
-    private RunResult runOne(ExperimentPlan.Run run, DefaultJob.Prepared prep, SyntheticEvaluator evaluator,
+    private RunResult runOne(ExperimentPlan.Run run, BenchmarkSetup.Prepared prep, SyntheticEvaluator evaluator,
                              SyntheticEvaluator curveEvaluator, RunResult base) throws IOException {
         Path dir = out.resolve("runs").resolve(run.id());
         RunResult done = read(dir.resolve(RESULT_FILE));
@@ -125,8 +125,8 @@ public final class Experiment {
         AtomicFolder.deleteQuietly(dir);  // a run stopped half way starts over
         Files.createDirectories(dir.getParent());
         long every = run.curve() ? Math.max(1, plan.steps() / plan.curvePoints()) : 0;
-        DefaultJob.Settings s = settings.withSteps(settings.pretrainSteps(), plan.steps());
-        TrainConfig config = DefaultJob.fineTuneConfig(s, prep, run.method(), run.harmfulCount(), run.seed(), dir)
+        BenchmarkSettings s = settings.withSteps(settings.pretrainSteps(), plan.steps());
+        TrainConfig config = BenchmarkSetup.fineTuneConfig(s, prep, run.method(), run.harmfulCount(), run.seed(), dir)
                 .lambda(plan.lambda()).beta(plan.beta()).checkpointEvery(every).build();
         long t0 = System.nanoTime();
         new Trainer(config, null, log).run();

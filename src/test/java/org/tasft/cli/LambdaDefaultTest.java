@@ -3,7 +3,7 @@ package org.tasft.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import org.junit.jupiter.api.Test;
-import org.tasft.defaultjob.DefaultJob;
+import org.tasft.benchmark.BenchmarkSettings;
 import org.tasft.train.TrainConfig;
 import picocli.CommandLine;
 
@@ -19,6 +19,6 @@ class LambdaDefaultTest {
             String text = GlobalOptionsTest.defaultOf(sub, sub.getCommandSpec().findOption("--lambda"));
             assertEquals(lambda, Double.parseDouble(text), command);
         }
-        assertEquals(lambda, DefaultJob.Settings.defaults().lambda());
+        assertEquals(lambda, BenchmarkSettings.defaults().lambda());
     }
 }

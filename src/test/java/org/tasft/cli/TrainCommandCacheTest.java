@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.nio.file.Path;
 
 import org.junit.jupiter.api.Test;
-import org.tasft.defaultjob.DefaultJob;
+import org.tasft.benchmark.BenchmarkSetup;
 import picocli.CommandLine;
 
 /** --cache DIR: the default job's cache root, before -Dtasft.cache and ~/.cache/tasft. */
@@ -14,16 +14,16 @@ class TrainCommandCacheTest {
     void cacheOptionWinsOverTheProperty() {
         TrainCommand c = new TrainCommand();
         new CommandLine(c).parseArgs("--cache", "/tmp/tasft-cache-x");
-        String before = System.getProperty(DefaultJob.CACHE_PROPERTY);
+        String before = System.getProperty(BenchmarkSetup.CACHE_PROPERTY);
         try {
-            System.setProperty(DefaultJob.CACHE_PROPERTY, "/tmp/from-property");
+            System.setProperty(BenchmarkSetup.CACHE_PROPERTY, "/tmp/from-property");
             assertEquals(Path.of("/tmp/tasft-cache-x"), TrainCommand.cacheRoot(c.cache));
             assertEquals(Path.of("/tmp/from-property"), TrainCommand.cacheRoot(null));
         } finally {
             if (before == null) {
-                System.clearProperty(DefaultJob.CACHE_PROPERTY);
+                System.clearProperty(BenchmarkSetup.CACHE_PROPERTY);
             } else {
-                System.setProperty(DefaultJob.CACHE_PROPERTY, before);
+                System.setProperty(BenchmarkSetup.CACHE_PROPERTY, before);
             }
         }
     }

@@ -15,13 +15,13 @@ import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.tasft.defaultjob.DefaultJob;
+import org.tasft.benchmark.BenchmarkSettings;
 import org.tasft.synthetic.SyntheticSizes;
 import org.tasft.train.Method;
 
 class ExperimentTest {
-    private static DefaultJob.Settings tiny() {
-        return DefaultJob.Settings.builder().seed(3).sizes(new SyntheticSizes(40, 10, 30, 8, 0, 9, 8, 4)).model(32, 1, 2, 1, 64, 128)
+    private static BenchmarkSettings tiny() {
+        return BenchmarkSettings.builder().seed(3).sizes(new SyntheticSizes(40, 10, 30, 8, 0, 9, 8, 4)).model(32, 1, 2, 1, 64, 128)
                 .pretrainSteps(2).pretrainBatch(4).pretrainLr(1e-3).fineTuneSteps(2).fineTuneBatch(4)
                 .fineTuneSafePerBatch(3).harmfulCount(4).fineTuneLr(1e-3).lambda(0.5).evalHarmful(9).evalBenign(8)
                 .maxNewTokens(8).evalBatch(8).build();

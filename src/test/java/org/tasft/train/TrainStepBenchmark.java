@@ -14,7 +14,8 @@ import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.tasft.data.Batch;
-import org.tasft.defaultjob.DefaultJob;
+import org.tasft.benchmark.BenchmarkSettings;
+import org.tasft.benchmark.BenchmarkSetup;
 import org.tasft.loss.EmdLoss;
 import org.tasft.model.CausalLm;
 import org.tasft.model.ModelConfig;
@@ -106,8 +107,8 @@ public final class TrainStepBenchmark {
             torch.set_num_threads(threads);
             org.tasft.kernel.EmdKernel.setNumThreads(threads);
         }
-        DefaultJob.Settings s = DefaultJob.Settings.defaults();
-        ModelConfig config = ModelConfig.parse(DefaultJob.modelConfigJson(s, 512));
+        BenchmarkSettings s = BenchmarkSettings.defaults();
+        ModelConfig config = ModelConfig.parse(BenchmarkSetup.modelConfigJson(s, 512));
         Batch batch = batch(b, t, harmful, config.vocabSize());
         long tokens = (long) b * t;
         Runner sft = new Runner("sft", config);

@@ -1,4 +1,4 @@
-package org.tasft.defaultjob;
+package org.tasft.benchmark;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -23,8 +23,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 class DefaultJobTest {
-    private static DefaultJob.Settings tiny() {
-        return DefaultJob.Settings.builder().seed(3).sizes(new SyntheticSizes(40, 10, 30, 8, 0, 8, 8, 0)).model(32, 1, 2, 1, 64, 128)
+    private static BenchmarkSettings tiny() {
+        return BenchmarkSettings.builder().seed(3).sizes(new SyntheticSizes(40, 10, 30, 8, 0, 8, 8, 0)).model(32, 1, 2, 1, 64, 128)
                 .pretrainSteps(2).pretrainBatch(4).pretrainLr(1e-3).fineTuneSteps(2).fineTuneBatch(4)
                 .fineTuneSafePerBatch(3).harmfulCount(4).fineTuneLr(1e-3).lambda(0.5).evalHarmful(8).evalBenign(8)
                 .maxNewTokens(8).evalBatch(8).build();
@@ -82,9 +82,9 @@ class DefaultJobTest {
 
     @Test
     void theDefaultTokenizerIsSmallAndNamesTheSpecialIds() {
-        String cfg = DefaultJob.modelConfigJson(DefaultJob.Settings.defaults(), 512);
+        String cfg = BenchmarkSetup.modelConfigJson(BenchmarkSettings.defaults(), 512);
         assertTrue(cfg.replaceAll("\\s", "").contains("\"eos_token_id\":1"), cfg);
-        assertTrue(DefaultJob.class.getResource(DefaultJob.TOKENIZER_RESOURCE) != null);
+        assertTrue(BenchmarkSetup.class.getResource(BenchmarkSetup.TOKENIZER_RESOURCE) != null);
         // Part of the cache key: must be the same text in every JVM (no hash-ordered maps).
         assertTrue(cfg.replaceAll("\\s", "").contains("\"rope_parameters\":{\"rope_theta\":10000.0,\"rope_type\":\"default\"}"), cfg);
     }
