@@ -20,6 +20,7 @@ import java.util.Map;
 import java.util.UUID;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
 import org.tasft.checkpoint.AtomicFolder;
 import org.tasft.checkpoint.ModelFolderWriter;
 import org.tasft.checkpoint.OutputFolder;
@@ -49,7 +50,7 @@ public final class BenchmarkSetup {
     public static final String TOKENIZER_RESOURCE = "/org/tasft/benchmark/tokenizer.json";
     /** System property that overrides the cache root (default {@code ~/.cache/tasft}). */
     public static final String CACHE_PROPERTY = "tasft.cache";
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     private final BenchmarkSettings settings;
     private final Path out;

@@ -87,5 +87,20 @@ class DefaultJobTest {
         assertTrue(BenchmarkSetup.class.getResource(BenchmarkSetup.TOKENIZER_RESOURCE) != null);
         // Part of the cache key: must be the same text in every JVM (no hash-ordered maps).
         assertTrue(cfg.replaceAll("\\s", "").contains("\"rope_parameters\":{\"rope_theta\":10000.0,\"rope_type\":\"default\"}"), cfg);
+        // The exact text, byte for byte: a change (even to its layout) silently moves every user's cached base model
+        // to a new key and pretrains again, so it must be deliberate (update this digest with it).
+        assertEquals(CONFIG_SHA256, sha256(cfg), cfg);
+    }
+
+    private static final String CONFIG_SHA256 =
+            "c08b32009b49544346822728d1f73bbaf376afcffdc475a919986062946eea42";
+
+    private static String sha256(String s) {
+        try {
+            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                    .digest(s.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 }
