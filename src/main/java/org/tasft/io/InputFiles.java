@@ -35,16 +35,7 @@ public final class InputFiles {
      */
     public static void requireReadableFile(Path file, String option) {
         String label = option == null ? file.toString() : option + " " + file;
-        BasicFileAttributes attributes;
-        try {
-            attributes = Files.readAttributes(file, BasicFileAttributes.class);
-        } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException(label + ": no such file", e);
-        } catch (AccessDeniedException e) {
-            throw new IllegalArgumentException(label + ": cannot read it: permission denied", e);
-        } catch (IOException e) {
-            throw new IllegalArgumentException(label + ": cannot read it: " + describe(e), e);
-        }
+        BasicFileAttributes attributes = attributes(file, label + ": no such file", label + ": cannot read it: ");
         if (attributes.isDirectory()) {
             throw new IllegalArgumentException(label + ": is a folder, not a file");
         }
@@ -54,6 +45,20 @@ public final class InputFiles {
         }
         if (!Files.isReadable(file)) {
             throw new IllegalArgumentException(label + ": cannot read it: permission denied");
+        }
+    }
+
+    /**
+     * The attributes of {@code path}, read without opening it: a missing path is the error {@code missing}, any other
+     * failure is {@code unreadable} followed by the reason ({@link #describe}: "permission denied", ...).
+     */
+    public static BasicFileAttributes attributes(Path path, String missing, String unreadable) {
+        try {
+            return Files.readAttributes(path, BasicFileAttributes.class);
+        } catch (NoSuchFileException e) {
+            throw new IllegalArgumentException(missing, e);
+        } catch (IOException e) {
+            throw new IllegalArgumentException(unreadable + describe(e), e);
         }
     }
 
@@ -68,9 +73,6 @@ public final class InputFiles {
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(file);
-        } catch (AccessDeniedException e) {
-            throw new IllegalArgumentException((option == null ? "" : option + " ") + file
-                    + ": cannot read it: permission denied", e);
         } catch (IOException e) {
             throw new IllegalArgumentException((option == null ? "" : option + " ") + file + ": cannot read it: "
                     + describe(e), e);
