@@ -2,6 +2,7 @@ package org.tasft.kernel;
 
 import java.lang.reflect.Method;
 import java.util.Arrays;
+import java.util.Locale;
 import java.util.Objects;
 
 import org.bytedeco.javacpp.FloatPointer;
@@ -66,25 +67,23 @@ public final class EmdKernel {
      */
     public enum CpuIsa {
         /** The widest this CPU has, or the narrower one the environment variable {@code TASFT_CPU_ISA} names. */
-        DEFAULT("default", EmdNative.TASFT_CPU_ISA_DEFAULT),
+        DEFAULT(EmdNative.TASFT_CPU_ISA_DEFAULT),
         /** Portable code (the x86-64 baseline); runs on every CPU. */
-        GENERIC("generic", EmdNative.TASFT_CPU_ISA_GENERIC),
+        GENERIC(EmdNative.TASFT_CPU_ISA_GENERIC),
         /** AVX2 + FMA + F16C (x86-64-v3). */
-        AVX2("avx2", EmdNative.TASFT_CPU_ISA_AVX2),
+        AVX2(EmdNative.TASFT_CPU_ISA_AVX2),
         /** AVX-512 F, VL, BW, DQ (x86-64-v4). */
-        AVX512("avx512", EmdNative.TASFT_CPU_ISA_AVX512);
+        AVX512(EmdNative.TASFT_CPU_ISA_AVX512);
 
-        private final String id;
         private final int code;
 
-        CpuIsa(String id, int code) {
-            this.id = id;
+        CpuIsa(int code) {
             this.code = code;
         }
 
         /** The name {@link #parse} takes: default, generic, avx2 or avx512. */
         public String id() {
-            return id;
+            return variantId(this);
         }
 
         /** Whether this CPU runs it ({@code tasft_cpu_isa_available}; DEFAULT and GENERIC always). */
@@ -94,10 +93,9 @@ public final class EmdKernel {
 
         /** The instruction set named {@code name} (any case); IllegalArgumentException naming the option if none. */
         public static CpuIsa parse(String name) {
-            for (CpuIsa isa : values()) {
-                if (isa.id.equalsIgnoreCase(name == null ? "" : name.strip())) {
-                    return isa;
-                }
+            CpuIsa isa = byId(values(), name);
+            if (isa != null) {
+                return isa;
             }
             throw new IllegalArgumentException("cpuIsa: unknown instruction set '" + name
                     + "' (default, generic, avx2 or avx512)");
@@ -107,34 +105,47 @@ public final class EmdKernel {
     /** The CUDA kernel version ({@code tasft_emd_variant.cuda_kernel}). */
     public enum CudaKernel {
         /** v1, or v2 where the environment variable {@code TASFT_CUDA_KERNEL=v2} asks for it and it can run. */
-        DEFAULT("default", EmdNative.TASFT_CUDA_KERNEL_DEFAULT),
+        DEFAULT(EmdNative.TASFT_CUDA_KERNEL_DEFAULT),
         /** One block per row, fp32: any dtypes. */
-        V1("v1", EmdNative.TASFT_CUDA_KERNEL_V1),
+        V1(EmdNative.TASFT_CUDA_KERNEL_V1),
         /** Tensor cores (bf16 MMA): a bfloat16 embedding and an sm_80+ device, else the call fails. */
-        V2("v2", EmdNative.TASFT_CUDA_KERNEL_V2);
+        V2(EmdNative.TASFT_CUDA_KERNEL_V2);
 
-        private final String id;
         private final int code;
 
-        CudaKernel(String id, int code) {
-            this.id = id;
+        CudaKernel(int code) {
             this.code = code;
         }
 
         /** The name {@link #parse} takes: default, v1 or v2. */
         public String id() {
-            return id;
+            return variantId(this);
         }
 
         /** The kernel named {@code name} (any case); IllegalArgumentException naming the option if none. */
         public static CudaKernel parse(String name) {
-            for (CudaKernel kernel : values()) {
-                if (kernel.id.equalsIgnoreCase(name == null ? "" : name.strip())) {
-                    return kernel;
-                }
+            CudaKernel kernel = byId(values(), name);
+            if (kernel != null) {
+                return kernel;
             }
             throw new IllegalArgumentException("cudaKernel: unknown CUDA kernel '" + name + "' (default, v1 or v2)");
         }
+    }
+
+    /** The name of a variant ({@link CpuIsa}, {@link CudaKernel}): its constant's name in lower case. */
+    private static String variantId(Enum<?> variant) {
+        return variant.name().toLowerCase(Locale.ROOT);
+    }
+
+    /** The variant of {@code values} whose id is {@code name} (any case, surrounding blanks ignored), or null. */
+    private static <E extends Enum<E>> E byId(E[] values, String name) {
+        String wanted = name == null ? "" : name.strip();
+        for (E variant : values) {
+            if (variantId(variant).equalsIgnoreCase(wanted)) {
+                return variant;
+            }
+        }
+        return null;
     }
 
     /** Knobs of one kernel call; immutable, with withers. */
