@@ -59,9 +59,9 @@ public final class RefusalPhraseJudge implements Judge {
 
     static List<String> parse(String text) {
         List<String> out = new ArrayList<>();
-        for (String line : text.split("\r?\n")) {
-            String s = line.strip();
-            if (!s.isEmpty() && !s.startsWith("#")) {
+        for (InputFiles.Line line : InputFiles.nonBlankLines(text)) {
+            String s = line.text().strip();
+            if (!s.startsWith("#")) {
                 out.add(s);
             }
         }

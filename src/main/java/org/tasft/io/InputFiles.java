@@ -12,6 +12,8 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -78,6 +80,25 @@ public final class InputFiles {
                     + describe(e), e);
         }
         return decodeUtf8(bytes, file.toString());
+    }
+
+    /** A line of a text file: its 1-based number and its text, without the line end. */
+    public record Line(int number, String text) {
+    }
+
+    /**
+     * The lines of {@code text} (ended by \n or \r\n) that are not blank, numbered as an editor numbers them: what
+     * every line-per-record input (JSONL, one prompt or phrase a line) reads, so that messages cite the same line.
+     */
+    public static List<Line> nonBlankLines(String text) {
+        String[] lines = text.split("\r?\n", -1);
+        List<Line> out = new ArrayList<>();
+        for (int i = 0; i < lines.length; i++) {
+            if (!lines[i].isBlank()) {
+                out.add(new Line(i + 1, lines[i]));
+            }
+        }
+        return out;
     }
 
     /** {@code bytes} as UTF-8 text (a leading byte order mark dropped); errors name {@code source}, line, column. */
