@@ -75,12 +75,7 @@ public final class RefusalPhraseJudge implements Judge {
     /** Whether the response contains a refusal phrase. */
     public boolean isRefusal(String response) {
         String r = normalise(response);
-        for (String p : phrases) {
-            if (r.contains(p)) {
-                return true;
-            }
-        }
-        return false;
+        return phrases.stream().anyMatch(r::contains);
     }
 
     public Verdict judge(String response) {
