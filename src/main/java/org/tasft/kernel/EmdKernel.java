@@ -148,28 +148,26 @@ public final class EmdKernel {
         return null;
     }
 
-    /** Knobs of one kernel call; immutable, with withers. */
-    public static final class Options {
+    /**
+     * Knobs of one kernel call; immutable, with withers (as {@link org.tasft.distributed.DistributedOptions}). Every
+     * value is checked here, so that a wither and the constructor refuse the same values with the same message.
+     */
+    public record Options(long ignoreIndex, float gradScale, GradientMode gradient, boolean expectedEmbedding,
+            boolean cudaAsync, CpuIsa cpuIsa, CudaKernel cudaKernel) {
         private static final Options DEFAULTS = new Options(DEFAULT_IGNORE_INDEX, 1.0f, GradientMode.NONE, false,
                 false, CpuIsa.DEFAULT, CudaKernel.DEFAULT);
 
-        private final long ignoreIndex;
-        private final float gradScale;
-        private final GradientMode gradient;
-        private final boolean expectedEmbedding;
-        private final boolean cudaAsync;
-        private final CpuIsa cpuIsa;
-        private final CudaKernel cudaKernel;
-
-        private Options(long ignoreIndex, float gradScale, GradientMode gradient, boolean expectedEmbedding,
-                boolean cudaAsync, CpuIsa cpuIsa, CudaKernel cudaKernel) {
-            this.ignoreIndex = ignoreIndex;
-            this.gradScale = gradScale;
-            this.gradient = Objects.requireNonNull(gradient, "gradient");
-            this.expectedEmbedding = expectedEmbedding;
-            this.cudaAsync = cudaAsync;
-            this.cpuIsa = cpuIsa;
-            this.cudaKernel = cudaKernel;
+        public Options {
+            if (!Float.isFinite(gradScale)) {
+                throw new IllegalArgumentException("gradScale: must be finite, got " + gradScale);
+            }
+            Objects.requireNonNull(gradient, "gradient");
+            if (cpuIsa == null) {
+                throw new IllegalArgumentException("cpuIsa: must not be null (CpuIsa.DEFAULT is the default)");
+            }
+            if (cudaKernel == null) {
+                throw new IllegalArgumentException("cudaKernel: must not be null (CudaKernel.DEFAULT is the default)");
+            }
         }
 
         /**
@@ -186,9 +184,6 @@ public final class EmdKernel {
 
         /** The factor applied to dd/dlogits, e.g. the loss term's {@code -lambda / normalizer}. */
         public Options gradScale(float value) {
-            if (!Float.isFinite(value)) {
-                throw new IllegalArgumentException("gradScale: must be finite, got " + value);
-            }
             return new Options(ignoreIndex, value, gradient, expectedEmbedding, cudaAsync, cpuIsa, cudaKernel);
         }
 
@@ -214,9 +209,6 @@ public final class EmdKernel {
          * lacks ({@link CpuIsa#available()}) makes the call throw {@link UnsupportedOperationException} naming it.
          */
         public Options cpuIsa(CpuIsa value) {
-            if (value == null) {
-                throw new IllegalArgumentException("cpuIsa: must not be null (CpuIsa.DEFAULT is the default)");
-            }
             return new Options(ignoreIndex, gradScale, gradient, expectedEmbedding, cudaAsync, value, cudaKernel);
         }
 
@@ -231,43 +223,12 @@ public final class EmdKernel {
          * embedding that is not bfloat16, a device before sm_80) throws {@link UnsupportedOperationException}.
          */
         public Options cudaKernel(CudaKernel value) {
-            if (value == null) {
-                throw new IllegalArgumentException("cudaKernel: must not be null (CudaKernel.DEFAULT is the default)");
-            }
             return new Options(ignoreIndex, gradScale, gradient, expectedEmbedding, cudaAsync, cpuIsa, value);
         }
 
         /** {@link #cudaKernel(CudaKernel)} by name: default, v1 or v2. */
         public Options cudaKernel(String name) {
             return cudaKernel(CudaKernel.parse(name));
-        }
-
-        public long ignoreIndex() {
-            return ignoreIndex;
-        }
-
-        public float gradScale() {
-            return gradScale;
-        }
-
-        public GradientMode gradient() {
-            return gradient;
-        }
-
-        public boolean expectedEmbedding() {
-            return expectedEmbedding;
-        }
-
-        public boolean cudaAsync() {
-            return cudaAsync;
-        }
-
-        public CpuIsa cpuIsa() {
-            return cpuIsa;
-        }
-
-        public CudaKernel cudaKernel() {
-            return cudaKernel;
         }
 
         /** The options' variant as the C struct, or null for the defaults (the entry points without a variant). */
