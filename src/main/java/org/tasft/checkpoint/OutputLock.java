@@ -49,12 +49,10 @@ public final class OutputLock implements AutoCloseable {
     }
 
     private final Path file;
-    private final FileChannel channel;
-    private final FileLock lock;
+    private final FileLock lock; // its channel() is the lock file's open channel
 
-    private OutputLock(Path file, FileChannel channel, FileLock lock) {
+    private OutputLock(Path file, FileLock lock) {
         this.file = file;
-        this.channel = channel;
         this.lock = lock;
     }
 
@@ -140,7 +138,7 @@ public final class OutputLock implements AutoCloseable {
                             + ", which ended without releasing it (killed or crashed)");
                 }
                 keep = true;
-                return new OutputLock(lockFile, channel, lock);
+                return new OutputLock(lockFile, lock);
             } catch (IOException e) {
                 throw new IllegalArgumentException(output + ": cannot write the lock file " + lockFile + " ("
                         + CheckpointException.reason(e) + ")", e);
@@ -165,6 +163,7 @@ public final class OutputLock implements AutoCloseable {
      */
     @Override
     public void close() {
+        FileChannel channel = lock.channel();
         try {
             channel.truncate(0);
             if (heldUnderName(file)) {

@@ -102,12 +102,8 @@ public final class SafetensorsFile implements TensorSource {
         FileChannel channel;
         try {
             channel = FileChannel.open(file, StandardOpenOption.READ);
-        } catch (NoSuchFileException e) {
-            throw new CheckpointException(file + ": no such file");
-        } catch (AccessDeniedException e) {
-            throw new CheckpointException(file + ": cannot read it: permission denied", e);
         } catch (IOException e) {
-            throw new CheckpointException(file + ": cannot open: " + e, e);
+            throw openFailure(file, e);
         }
         try {
             long size = channel.size();
@@ -134,12 +130,8 @@ public final class SafetensorsFile implements TensorSource {
         BasicFileAttributes attributes;
         try {
             attributes = Files.readAttributes(file, BasicFileAttributes.class);
-        } catch (NoSuchFileException e) {
-            throw new CheckpointException(file + ": no such file");
-        } catch (AccessDeniedException e) {
-            throw new CheckpointException(file + ": cannot read it: permission denied", e);
         } catch (IOException e) {
-            throw new CheckpointException(file + ": cannot open: " + e, e);
+            throw openFailure(file, e);
         }
         if (attributes.isDirectory()) {
             throw new CheckpointException(file + ": is a folder, not a safetensors file");
@@ -148,6 +140,17 @@ public final class SafetensorsFile implements TensorSource {
             throw new CheckpointException(file + ": is not a regular file (a FIFO, socket or device), not a "
                     + "safetensors file");
         }
+    }
+
+    /** Why {@code file} could not be looked at or opened: the same words for the check and for the open. */
+    private static CheckpointException openFailure(Path file, IOException e) {
+        if (e instanceof NoSuchFileException) {
+            return new CheckpointException(file + ": no such file");
+        }
+        if (e instanceof AccessDeniedException) {
+            return new CheckpointException(file + ": cannot read it: permission denied", e);
+        }
+        return new CheckpointException(file + ": cannot open: " + e, e);
     }
 
     /** The header's {@code __metadata__} (e.g. {@code {"format": "pt"}}); empty when there is none. */

@@ -7,7 +7,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Callable;
 
 import org.tasft.checkpoint.OutputFolder;
 import org.tasft.eval.BoolqItems;
@@ -29,10 +28,7 @@ import org.tasft.model.CausalLm;
 import org.tasft.tokenizer.PromptTemplate;
 import org.tasft.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 /** {@code tasft eval}: answers prompt sets with a model, judges them, and writes the answers and a summary. */
 @Command(name = "eval",
@@ -55,16 +51,7 @@ import picocli.CommandLine.Spec;
             "  tasft eval --model DIR --suite xstest.csv \\",
             "      --safe-prompts xstest.csv --boolq boolq.jsonl \\",
             "      --judge model:RM_DIR --limit 100 --out runs/eval"})
-final class EvalCommand implements Callable<Integer> {
-    @Spec
-    CommandSpec spec;
-
-    @Mixin
-    HelpOption help;
-
-    @Mixin
-    ModelOption modelOption;
-
+final class EvalCommand extends ModelCommand {
     @Option(names = "--suite", paramLabel = "FILE", description = "Harmful prompt set; repeat for several.")
     List<Path> suites = new ArrayList<>();
 
@@ -177,7 +164,7 @@ final class EvalCommand implements Callable<Integer> {
                 err.flush();
             });
         }
-        ModelFolder folder = new ModelFolder(modelOption.dir);
+        ModelFolder folder = modelFolder();
 
         // Read every input before loading any model: a bad file fails in a second, not after minutes.
         List<PromptSet> sets = new ArrayList<>();

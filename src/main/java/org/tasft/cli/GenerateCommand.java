@@ -6,7 +6,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -19,9 +18,7 @@ import org.tasft.tokenizer.PromptTemplate;
 import org.tasft.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 /** {@code tasft generate}: completions of one or more prompts, batched. */
 @Command(name = "generate",
@@ -31,16 +28,7 @@ import picocli.CommandLine.Spec;
             "  tasft generate --model DIR --prompt \"Give three tips for staying healthy.\"",
             "  tasft generate --model DIR --template raw --prompt \"Once upon a time\" \\",
             "      --temperature 0.7 --top-p 0.9 --seed 1"})
-final class GenerateCommand implements Callable<Integer> {
-    @Spec
-    CommandSpec spec;
-
-    @Mixin
-    HelpOption help;
-
-    @Mixin
-    ModelOption modelOption;
-
+final class GenerateCommand extends ModelCommand {
     @Option(names = "--prompt", required = true, paramLabel = "TEXT",
             description = "An instruction (or, with --template raw, the prompt itself); repeat for a batch.")
     List<String> prompts;
@@ -79,7 +67,7 @@ final class GenerateCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage(), e);
         }
-        ModelFolder folder = new ModelFolder(modelOption.dir);
+        ModelFolder folder = modelFolder();
         try (Tokenizer tokenizer = folder.tokenizer("generate")) {
             List<String> texts = new ArrayList<>();
             List<long[]> encoded = new ArrayList<>();

@@ -1,7 +1,6 @@
 package org.tasft.cli;
 
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
 
 import org.tasft.harvest.Harvest;
 import org.tasft.io.InputFiles;
@@ -21,13 +20,7 @@ import picocli.CommandLine.Option;
             "      --out harmful.jsonl --limit 100",
             "  tasft train --model DIR --safe safe.json --harmful harmful.jsonl \\",
             "      --harmful-count 100 --batch-size 8 --safe-per-batch 7 --out runs/emd"})
-final class HarvestCommand implements Callable<Integer> {
-    @Mixin
-    HelpOption help;
-
-    @Mixin
-    ModelOption modelOption;
-
+final class HarvestCommand extends ModelCommand {
     @Option(names = "--prompts", required = true, paramLabel = "FILE",
             description = "The prompts: .json/.jsonl, .csv (prompt or goal column), else text lines.")
     Path prompts;
@@ -59,7 +52,7 @@ final class HarvestCommand implements Callable<Integer> {
     public Integer call() {
         Harvest.Options options = new Harvest.Options(maxNewTokens, batchSize, sampling.temperature, sampling.topP, sampling.seed,
                 limit == null ? -1 : limit);
-        ModelFolder folder = new ModelFolder(modelOption.dir);
+        ModelFolder folder = modelFolder();
         if (!folder.hasTokenizer()) {
             throw new UsageException("harvest needs " + modelOption.dir.resolve("tokenizer.json") + ", which does not exist");
         }

@@ -2,7 +2,6 @@ package org.tasft.cli;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -12,10 +11,7 @@ import org.tasft.model.CausalLm;
 import org.tasft.tokenizer.Tokenizer;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 /** {@code tasft score}: the log-probability a model gives each token of a sequence, and the mean NLL. */
 @Command(name = "score",
@@ -24,16 +20,7 @@ import picocli.CommandLine.Spec;
         footer = {"", "Examples:",
             "  tasft score --model DIR --ids 5,17,42,99",
             "  tasft score --model DIR --text \"Paris is in France.\" --json"})
-final class ScoreCommand implements Callable<Integer> {
-    @Spec
-    CommandSpec spec;
-
-    @Mixin
-    HelpOption help;
-
-    @Mixin
-    ModelOption modelOption;
-
+final class ScoreCommand extends ModelCommand {
     static final class Input {
         @Option(names = "--ids", paramLabel = "ID,ID,...", description = "Token ids, comma-separated.")
         String ids;
@@ -54,7 +41,7 @@ final class ScoreCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ModelFolder folder = new ModelFolder(modelOption.dir);
+        ModelFolder folder = modelFolder();
         Tokenizer tokenizer = null;
         try {
             long[] ids;

@@ -89,18 +89,13 @@ public final class AlpacaData {
 
     private static List<Example> readLines(Path file, String text, Example.Kind kind) {
         List<Example> out = new ArrayList<>();
-        String[] lines = text.split("\r?\n", -1);
-        for (int i = 0; i < lines.length; i++) {
-            String line = lines[i];
-            if (line.isBlank()) {
-                continue;
-            }
-            String at = file + ": line " + (i + 1);
+        for (InputFiles.Line line : InputFiles.nonBlankLines(text)) {
+            String at = file + ": line " + line.number();
             JsonNode node;
             try {
-                node = JSON.readTree(line);
+                node = JSON.readTree(line.text());
             } catch (JsonProcessingException e) {
-                String hint = i == 0 && isSingleObject(text)
+                String hint = line.number() == 1 && isSingleObject(text)
                         ? " (the file holds one JSON object spread over lines: expected an array of objects or one"
                                 + " object per line)"
                         : "";

@@ -63,11 +63,8 @@ public final class StlData {
     public static List<String> readRefusals(Path file) {
         String text = InputFiles.readUtf8(file, "--refusals");
         List<String> out = new ArrayList<>();
-        for (String line : text.split("\r?\n", -1)) {
-            String s = line.strip();
-            if (!s.isEmpty()) {
-                out.add(s);
-            }
+        for (InputFiles.Line line : InputFiles.nonBlankLines(text)) {
+            out.add(line.text().strip());
         }
         if (out.isEmpty()) {
             throw new IllegalArgumentException(file + ": no refusals (expected one refusal sentence per line)");

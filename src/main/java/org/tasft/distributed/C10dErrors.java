@@ -55,12 +55,7 @@ final class C10dErrors {
     // Text, because the type is gone (see the class comment); the only message matching in this package.
     static boolean speaksOfCommunication(String message) {
         String m = String.valueOf(message).toLowerCase(Locale.ROOT);
-        for (String word : COMMUNICATION_WORDS) {
-            if (m.contains(word)) {
-                return true;
-            }
-        }
-        return false;
+        return COMMUNICATION_WORDS.stream().anyMatch(m::contains);
     }
 
     /** The first line of the message; Gloo's start with the C++ source path ("[.../pair.cc:547] "), which goes. */

@@ -29,17 +29,12 @@ public final class BoolqItems {
 
     public static List<BoolqItem> read(Path file) {
         // a missing file, a folder, a FIFO, no permission or bytes that are not UTF-8: one line naming file and line
-        String[] lines = InputFiles.readUtf8(file, null).split("\r?\n", -1);
         List<BoolqItem> items = new ArrayList<>();
-        for (int i = 0; i < lines.length; i++) {
-            String text = lines[i];
-            if (text.isBlank()) {
-                continue;
-            }
-            long line = i + 1;
+        for (InputFiles.Line numbered : InputFiles.nonBlankLines(InputFiles.readUtf8(file, null))) {
+            long line = numbered.number();
             JsonNode n;
             try {
-                n = JSON.readTree(text);
+                n = JSON.readTree(numbered.text());
             } catch (JsonProcessingException e) {
                 throw PromptFiles.error(file, line, "malformed JSON: " + e.getOriginalMessage());
             }

@@ -6,15 +6,13 @@ import java.util.List;
 
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
-import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.tasft.model.NonFiniteException;
 import org.tasft.model.CausalLm;
+import org.tasft.model.HostTensors;
 
 /**
  * Log-likelihoods of continuations given contexts, {@code sum_t log p(cont_t | context, cont_<t)}, for
@@ -86,8 +84,8 @@ final class ContinuationScorer {
             Arrays.fill(mask, r * width, r * width + c.length + x.length, 1L);
         }
         Device device = model.inputEmbeddingWeight().device();
-        Tensor input = longs(ids, b, width, device);
-        Tensor attention = longs(mask, b, width, device);
+        Tensor input = HostTensors.longs(ids, b, width, device);
+        Tensor attention = HostTensors.longs(mask, b, width, device);
         Tensor logits = model.forward(input, attention, null);
         NonFiniteException.checkLogits(logits, model, "scoring continuations (BoolQ)");
         double[] out = new double[b];
@@ -96,7 +94,7 @@ final class ContinuationScorer {
             long[] x = continuations.get(items.get(r));
             // positions c.length - 1 .. c.length + x.length - 2 predict the continuation's tokens
             Tensor rows = logits.select(0, r).narrow(0, c.length - 1, x.length).log_softmax(-1);
-            Tensor targets = longs(x, x.length, 1, rows.device());
+            Tensor targets = HostTensors.longs(x, x.length, 1, rows.device());
             Tensor picked = rows.gather(1, targets).to(ScalarType.Double).cpu().contiguous();
             double[] lp = new double[x.length];
             picked.data_ptr_double().get(lp);
@@ -108,11 +106,5 @@ final class ContinuationScorer {
         }
         logits.close();
         return out;
-    }
-
-    private static Tensor longs(long[] values, long rows, long cols, Device device) {
-        Tensor t = torch.empty(new long[] {rows, cols}, new TensorOptions(ScalarType.Long), new MemoryFormatOptional());
-        t.data_ptr_long().put(values);
-        return device.is_cpu() ? t : t.to(device, ScalarType.Long);
     }
 }

@@ -2,6 +2,7 @@ package org.tasft.eval;
 
 import java.nio.file.Path;
 import java.util.List;
+import java.util.function.Predicate;
 
 import org.tasft.generate.Generator.StopReason;
 
@@ -36,33 +37,33 @@ public record EvalReport(String judge, List<SetResult> harmful, SetResult safe, 
         }
 
         public int harmful() {
-            return (int) answers.stream().filter(a -> a.verdict().harmful()).count();
+            return count(answers, a -> a.verdict().harmful());
         }
 
         public int refused() {
-            return (int) answers.stream().filter(a -> a.verdict().refused()).count();
+            return count(answers, a -> a.verdict().refused());
         }
 
         /** Answers with no text (whitespace only): neither harmful nor refused, and never folded into "safe". */
         public int empty() {
-            return (int) answers.stream().filter(a -> a.answer().isBlank()).count();
+            return count(answers, a -> a.answer().isBlank());
         }
 
         public double emptyRate() {
-            return answers.isEmpty() ? Double.NaN : (double) empty() / answers.size();
+            return rate(empty(), answers);
         }
 
         /** Answers cut short by the model's context before an EOS or --max-new-tokens. */
         public int contextLimited() {
-            return (int) answers.stream().filter(a -> a.stop() == StopReason.CONTEXT_LIMIT).count();
+            return count(answers, a -> a.stop() == StopReason.CONTEXT_LIMIT);
         }
 
         public double harmfulRate() {
-            return answers.isEmpty() ? Double.NaN : (double) harmful() / answers.size();
+            return rate(harmful(), answers);
         }
 
         public double refusalRate() {
-            return answers.isEmpty() ? Double.NaN : (double) refused() / answers.size();
+            return rate(refused(), answers);
         }
     }
 
@@ -90,11 +91,11 @@ public record EvalReport(String judge, List<SetResult> harmful, SetResult safe, 
         }
 
         public int correct() {
-            return (int) predictions.stream().filter(BoolqPrediction::correct).count();
+            return count(predictions, BoolqPrediction::correct);
         }
 
         public double accuracy() {
-            return predictions.isEmpty() ? Double.NaN : (double) correct() / predictions.size();
+            return rate(correct(), predictions);
         }
     }
 
@@ -121,20 +122,30 @@ public record EvalReport(String judge, List<SetResult> harmful, SetResult safe, 
         }
 
         public int wins() {
-            return (int) comparisons.stream().filter(Comparison::win).count();
+            return count(comparisons, Comparison::win);
         }
 
         public int ties() {
-            return (int) comparisons.stream().filter(Comparison::tie).count();
+            return count(comparisons, Comparison::tie);
         }
 
         public double winRate() {
-            return comparisons.isEmpty() ? Double.NaN : (double) wins() / comparisons.size();
+            return rate(wins(), comparisons);
         }
 
         /** The model's answers cut short by its context. */
         public int contextLimited() {
-            return (int) comparisons.stream().filter(c -> c.stop() == StopReason.CONTEXT_LIMIT).count();
+            return count(comparisons, c -> c.stop() == StopReason.CONTEXT_LIMIT);
         }
+    }
+
+    /** How many of {@code items} satisfy {@code test}. */
+    private static <T> int count(List<T> items, Predicate<? super T> test) {
+        return (int) items.stream().filter(test).count();
+    }
+
+    /** {@code count} out of {@code items}; NaN when there are none (a rate of nothing is not 0). */
+    private static double rate(int count, List<?> items) {
+        return items.isEmpty() ? Double.NaN : (double) count / items.size();
     }
 }

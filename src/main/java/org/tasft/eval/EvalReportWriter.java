@@ -7,9 +7,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.BiConsumer;
 import java.util.stream.Stream;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -17,7 +19,6 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.tasft.checkpoint.OutputFolder;
-import org.tasft.eval.EvalReport.Answer;
 import org.tasft.eval.EvalReport.SetResult;
 
 /**
@@ -109,58 +110,55 @@ public final class EvalReportWriter {
     }
 
     private static void writeAnswers(Path file, SetResult set) throws IOException {
-        try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
-            for (Answer a : set.answers()) {
-                ObjectNode o = JSON.createObjectNode();
-                o.put("prompt", a.prompt().instruction());
-                if (!a.prompt().input().isEmpty()) {
-                    o.put("input", a.prompt().input());
-                }
-                if (!a.prompt().label().isEmpty()) {
-                    o.put("label", a.prompt().label());
-                }
-                o.put("line", a.prompt().line());
-                o.put("answer", a.answer());
-                o.put("stop", a.stop().label());
-                o.put("verdict", a.verdict().label());
-                o.put("harmful", a.verdict().harmful());
-                o.put("refused", a.verdict().refused());
-                if (!Double.isNaN(a.verdict().score())) {
-                    o.put("score", a.verdict().score());
-                }
-                w.write(o.toString());
-                w.write('\n');
+        writeJsonl(file, set.answers(), (a, o) -> {
+            o.put("prompt", a.prompt().instruction());
+            if (!a.prompt().input().isEmpty()) {
+                o.put("input", a.prompt().input());
             }
-        }
+            if (!a.prompt().label().isEmpty()) {
+                o.put("label", a.prompt().label());
+            }
+            o.put("line", a.prompt().line());
+            o.put("answer", a.answer());
+            o.put("stop", a.stop().label());
+            o.put("verdict", a.verdict().label());
+            o.put("harmful", a.verdict().harmful());
+            o.put("refused", a.verdict().refused());
+            if (!Double.isNaN(a.verdict().score())) {
+                o.put("score", a.verdict().score());
+            }
+        });
     }
 
     private static void writeBoolq(Path file, EvalReport.BoolqResult r) throws IOException {
-        try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
-            for (EvalReport.BoolqPrediction p : r.predictions()) {
-                ObjectNode o = JSON.createObjectNode();
-                o.put("line", p.item().line());
-                o.put("question", p.item().question());
-                o.put("answer", p.item().answer());
-                o.put("predicted", p.predicted());
-                o.put("loglik_true", p.logLikelihoodTrue());
-                o.put("loglik_false", p.logLikelihoodFalse());
-                w.write(o.toString());
-                w.write('\n');
-            }
-        }
+        writeJsonl(file, r.predictions(), (p, o) -> {
+            o.put("line", p.item().line());
+            o.put("question", p.item().question());
+            o.put("answer", p.item().answer());
+            o.put("predicted", p.predicted());
+            o.put("loglik_true", p.logLikelihoodTrue());
+            o.put("loglik_false", p.logLikelihoodFalse());
+        });
     }
 
     private static void writeWinRate(Path file, EvalReport.WinRateResult r) throws IOException {
+        writeJsonl(file, r.comparisons(), (c, o) -> {
+            o.put("prompt", c.reference().prompt().instruction());
+            o.put("answer", c.answer());
+            o.put("stop", c.stop().label());
+            o.put("reference", c.reference().answer());
+            o.put("answer_score", c.answerScore());
+            o.put("reference_score", c.referenceScore());
+            o.put("result", c.win() ? "win" : c.tie() ? "tie" : "loss");
+        });
+    }
+
+    /** One JSON object a line, UTF-8: {@code fill} puts each item's fields into its object. */
+    private static <T> void writeJsonl(Path file, List<T> items, BiConsumer<T, ObjectNode> fill) throws IOException {
         try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
-            for (EvalReport.Comparison c : r.comparisons()) {
+            for (T item : items) {
                 ObjectNode o = JSON.createObjectNode();
-                o.put("prompt", c.reference().prompt().instruction());
-                o.put("answer", c.answer());
-                o.put("stop", c.stop().label());
-                o.put("reference", c.reference().answer());
-                o.put("answer_score", c.answerScore());
-                o.put("reference_score", c.referenceScore());
-                o.put("result", c.win() ? "win" : c.tie() ? "tie" : "loss");
+                fill.accept(item, o);
                 w.write(o.toString());
                 w.write('\n');
             }

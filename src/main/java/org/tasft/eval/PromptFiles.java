@@ -136,12 +136,8 @@ final class PromptFiles {
     /** One prompt a line (field "prompt"), surrounding white space stripped, blank lines skipped. */
     private static List<Row> lines(Path file, String text) {
         List<Row> rows = new ArrayList<>();
-        String[] lines = text.split("\r?\n", -1);
-        for (int i = 0; i < lines.length; i++) {
-            String prompt = lines[i].strip();
-            if (!prompt.isEmpty()) {
-                rows.add(new Row(Map.of("prompt", prompt), i + 1));
-            }
+        for (InputFiles.Line line : InputFiles.nonBlankLines(text)) {
+            rows.add(new Row(Map.of("prompt", line.text().strip()), line.number()));
         }
         return rows;
     }
@@ -150,22 +146,18 @@ final class PromptFiles {
 
     private static List<Row> jsonl(Path file, String all) {
         List<Row> rows = new ArrayList<>();
-        String[] lines = all.split("\r?\n", -1);
-        for (int i = 0; i < lines.length; i++) {
-            String text = lines[i];
-            if (text.isBlank()) {
-                continue;
-            }
+        for (InputFiles.Line line : InputFiles.nonBlankLines(all)) {
             JsonNode node;
             try {
-                node = JSON.readTree(text);
+                node = JSON.readTree(line.text());
             } catch (JsonProcessingException e) {
-                throw error(file, i + 1, "malformed JSON: " + e.getOriginalMessage());
+                throw error(file, line.number(), "malformed JSON: " + e.getOriginalMessage());
             }
             if (node == null || !node.isObject()) {
-                throw error(file, i + 1, "expected a JSON object, got " + (node == null ? "nothing" : node.getNodeType()));
+                throw error(file, line.number(), "expected a JSON object, got "
+                        + (node == null ? "nothing" : node.getNodeType()));
             }
-            rows.add(new Row(fields(file, i + 1, node), i + 1));
+            rows.add(new Row(fields(file, line.number(), node), line.number()));
         }
         return rows;
     }

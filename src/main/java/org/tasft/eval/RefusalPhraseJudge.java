@@ -59,9 +59,9 @@ public final class RefusalPhraseJudge implements Judge {
 
     static List<String> parse(String text) {
         List<String> out = new ArrayList<>();
-        for (String line : text.split("\r?\n")) {
-            String s = line.strip();
-            if (!s.isEmpty() && !s.startsWith("#")) {
+        for (InputFiles.Line line : InputFiles.nonBlankLines(text)) {
+            String s = line.text().strip();
+            if (!s.startsWith("#")) {
                 out.add(s);
             }
         }
@@ -75,12 +75,7 @@ public final class RefusalPhraseJudge implements Judge {
     /** Whether the response contains a refusal phrase. */
     public boolean isRefusal(String response) {
         String r = normalise(response);
-        for (String p : phrases) {
-            if (r.contains(p)) {
-                return true;
-            }
-        }
-        return false;
+        return phrases.stream().anyMatch(r::contains);
     }
 
     public Verdict judge(String response) {

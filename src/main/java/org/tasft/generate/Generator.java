@@ -11,6 +11,7 @@ import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.tasft.model.NonFiniteException;
 import org.tasft.model.CausalLm;
+import org.tasft.model.HostTensors;
 import org.tasft.model.KvCache;
 import org.tasft.model.ModelConfig;
 

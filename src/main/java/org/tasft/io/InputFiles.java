@@ -12,6 +12,8 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -35,16 +37,7 @@ public final class InputFiles {
      */
     public static void requireReadableFile(Path file, String option) {
         String label = option == null ? file.toString() : option + " " + file;
-        BasicFileAttributes attributes;
-        try {
-            attributes = Files.readAttributes(file, BasicFileAttributes.class);
-        } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException(label + ": no such file", e);
-        } catch (AccessDeniedException e) {
-            throw new IllegalArgumentException(label + ": cannot read it: permission denied", e);
-        } catch (IOException e) {
-            throw new IllegalArgumentException(label + ": cannot read it: " + describe(e), e);
-        }
+        BasicFileAttributes attributes = attributes(file, label + ": no such file", label + ": cannot read it: ");
         if (attributes.isDirectory()) {
             throw new IllegalArgumentException(label + ": is a folder, not a file");
         }
@@ -54,6 +47,20 @@ public final class InputFiles {
         }
         if (!Files.isReadable(file)) {
             throw new IllegalArgumentException(label + ": cannot read it: permission denied");
+        }
+    }
+
+    /**
+     * The attributes of {@code path}, read without opening it: a missing path is the error {@code missing}, any other
+     * failure is {@code unreadable} followed by the reason ({@link #describe}: "permission denied", ...).
+     */
+    public static BasicFileAttributes attributes(Path path, String missing, String unreadable) {
+        try {
+            return Files.readAttributes(path, BasicFileAttributes.class);
+        } catch (NoSuchFileException e) {
+            throw new IllegalArgumentException(missing, e);
+        } catch (IOException e) {
+            throw new IllegalArgumentException(unreadable + describe(e), e);
         }
     }
 
@@ -68,14 +75,30 @@ public final class InputFiles {
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(file);
-        } catch (AccessDeniedException e) {
-            throw new IllegalArgumentException((option == null ? "" : option + " ") + file
-                    + ": cannot read it: permission denied", e);
         } catch (IOException e) {
             throw new IllegalArgumentException((option == null ? "" : option + " ") + file + ": cannot read it: "
                     + describe(e), e);
         }
         return decodeUtf8(bytes, file.toString());
+    }
+
+    /** A line of a text file: its 1-based number and its text, without the line end. */
+    public record Line(int number, String text) {
+    }
+
+    /**
+     * The lines of {@code text} (ended by \n or \r\n) that are not blank, numbered as an editor numbers them: what
+     * every line-per-record input (JSONL, one prompt or phrase a line) reads, so that messages cite the same line.
+     */
+    public static List<Line> nonBlankLines(String text) {
+        String[] lines = text.split("\r?\n", -1);
+        List<Line> out = new ArrayList<>();
+        for (int i = 0; i < lines.length; i++) {
+            if (!lines[i].isBlank()) {
+                out.add(new Line(i + 1, lines[i]));
+            }
+        }
+        return out;
     }
 
     /** {@code bytes} as UTF-8 text (a leading byte order mark dropped); errors name {@code source}, line, column. */

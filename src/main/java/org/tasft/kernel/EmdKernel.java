@@ -2,6 +2,7 @@ package org.tasft.kernel;
 
 import java.lang.reflect.Method;
 import java.util.Arrays;
+import java.util.Locale;
 import java.util.Objects;
 
 import org.bytedeco.javacpp.FloatPointer;
@@ -66,25 +67,23 @@ public final class EmdKernel {
      */
     public enum CpuIsa {
         /** The widest this CPU has, or the narrower one the environment variable {@code TASFT_CPU_ISA} names. */
-        DEFAULT("default", EmdNative.TASFT_CPU_ISA_DEFAULT),
+        DEFAULT(EmdNative.TASFT_CPU_ISA_DEFAULT),
         /** Portable code (the x86-64 baseline); runs on every CPU. */
-        GENERIC("generic", EmdNative.TASFT_CPU_ISA_GENERIC),
+        GENERIC(EmdNative.TASFT_CPU_ISA_GENERIC),
         /** AVX2 + FMA + F16C (x86-64-v3). */
-        AVX2("avx2", EmdNative.TASFT_CPU_ISA_AVX2),
+        AVX2(EmdNative.TASFT_CPU_ISA_AVX2),
         /** AVX-512 F, VL, BW, DQ (x86-64-v4). */
-        AVX512("avx512", EmdNative.TASFT_CPU_ISA_AVX512);
+        AVX512(EmdNative.TASFT_CPU_ISA_AVX512);
 
-        private final String id;
         private final int code;
 
-        CpuIsa(String id, int code) {
-            this.id = id;
+        CpuIsa(int code) {
             this.code = code;
         }
 
         /** The name {@link #parse} takes: default, generic, avx2 or avx512. */
         public String id() {
-            return id;
+            return variantId(this);
         }
 
         /** Whether this CPU runs it ({@code tasft_cpu_isa_available}; DEFAULT and GENERIC always). */
@@ -94,10 +93,9 @@ public final class EmdKernel {
 
         /** The instruction set named {@code name} (any case); IllegalArgumentException naming the option if none. */
         public static CpuIsa parse(String name) {
-            for (CpuIsa isa : values()) {
-                if (isa.id.equalsIgnoreCase(name == null ? "" : name.strip())) {
-                    return isa;
-                }
+            CpuIsa isa = byId(values(), name);
+            if (isa != null) {
+                return isa;
             }
             throw new IllegalArgumentException("cpuIsa: unknown instruction set '" + name
                     + "' (default, generic, avx2 or avx512)");
@@ -107,58 +105,69 @@ public final class EmdKernel {
     /** The CUDA kernel version ({@code tasft_emd_variant.cuda_kernel}). */
     public enum CudaKernel {
         /** v1, or v2 where the environment variable {@code TASFT_CUDA_KERNEL=v2} asks for it and it can run. */
-        DEFAULT("default", EmdNative.TASFT_CUDA_KERNEL_DEFAULT),
+        DEFAULT(EmdNative.TASFT_CUDA_KERNEL_DEFAULT),
         /** One block per row, fp32: any dtypes. */
-        V1("v1", EmdNative.TASFT_CUDA_KERNEL_V1),
+        V1(EmdNative.TASFT_CUDA_KERNEL_V1),
         /** Tensor cores (bf16 MMA): a bfloat16 embedding and an sm_80+ device, else the call fails. */
-        V2("v2", EmdNative.TASFT_CUDA_KERNEL_V2);
+        V2(EmdNative.TASFT_CUDA_KERNEL_V2);
 
-        private final String id;
         private final int code;
 
-        CudaKernel(String id, int code) {
-            this.id = id;
+        CudaKernel(int code) {
             this.code = code;
         }
 
         /** The name {@link #parse} takes: default, v1 or v2. */
         public String id() {
-            return id;
+            return variantId(this);
         }
 
         /** The kernel named {@code name} (any case); IllegalArgumentException naming the option if none. */
         public static CudaKernel parse(String name) {
-            for (CudaKernel kernel : values()) {
-                if (kernel.id.equalsIgnoreCase(name == null ? "" : name.strip())) {
-                    return kernel;
-                }
+            CudaKernel kernel = byId(values(), name);
+            if (kernel != null) {
+                return kernel;
             }
             throw new IllegalArgumentException("cudaKernel: unknown CUDA kernel '" + name + "' (default, v1 or v2)");
         }
     }
 
-    /** Knobs of one kernel call; immutable, with withers. */
-    public static final class Options {
+    /** The name of a variant ({@link CpuIsa}, {@link CudaKernel}): its constant's name in lower case. */
+    private static String variantId(Enum<?> variant) {
+        return variant.name().toLowerCase(Locale.ROOT);
+    }
+
+    /** The variant of {@code values} whose id is {@code name} (any case, surrounding blanks ignored), or null. */
+    private static <E extends Enum<E>> E byId(E[] values, String name) {
+        String wanted = name == null ? "" : name.strip();
+        for (E variant : values) {
+            if (variantId(variant).equalsIgnoreCase(wanted)) {
+                return variant;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Knobs of one kernel call; immutable, with withers (as {@link org.tasft.distributed.DistributedOptions}). Every
+     * value is checked here, so that a wither and the constructor refuse the same values with the same message.
+     */
+    public record Options(long ignoreIndex, float gradScale, GradientMode gradient, boolean expectedEmbedding,
+            boolean cudaAsync, CpuIsa cpuIsa, CudaKernel cudaKernel) {
         private static final Options DEFAULTS = new Options(DEFAULT_IGNORE_INDEX, 1.0f, GradientMode.NONE, false,
                 false, CpuIsa.DEFAULT, CudaKernel.DEFAULT);
 
-        private final long ignoreIndex;
-        private final float gradScale;
-        private final GradientMode gradient;
-        private final boolean expectedEmbedding;
-        private final boolean cudaAsync;
-        private final CpuIsa cpuIsa;
-        private final CudaKernel cudaKernel;
-
-        private Options(long ignoreIndex, float gradScale, GradientMode gradient, boolean expectedEmbedding,
-                boolean cudaAsync, CpuIsa cpuIsa, CudaKernel cudaKernel) {
-            this.ignoreIndex = ignoreIndex;
-            this.gradScale = gradScale;
-            this.gradient = Objects.requireNonNull(gradient, "gradient");
-            this.expectedEmbedding = expectedEmbedding;
-            this.cudaAsync = cudaAsync;
-            this.cpuIsa = cpuIsa;
-            this.cudaKernel = cudaKernel;
+        public Options {
+            if (!Float.isFinite(gradScale)) {
+                throw new IllegalArgumentException("gradScale: must be finite, got " + gradScale);
+            }
+            Objects.requireNonNull(gradient, "gradient");
+            if (cpuIsa == null) {
+                throw new IllegalArgumentException("cpuIsa: must not be null (CpuIsa.DEFAULT is the default)");
+            }
+            if (cudaKernel == null) {
+                throw new IllegalArgumentException("cudaKernel: must not be null (CudaKernel.DEFAULT is the default)");
+            }
         }
 
         /**
@@ -175,9 +184,6 @@ public final class EmdKernel {
 
         /** The factor applied to dd/dlogits, e.g. the loss term's {@code -lambda / normalizer}. */
         public Options gradScale(float value) {
-            if (!Float.isFinite(value)) {
-                throw new IllegalArgumentException("gradScale: must be finite, got " + value);
-            }
             return new Options(ignoreIndex, value, gradient, expectedEmbedding, cudaAsync, cpuIsa, cudaKernel);
         }
 
@@ -203,9 +209,6 @@ public final class EmdKernel {
          * lacks ({@link CpuIsa#available()}) makes the call throw {@link UnsupportedOperationException} naming it.
          */
         public Options cpuIsa(CpuIsa value) {
-            if (value == null) {
-                throw new IllegalArgumentException("cpuIsa: must not be null (CpuIsa.DEFAULT is the default)");
-            }
             return new Options(ignoreIndex, gradScale, gradient, expectedEmbedding, cudaAsync, value, cudaKernel);
         }
 
@@ -220,43 +223,12 @@ public final class EmdKernel {
          * embedding that is not bfloat16, a device before sm_80) throws {@link UnsupportedOperationException}.
          */
         public Options cudaKernel(CudaKernel value) {
-            if (value == null) {
-                throw new IllegalArgumentException("cudaKernel: must not be null (CudaKernel.DEFAULT is the default)");
-            }
             return new Options(ignoreIndex, gradScale, gradient, expectedEmbedding, cudaAsync, cpuIsa, value);
         }
 
         /** {@link #cudaKernel(CudaKernel)} by name: default, v1 or v2. */
         public Options cudaKernel(String name) {
             return cudaKernel(CudaKernel.parse(name));
-        }
-
-        public long ignoreIndex() {
-            return ignoreIndex;
-        }
-
-        public float gradScale() {
-            return gradScale;
-        }
-
-        public GradientMode gradient() {
-            return gradient;
-        }
-
-        public boolean expectedEmbedding() {
-            return expectedEmbedding;
-        }
-
-        public boolean cudaAsync() {
-            return cudaAsync;
-        }
-
-        public CpuIsa cpuIsa() {
-            return cpuIsa;
-        }
-
-        public CudaKernel cudaKernel() {
-            return cudaKernel;
         }
 
         /** The options' variant as the C struct, or null for the defaults (the entry points without a variant). */

@@ -3,10 +3,7 @@ package org.tasft.model;
 import java.util.List;
 
 import org.bytedeco.pytorch.Device;
-import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
@@ -48,9 +45,9 @@ final class ClassifierBatch {
             }
             java.util.Arrays.fill(maskValues, b * width, b * width + lengths[b], 1L);
         }
-        ids = longs(idValues, batch, width, device);
-        typeIds = longs(typeValues, batch, width, device);
-        mask = longs(maskValues, batch, width, device);
+        ids = HostTensors.longs(idValues, batch, width, device);
+        typeIds = HostTensors.longs(typeValues, batch, width, device);
+        mask = HostTensors.longs(maskValues, batch, width, device);
     }
 
     /** Ids inside [0, vocab); token types inside [0, typeVocab) where the model has token types (typeVocab > 0). */
@@ -73,15 +70,6 @@ final class ClassifierBatch {
                 }
             }
         }
-    }
-
-    static Tensor longs(long[] values, long rows, long columns, Device device) {
-        Tensor t = torch.empty(new long[] {rows, columns}, new TensorOptions(ScalarType.Long),
-                new MemoryFormatOptional());
-        if (values.length > 0) {
-            t.data_ptr_long().put(values);
-        }
-        return device.is_cpu() ? t : t.to(device, ScalarType.Long);
     }
 
     /** A float tensor [rows, columns] as Java rows. */

@@ -312,7 +312,7 @@ final class DebertaV2Classifier implements SequenceClassifier {
             if (config.normRelEmbedding()) {
                 rel = layerNorm(rel, "deberta.encoder.LayerNorm");
             }
-            relIndex = ClassifierBatch.longs(relativeIndex((int) s, config), s, s, ids.device());
+            relIndex = HostTensors.longs(relativeIndex((int) s, config), s, s, ids.device());
         }
         for (int i = 0; i < config.numLayers(); i++) {
             x = layer(x, i, allowed, rel, relIndex);

@@ -102,7 +102,7 @@ final class DecoderSequenceClassifier implements SequenceClassifier {
         try (NoGradGuard g = new NoGradGuard()) {
             Tensor h = trunk.hiddenStates(batch.ids, batch.mask);
             Tensor flat = h.reshape(-1, h.size(2));
-            Tensor picked = flat.index_select(0, ClassifierBatch.longs(last, 1, last.length, device).view(-1));
+            Tensor picked = flat.index_select(0, HostTensors.longs(last, 1, last.length, device).view(-1));
             Tensor logits = scoreBias == null ? torch.linear(picked, score.to(picked))
                     : torch.linear(picked, score.to(picked), new TensorOptional(scoreBias.to(picked)));
             float[][] out = ClassifierBatch.rows(logits);

@@ -1,9 +1,6 @@
 package org.tasft.model;
 
-import java.io.IOException;
-import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
@@ -131,16 +128,8 @@ public final class ModelConfig {
      */
     public static void requireFolder(Path dir, String option) {
         String label = option + " " + dir;
-        BasicFileAttributes folder;
-        try {
-            folder = Files.readAttributes(dir, BasicFileAttributes.class);
-        } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException(label + ": no such folder", e);
-        } catch (AccessDeniedException e) {
-            throw new IllegalArgumentException(label + ": cannot read it: permission denied", e);
-        } catch (IOException e) {
-            throw new IllegalArgumentException(label + ": cannot read it: " + InputFiles.describe(e), e);
-        }
+        BasicFileAttributes folder = InputFiles.attributes(dir, label + ": no such folder",
+                label + ": cannot read it: ");
         if (!folder.isDirectory()) {
             throw new IllegalArgumentException(label + ": not a folder (expected a Hugging Face model folder with "
                     + "config.json)");
@@ -149,14 +138,9 @@ public final class ModelConfig {
             throw new IllegalArgumentException(label + ": cannot read the folder: permission denied");
         }
         Path config = dir.resolve("config.json");
-        BasicFileAttributes file;
-        try {
-            file = Files.readAttributes(config, BasicFileAttributes.class);
-        } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException(label + ": no config.json (expected a Hugging Face model folder)", e);
-        } catch (IOException e) {
-            throw new IllegalArgumentException(label + ": cannot read config.json: " + InputFiles.describe(e), e);
-        }
+        BasicFileAttributes file = InputFiles.attributes(config,
+                label + ": no config.json (expected a Hugging Face model folder)",
+                label + ": cannot read config.json: ");
         if (file.isDirectory()) {
             throw new IllegalArgumentException(label + ": config.json is a folder, not a file");
         }

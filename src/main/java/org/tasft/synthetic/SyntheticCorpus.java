@@ -3,6 +3,7 @@ package org.tasft.synthetic;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.function.BiFunction;
 
 import org.tasft.data.Example;
 
@@ -93,20 +94,22 @@ public final class SyntheticCorpus {
 
     /** Harmful requests with the base model's would-be harmful answers, as HARMFUL examples. */
     public List<Example> fineTuneHarmful() {
-        SplittableRandom r = rng(Part.FINETUNE_HARMFUL);
-        List<Example> out = new ArrayList<>();
-        for (HarmfulRequest q : harmfulTrain(r, sizes.fineTuneHarmful())) {
-            out.add(Example.harmful(q.prompt(), "", compliantResponse(r, q)));
-        }
-        return out;
+        return answeredHarmful(Part.FINETUNE_HARMFUL, sizes.fineTuneHarmful(),
+                (r, q) -> Example.harmful(q.prompt(), "", compliantResponse(r, q)));
     }
 
     /** Harmful requests with refusals, as SAFE examples. */
     public List<Example> stl() {
-        SplittableRandom r = rng(Part.STL);
+        return answeredHarmful(Part.STL, sizes.stl(), (r, q) -> Example.safe(q.prompt(), "", refusal(r, q)));
+    }
+
+    /** {@code n} training harmful requests of {@code part}'s stream, each made an example by {@code answer}. */
+    private List<Example> answeredHarmful(Part part, int n,
+            BiFunction<SplittableRandom, HarmfulRequest, Example> answer) {
+        SplittableRandom r = rng(part);
         List<Example> out = new ArrayList<>();
-        for (HarmfulRequest q : harmfulTrain(r, sizes.stl())) {
-            out.add(Example.safe(q.prompt(), "", refusal(r, q)));
+        for (HarmfulRequest q : harmfulTrain(r, n)) {
+            out.add(answer.apply(r, q)); // answers draw from r after the requests: the seed fixes both
         }
         return out;
     }

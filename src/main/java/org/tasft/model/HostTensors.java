@@ -1,4 +1,4 @@
-package org.tasft.generate;
+package org.tasft.model;
 
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.MemoryFormatOptional;
@@ -7,13 +7,13 @@ import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
-/** Copies between Java arrays and tensors on the model's device. */
-final class HostTensors {
+/** Copies between Java arrays and tensors on the model's device (generation, scoring, the classifiers). */
+public final class HostTensors {
     private HostTensors() {
     }
 
     /** An int64 [rows, columns] tensor on {@code device} from row-major values. */
-    static Tensor longs(long[] values, long rows, long columns, Device device) {
+    public static Tensor longs(long[] values, long rows, long columns, Device device) {
         Tensor t = torch.empty(new long[] {rows, columns}, new TensorOptions(ScalarType.Long),
                 new MemoryFormatOptional());
         if (values.length > 0) {
@@ -23,7 +23,7 @@ final class HostTensors {
     }
 
     /** The elements of any float tensor as float32, row-major, copied to the host. */
-    static float[] floats(Tensor t) {
+    public static float[] floats(Tensor t) {
         Tensor host = t.is_cpu() ? t : t.cpu();
         Tensor f = host.to(ScalarType.Float).contiguous();
         float[] out = new float[Math.toIntExact(f.numel())];

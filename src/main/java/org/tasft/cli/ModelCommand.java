@@ -1,0 +1,28 @@
+package org.tasft.cli;
+
+import java.util.concurrent.Callable;
+
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+
+/**
+ * What the commands that run a model named on the command line (score, generate, harvest, eval) share: their spec
+ * (for the output streams), {@code -h/--help} and the required {@code --model DIR}. Picocli reads the annotated
+ * fields of a superclass as the command's own.
+ */
+abstract class ModelCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    HelpOption help;
+
+    @Mixin
+    ModelOption modelOption;
+
+    /** The {@code --model} folder, checked: a usage error when it is missing or not a model folder. */
+    ModelFolder modelFolder() {
+        return new ModelFolder(modelOption.dir);
+    }
+}
