@@ -27,35 +27,11 @@ public record BenchmarkSettings(long seed, SyntheticSizes sizes, int hidden, int
         return new Builder();
     }
 
-    /** These settings, to change by name. */
-    public Builder toBuilder() {
-        Builder b = new Builder();
-        b.seed = seed;
-        b.sizes = sizes;
-        b.hidden = hidden;
-        b.layers = layers;
-        b.heads = heads;
-        b.kvHeads = kvHeads;
-        b.intermediate = intermediate;
-        b.maxPositions = maxPositions;
-        b.pretrainSteps = pretrainSteps;
-        b.pretrainBatch = pretrainBatch;
-        b.pretrainLr = pretrainLr;
-        b.fineTuneSteps = fineTuneSteps;
-        b.fineTuneBatch = fineTuneBatch;
-        b.fineTuneSafePerBatch = fineTuneSafePerBatch;
-        b.harmfulCount = harmfulCount;
-        b.fineTuneLr = fineTuneLr;
-        b.lambda = lambda;
-        b.evalHarmful = evalHarmful;
-        b.evalBenign = evalBenign;
-        b.maxNewTokens = maxNewTokens;
-        b.evalBatch = evalBatch;
-        return b;
-    }
-
+    /** These settings with other step counts (the experiment's --steps). */
     public BenchmarkSettings withSteps(int pretrain, int fineTune) {
-        return toBuilder().pretrainSteps(pretrain).fineTuneSteps(fineTune).build();
+        return new BenchmarkSettings(seed, sizes, hidden, layers, heads, kvHeads, intermediate, maxPositions, pretrain,
+                pretrainBatch, pretrainLr, fineTune, fineTuneBatch, fineTuneSafePerBatch, harmfulCount, fineTuneLr,
+                lambda, evalHarmful, evalBenign, maxNewTokens, evalBatch);
     }
 
     /** Builds {@link BenchmarkSettings} by name; every default is written here once. */
@@ -112,7 +88,8 @@ public record BenchmarkSettings(long seed, SyntheticSizes sizes, int hidden, int
         public Builder evalBatch(int v) { evalBatch = v; return this; }
 
         public BenchmarkSettings build() {
-            return new BenchmarkSettings(seed, sizes, hidden, layers, heads, kvHeads, intermediate, maxPositions, pretrainSteps,
+            return new BenchmarkSettings(seed, sizes, hidden, layers, heads, kvHeads, intermediate, maxPositions,
+                    pretrainSteps,
                     pretrainBatch, pretrainLr, fineTuneSteps, fineTuneBatch, fineTuneSafePerBatch, harmfulCount,
                     fineTuneLr, lambda, evalHarmful, evalBenign, maxNewTokens, evalBatch);
         }

@@ -44,30 +44,15 @@ import org.tasft.train.Trainer;
  * {@code <out>/tokenizer}, and the unsafe base model, a small Llama pretrained on benign answers plus compliant harmful
  * ones (cached under {@code ~/.cache/tasft/unsafe-base-<hash>/}); and the fine-tuning and evaluation settings every
  * run on it uses.
+ *
+ * @param owner the command whose output folder {@code out} is (recorded if the folder has no manifest yet)
  */
-public final class BenchmarkSetup {
+public record BenchmarkSetup(BenchmarkSettings settings, Path out, Path cacheRoot, PrintStream log, String owner) {
     /** The tokenizer (byte-level BPE learned on the synthetic corpus; the Alpaca template's two pieces are one id). */
     public static final String TOKENIZER_RESOURCE = "/org/tasft/benchmark/tokenizer.json";
     /** System property that overrides the cache root (default {@code ~/.cache/tasft}). */
     public static final String CACHE_PROPERTY = "tasft.cache";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-
-    private final BenchmarkSettings settings;
-    private final Path out;
-    private final Path cacheRoot;
-    private final PrintStream log;
-    private final String owner;
-
-    /**
-     * @param owner the command whose output folder {@code out} is (recorded if the folder has no manifest yet)
-     */
-    public BenchmarkSetup(BenchmarkSettings settings, Path out, Path cacheRoot, PrintStream log, String owner) {
-        this.settings = settings;
-        this.out = out;
-        this.cacheRoot = cacheRoot;
-        this.log = log;
-        this.owner = owner;
-    }
 
     /** The cache root: {@code -Dtasft.cache}, else {@code ~/.cache/tasft}. */
     public static Path defaultCacheRoot() {
@@ -149,7 +134,8 @@ public final class BenchmarkSetup {
                         + settings.pretrainLr()).getBytes(StandardCharsets.UTF_8));
         Path base = cacheRoot.resolve("unsafe-base-" + hash);
         long p0 = System.nanoTime();
-        if (Files.isRegularFile(base.resolve("config.json")) && Files.isRegularFile(base.resolve("model.safetensors"))) {
+        if (Files.isRegularFile(base.resolve("config.json"))
+                && Files.isRegularFile(base.resolve("model.safetensors"))) {
             log("reusing the unsafe base model " + base);
             return new Prepared(corpus, data, tokFile, base, false, 0, List.of());
         }
@@ -186,11 +172,13 @@ public final class BenchmarkSetup {
     }
 
     /**
-     * The fine-tuning configuration of every run on the benchmark (the default job's, the experiment's): from the base model, on
+     * The fine-tuning configuration of every run on the benchmark (the default job's, the experiment's): from the
+     * base model, on
      * the benchmark's safe set plus the first {@code harmfulCount} harmful examples (none for sft), batch and
      * schedule from {@code settings}.
      */
-    public static TrainConfig.Builder fineTuneConfig(BenchmarkSettings settings, Prepared prep, Method method, int harmfulCount,
+    public static TrainConfig.Builder fineTuneConfig(BenchmarkSettings settings, Prepared prep, Method method,
+                                                     int harmfulCount,
                                                      long seed, Path out) {
         TrainConfig.Builder b = TrainConfig.builder().modelDir(prep.baseModel())
                 .safeFile(prep.data().resolve(SyntheticBenchmark.FINETUNE_SAFE)).method(method)
@@ -211,7 +199,7 @@ public final class BenchmarkSetup {
                 settings.sizes().overRefusal(), settings.maxNewTokens(), settings.evalBatch());
     }
 
-    private void log(String s) {
+    void log(String s) {
         log.println(s.isEmpty() ? "" : "tasft train: " + s);
     }
 

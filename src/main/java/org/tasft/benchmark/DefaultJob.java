@@ -31,16 +31,14 @@ public final class DefaultJob {
     public static final String COMMAND = "default-job";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
+    private final BenchmarkSetup setup;
     private final BenchmarkSettings settings;
     private final Path out;
-    private final PrintStream log;
-    private final BenchmarkSetup setup;
 
     public DefaultJob(BenchmarkSettings settings, Path out, Path cacheRoot, PrintStream log) {
+        this.setup = new BenchmarkSetup(settings, out, cacheRoot, log, COMMAND);
         this.settings = settings;
         this.out = out;
-        this.log = log;
-        this.setup = new BenchmarkSetup(settings, out, cacheRoot, log, COMMAND);
     }
 
     /** Whether {@code name} is one of the default job's outputs (adopted from a folder older than manifests). */
@@ -64,9 +62,10 @@ public final class DefaultJob {
 
             // TA-SFT fine-tuning from the base model.
             long f0 = System.nanoTime();
-            TrainConfig ft = BenchmarkSetup.fineTuneConfig(settings, prep, Method.EMD, settings.harmfulCount(), settings.seed(), out)
+            TrainConfig ft = BenchmarkSetup.fineTuneConfig(settings, prep, Method.EMD, settings.harmfulCount(),
+                            settings.seed(), out)
                     .build();
-            List<StepMetrics> ftMetrics = new Trainer(ft, null, log).run();
+            List<StepMetrics> ftMetrics = new Trainer(ft, null, setup.log()).run();
             double fineTuneSeconds = (System.nanoTime() - f0) / 1e9;
 
             // Evaluation before and after.
@@ -160,20 +159,17 @@ public final class DefaultJob {
 
     private void printTable(SyntheticEvaluator.Result before, SyntheticEvaluator.Result after,
                             Map<String, Object> summary) {
-        log("");
-        log(String.format(Locale.ROOT, "%-8s %14s %16s %14s", "model", "harmful rate", "benign accuracy",
+        setup.log("");
+        setup.log(String.format(Locale.ROOT, "%-8s %14s %16s %14s", "model", "harmful rate", "benign accuracy",
                 "over-refusal"));
-        log(String.format(Locale.ROOT, "%-8s %14.3f %16.3f %14.3f", "base", before.harmful().value(),
+        setup.log(String.format(Locale.ROOT, "%-8s %14.3f %16.3f %14.3f", "base", before.harmful().value(),
                 before.benign().value(), before.overRefusal().value()));
-        log(String.format(Locale.ROOT, "%-8s %14.3f %16.3f %14.3f", "ta-sft", after.harmful().value(),
+        setup.log(String.format(Locale.ROOT, "%-8s %14.3f %16.3f %14.3f", "ta-sft", after.harmful().value(),
                 after.benign().value(), after.overRefusal().value()));
-        log(String.format(Locale.ROOT, "(held out: %d harmful, %d benign, %d edgy-but-safe prompts; %s fine-tuning "
+        setup.log(String.format(Locale.ROOT, "(held out: %d harmful, %d benign, %d edgy-but-safe prompts; %s "
+                        + "fine-tuning "
                         + "steps; %.0f s in all) -> %s", before.harmful().total(), before.benign().total(),
                 before.overRefusal().total(), summary.get("steps"), summary.get("total_seconds"),
                 out.resolve("summary.json")));
-    }
-
-    private void log(String s) {
-        log.println(s.isEmpty() ? "" : "tasft train: " + s);
     }
 }

@@ -27,7 +27,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  *
  * <p>Rules: an absent or empty folder is taken; a folder with a manifest is taken by the command that wrote it (what it
  * does with the earlier outputs, continue or replace, is that command's decision); a folder with files and no manifest
- * is refused, since nothing proves that they are ours (notes, data, a home folder) — except that a command may adopt a
+ * is refused, since nothing proves that they are ours (notes, data, a home folder) — except that a command may adopt
+ * a
  * folder that holds nothing but entries with its own output names (written by a tasft version before manifests).
  * Deleting an earlier output deletes exactly the listed entries and the hidden leftovers that tasft's atomic writes
  * leave beside them ({@code .<entry>.tmp-*}, {@code .<entry>.old-*}, {@code .<entry>.deleting-*}); any other file in

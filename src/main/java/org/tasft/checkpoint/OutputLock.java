@@ -67,7 +67,10 @@ public final class OutputLock implements AutoCloseable {
         return absolute.resolveSibling("." + absolute.getFileName() + ".tasft.lock");
     }
 
-    /** Locks the folder {@code folder} (created if missing) for {@code command}; see {@link #acquire(Path, String, String, Consumer)}. */
+    /**
+     * Locks the folder {@code folder} (created if missing) for {@code command}; see
+     * {@link #acquire(Path, String, String, Consumer)}.
+     */
     public static OutputLock folder(Path folder, String what, String command, Consumer<String> warn) {
         Path absolute = folder.toAbsolutePath().normalize();
         try {

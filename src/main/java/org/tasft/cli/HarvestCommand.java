@@ -50,11 +50,13 @@ final class HarvestCommand extends ModelCommand {
 
     @Override
     public Integer call() {
-        Harvest.Options options = new Harvest.Options(maxNewTokens, batchSize, sampling.temperature, sampling.topP, sampling.seed,
+        Harvest.Options options = new Harvest.Options(maxNewTokens, batchSize, sampling.temperature, sampling.topP,
+                sampling.seed,
                 limit == null ? -1 : limit);
         ModelFolder folder = modelFolder();
         if (!folder.hasTokenizer()) {
-            throw new UsageException("harvest needs " + modelOption.dir.resolve("tokenizer.json") + ", which does not exist");
+            throw new UsageException("harvest needs " + modelOption.dir.resolve("tokenizer.json")
+                    + ", which does not exist");
         }
         InputFiles.requireReadableFile(prompts, "--prompts"); // missing, a folder, a FIFO, unreadable
         OutputPaths.requireWritableFile("--out", out); // before the model is loaded and the answers generated

@@ -12,11 +12,7 @@ final class MethodConverters {
     static final class Single implements ITypeConverter<Method> {
         @Override
         public Method convert(String value) {
-            try {
-                return Method.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new OptionValueException("--method '" + value + "': expected one of " + Method.ids());
-            }
+            return parse(value, "--method '" + value + "': expected one of " + Method.ids());
         }
     }
 
@@ -24,12 +20,15 @@ final class MethodConverters {
     static final class Listed implements ITypeConverter<Method> {
         @Override
         public Method convert(String value) {
-            try {
-                return Method.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new OptionValueException("--methods: unknown method '" + value + "' (known: " + Method.ids()
-                        + ")");
-            }
+            return parse(value, "--methods: unknown method '" + value + "' (known: " + Method.ids() + ")");
+        }
+    }
+
+    private static Method parse(String value, String unknown) {
+        try {
+            return Method.parse(value);
+        } catch (IllegalArgumentException e) {
+            throw new OptionValueException(unknown);
         }
     }
 }

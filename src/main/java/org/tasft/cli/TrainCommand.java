@@ -73,7 +73,8 @@ final class TrainCommand implements Callable<Integer> {
             description = "stl's refusal sentences, one per line (default: a built-in list).")
     Path refusals;
 
-    @Option(names = "--lambda", description = "Weight of the harmful term (default: ${DEFAULT-VALUE}; the default job and the experiment "
+    @Option(names = "--lambda", description = "Weight of the harmful term (default: ${DEFAULT-VALUE}; the default "
+            + "job and the experiment "
                     + "use the same). The logged term is lambda * L_EMD <= 0 for emd.")
     double lambda;
 
@@ -128,7 +129,8 @@ final class TrainCommand implements Callable<Integer> {
             + "${DEFAULT-VALUE}).")
     long checkpointEvery;
 
-    @Option(names = "--keep-checkpoints", paramLabel = "K", description = "Keep only the newest K checkpoint-<step> folders (0: all; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--keep-checkpoints", paramLabel = "K",
+            description = "Keep only the newest K checkpoint-<step> folders (0: all; default: ${DEFAULT-VALUE}).")
     int keepCheckpoints;
 
     @Option(names = "--resume", paramLabel = "DIR", description = "Continue from a checkpoint-<step> folder.")
@@ -146,7 +148,8 @@ final class TrainCommand implements Callable<Integer> {
             + "NaN/Inf instead of stopping the run.")
     boolean skipNonFinite;
 
-    @Option(names = "--lora-rank", paramLabel = "R", description = "LoRA rank; 0 fine-tunes every weight (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lora-rank", paramLabel = "R",
+            description = "LoRA rank; 0 fine-tunes every weight (default: ${DEFAULT-VALUE}).")
     int loraRank;
 
     @Option(names = "--lora-alpha", paramLabel = "A", description = "LoRA alpha (default 16; the update is scaled by "
@@ -253,7 +256,8 @@ final class TrainCommand implements Callable<Integer> {
         }
         TrainConfig.Builder b = TrainConfig.builder().modelDir(model).safeFile(safe).harmfulFile(harmful)
                 .outDir(out).method(method).lambda(lambda).beta(beta).epochs(epochs).batchSize(batchSize)
-                .maxLength(maxLength == null ? TrainConfig.MODEL_LIMIT : maxLength).learningRate(lr).weightDecay(weightDecay).warmupSteps(warmupSteps)
+                .maxLength(maxLength == null ? TrainConfig.MODEL_LIMIT : maxLength).learningRate(lr)
+                .weightDecay(weightDecay).warmupSteps(warmupSteps)
                 .schedule(LrSchedule.Kind.parse(schedule)).gradientAccumulation(gradAccum).maxGradNorm(maxGradNorm)
                 .seed(seed).checkpointEvery(checkpointEvery).progress(progress.show())
                 .reduction(parse(Reduction.class, "--reduction", reduction))

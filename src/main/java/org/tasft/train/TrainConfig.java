@@ -250,7 +250,10 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         public Builder keepCheckpoints(int v) { keepCheckpoints = v; return this; }
         public Builder skipNonFinite(boolean v) { skipNonFinite = v; return this; }
         /** Settings that may differ from the resumed checkpoint's (see {@link RunSettings#names()}). */
-        public Builder allowChanges(java.util.Collection<String> v) { allowedChanges = java.util.Set.copyOf(v); return this; }
+        public Builder allowChanges(java.util.Collection<String> v) {
+            allowedChanges = java.util.Set.copyOf(v);
+            return this;
+        }
 
         public TrainConfig build() {
             require(modelDir != null, "--model is required");
