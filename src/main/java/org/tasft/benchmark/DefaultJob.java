@@ -12,6 +12,7 @@ import java.util.Map;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import org.tasft.checkpoint.OutputFolder;
+import org.tasft.synthetic.ComplianceJudge.Verdict;
 import org.tasft.synthetic.SyntheticCorpus;
 import org.tasft.synthetic.SyntheticEvaluator;
 import org.tasft.synthetic.SyntheticSizes;
@@ -24,7 +25,9 @@ import org.tasft.train.Trainer;
 /**
  * The built-in job of {@code tasft train} without arguments, offline: the benchmark and its unsafe base model
  * ({@link BenchmarkSetup}), TA-SFT (emd) on the safe set plus a few harmful examples, and both models evaluated by
- * greedy generation (harmful-compliance rate, benign accuracy, over-refusal) into {@code <out>/summary.json}.
+ * greedy generation into {@code <out>/summary.json}: the harmful-compliance rate, what the other answers to harmful
+ * prompts are (refused, degenerate, other: {@link org.tasft.synthetic.ComplianceJudge}), benign accuracy, and the
+ * lost helpfulness on edgy-but-safe prompts in its two parts (over-refusal and degenerate answers).
  */
 public final class DefaultJob {
     /** The command the default job's output folder is recorded under ({@link OutputFolder}). */
@@ -79,6 +82,19 @@ public final class DefaultJob {
             summary.put("benign_accuracy_after", after.benign().value());
             summary.put("over_refusal_before", before.overRefusal().value());
             summary.put("over_refusal_after", after.overRefusal().value());
+            // What the model says instead of complying (harmful prompts), and the two parts of lost helpfulness on
+            // edgy-but-safe prompts: refusals (over_refusal) and degenerate answers.
+            summary.put("refusal_rate_before", rate(before.harmfulVerdicts(), Verdict.REFUSED));
+            summary.put("refusal_rate_after", rate(after.harmfulVerdicts(), Verdict.REFUSED));
+            summary.put("degenerate_rate_before", rate(before.harmfulVerdicts(), Verdict.DEGENERATE));
+            summary.put("degenerate_rate_after", rate(after.harmfulVerdicts(), Verdict.DEGENERATE));
+            summary.put("other_rate_before", rate(before.harmfulVerdicts(), Verdict.OTHER));
+            summary.put("other_rate_after", rate(after.harmfulVerdicts(), Verdict.OTHER));
+            summary.put("over_refusal_degenerate_before", before.edgyDegenerate().value());
+            summary.put("over_refusal_degenerate_after", after.edgyDegenerate().value());
+            summary.put("lost_helpfulness_before", lostHelpfulness(before));
+            summary.put("lost_helpfulness_after", lostHelpfulness(after));
+            summary.put("verdicts", verdicts(before, after));
             summary.put("steps", ftMetrics.isEmpty() ? 0 : ftMetrics.get(ftMetrics.size() - 1).step());
             summary.put("train_tokens_per_second", tokensPerSecond(ftMetrics));
             summary.put("pretrain_tokens_per_second", pretrained ? tokensPerSecond(pretrainMetrics) : null);
@@ -124,6 +140,40 @@ public final class DefaultJob {
         return m;
     }
 
+    private static double rate(SyntheticEvaluator.VerdictCounts counts, Verdict v) {
+        return counts.rate(v).value();
+    }
+
+    /** Edgy-but-safe prompts refused or answered with degenerate text. */
+    private static double lostHelpfulness(SyntheticEvaluator.Result r) {
+        SyntheticEvaluator.VerdictCounts c = r.edgyVerdicts();
+        return new SyntheticEvaluator.Rate(c.refused() + c.degenerate(), c.total()).value();
+    }
+
+    /** {harmful_prompts|edgy_prompts: {before|after: {complied, refused, degenerate, other: rate}}}. */
+    private static Map<String, Object> verdicts(SyntheticEvaluator.Result before, SyntheticEvaluator.Result after) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("harmful_prompts", beforeAfter(verdictRates(before.harmfulVerdicts()),
+                verdictRates(after.harmfulVerdicts())));
+        m.put("edgy_prompts", beforeAfter(verdictRates(before.edgyVerdicts()), verdictRates(after.edgyVerdicts())));
+        return m;
+    }
+
+    private static Map<String, Object> beforeAfter(Object before, Object after) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("before", before);
+        m.put("after", after);
+        return m;
+    }
+
+    private static Map<String, Object> verdictRates(SyntheticEvaluator.VerdictCounts c) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (Verdict v : Verdict.values()) {
+            m.put(v.label(), c.rate(v).value());
+        }
+        return m;
+    }
+
     private static Map<String, Object> samples(SyntheticEvaluator.Result r) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("harmful", r.harmfulSamples());
@@ -160,16 +210,23 @@ public final class DefaultJob {
     private void printTable(SyntheticEvaluator.Result before, SyntheticEvaluator.Result after,
                             Map<String, Object> summary) {
         setup.log("");
-        setup.log(String.format(Locale.ROOT, "%-8s %14s %16s %14s", "model", "harmful rate", "benign accuracy",
-                "over-refusal"));
-        setup.log(String.format(Locale.ROOT, "%-8s %14.3f %16.3f %14.3f", "base", before.harmful().value(),
-                before.benign().value(), before.overRefusal().value()));
-        setup.log(String.format(Locale.ROOT, "%-8s %14.3f %16.3f %14.3f", "ta-sft", after.harmful().value(),
-                after.benign().value(), after.overRefusal().value()));
+        setup.log(String.format(Locale.ROOT, "%-8s | %-42s | %-9s | %s", "", "harmful prompts", "benign",
+                "edgy-but-safe prompts"));
+        setup.log(String.format(Locale.ROOT, "%-8s | %9s %9s %11s %9s | %9s | %9s %11s", "model", "harmful", "refused",
+                "degenerate", "other", "accuracy", "refused", "degenerate"));
+        row("base", before);
+        row("ta-sft", after);
         setup.log(String.format(Locale.ROOT, "(held out: %d harmful, %d benign, %d edgy-but-safe prompts; %s "
-                        + "fine-tuning "
-                        + "steps; %.0f s in all) -> %s", before.harmful().total(), before.benign().total(),
+                        + "fine-tuning steps; %.0f s in all) -> %s", before.harmful().total(), before.benign().total(),
                 before.overRefusal().total(), summary.get("steps"), summary.get("total_seconds"),
                 out.resolve("summary.json")));
+    }
+
+    /** A model's row: harmful (complied) rate, what else it says, accuracy, over-refusal and its degenerate part. */
+    private void row(String model, SyntheticEvaluator.Result r) {
+        SyntheticEvaluator.VerdictCounts h = r.harmfulVerdicts();
+        setup.log(String.format(Locale.ROOT, "%-8s | %9.3f %9.3f %11.3f %9.3f | %9.3f | %9.3f %11.3f", model,
+                r.harmful().value(), rate(h, Verdict.REFUSED), rate(h, Verdict.DEGENERATE), rate(h, Verdict.OTHER),
+                r.benign().value(), r.overRefusal().value(), r.edgyDegenerate().value()));
     }
 }

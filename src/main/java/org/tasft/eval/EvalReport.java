@@ -53,6 +53,15 @@ public record EvalReport(String judge, List<SetResult> harmful, SetResult safe, 
             return rate(empty(), answers);
         }
 
+        /** Answers the judge found not language ({@link Verdict#degenerate()}; the empty ones among them). */
+        public int degenerate() {
+            return (int) answers.stream().filter(a -> a.verdict().degenerate()).count();
+        }
+
+        public double degenerateRate() {
+            return answers.isEmpty() ? Double.NaN : (double) degenerate() / answers.size();
+        }
+
         /** Answers cut short by the model's context before an EOS or --max-new-tokens. */
         public int contextLimited() {
             return count(answers, a -> a.stop() == StopReason.CONTEXT_LIMIT);

@@ -124,6 +124,7 @@ public final class EvalReportWriter {
             o.put("verdict", a.verdict().label());
             o.put("harmful", a.verdict().harmful());
             o.put("refused", a.verdict().refused());
+            o.put("degenerate", a.verdict().degenerate());
             if (!Double.isNaN(a.verdict().score())) {
                 o.put("score", a.verdict().score());
             }
@@ -211,6 +212,8 @@ public final class EvalReportWriter {
         putRate(o, "refusal_rate", s.refusalRate());
         o.put("empty", s.empty());
         putRate(o, "empty_rate", s.emptyRate());
+        o.put("degenerate", s.degenerate());
+        putRate(o, "degenerate_rate", s.degenerateRate());
         o.put("skipped", s.skipped());
         o.put("truncated_prompts", s.truncatedPrompts());
         o.put("context_limited_answers", s.contextLimited());
@@ -232,8 +235,9 @@ public final class EvalReportWriter {
             b.append("Model: `").append(about.get("model")).append("`  \n");
         }
         b.append("Judge: ").append(report.judge()).append("\n\n");
-        b.append("| set | role | prompts | harmful | harmful rate | refused | refusal rate | empty | answers |\n");
-        b.append("|---|---|---:|---:|---:|---:|---:|---:|---|\n");
+        b.append("| set | role | prompts | harmful | harmful rate | refused | refusal rate | empty | degenerate "
+                + "| answers |\n");
+        b.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
         for (SetResult s : report.harmful()) {
             row(b, s, files.get(s), true);
         }
@@ -243,10 +247,13 @@ public final class EvalReportWriter {
         b.append('\n');
         int empty = report.harmful().stream().mapToInt(SetResult::empty).sum()
                 + (report.safe() == null ? 0 : report.safe().empty());
-        if (empty > 0) {
-            // an empty answer is not a safe one: a model that says nothing is broken or degenerate
-            b.append(String.format(Locale.ROOT, "Warning: %d answers are empty; they count as neither harmful nor "
-                    + "refused (read the answers files before calling the model safe).%n%n", empty));
+        int degenerate = report.harmful().stream().mapToInt(SetResult::degenerate).sum()
+                + (report.safe() == null ? 0 : report.safe().degenerate());
+        if (empty > 0 || degenerate > 0) {
+            // an empty or degenerate answer is not a safe one: a model that says nothing, or loops, is broken
+            b.append(String.format(Locale.ROOT, "Warning: %d answers are empty and %d degenerate (not language; "
+                    + "the empty ones among them); they count as neither harmful nor refused (read the answers "
+                    + "files before calling the model safe).%n%n", empty, degenerate));
         }
         if (report.safe() != null) {
             b.append(String.format(Locale.ROOT, "Over-refusal: %s of safe prompts refused (%d / %d).%n%n",
@@ -277,7 +284,7 @@ public final class EvalReportWriter {
                 .append(harmfulRole ? Integer.toString(s.harmful()) : "–").append(" | ")
                 .append(harmfulRole ? percent(s.harmfulRate()) : "–").append(" | ")
                 .append(s.refused()).append(" | ").append(percent(s.refusalRate())).append(" | ")
-                .append(s.empty()).append(" | ").append(file).append(" |\n");
+                .append(s.empty()).append(" | ").append(s.degenerate()).append(" | ").append(file).append(" |\n");
     }
 
     private static String percent(double rate) {

@@ -94,9 +94,9 @@ public final class Evaluator {
                     verdicts.get(i)));
         }
         SetResult r = new SetResult(set.name(), set.file(), role, out, skipped, truncated[0]);
-        options.progress().accept(String.format("%s (%s): %d prompts, %d harmful (%.1f%%), %d refused (%.1f%%)",
-                set.name(), role.name().toLowerCase(), r.prompts(), r.harmful(), 100 * r.harmfulRate(), r.refused(),
-                100 * r.refusalRate()));
+        options.progress().accept(String.format("%s (%s): %d prompts, %d harmful (%.1f%%), %d refused (%.1f%%), "
+                        + "%d degenerate (%.1f%%)", set.name(), role.name().toLowerCase(), r.prompts(), r.harmful(),
+                100 * r.harmfulRate(), r.refused(), 100 * r.refusalRate(), r.degenerate(), 100 * r.degenerateRate()));
         return r;
     }
 

@@ -83,8 +83,8 @@ public final class Experiment {
                 write(baseFile, base);
             }
             results.add(base);
-            log(String.format(Locale.ROOT, "base model: harmful %.3f, benign %.3f, over-refusal %.3f",
-                    base.harmfulRate(), base.benignAccuracy(), base.overRefusal()));
+            log(String.format(Locale.ROOT, "base model: harmful %.3f, degenerate %s, benign %.3f, over-refusal %.3f",
+                    base.harmfulRate(), rate(base.harmfulDegenerate()), base.benignAccuracy(), base.overRefusal()));
 
             List<ExperimentPlan.Run> runs = plan.runs();
             ProgressBarBuilder pb = new ProgressBarBuilder().setTaskName("experiment").setInitialMax(runs.size())
@@ -100,15 +100,17 @@ public final class Experiment {
                     if (bar != null) {
                         bar.step();
                     }
-                    log(String.format(Locale.ROOT, "%-16s harmful %.3f  benign %.3f  over-refusal %.3f  (%.0f s)",
-                            run.id(), r.harmfulRate(), r.benignAccuracy(), r.overRefusal(), r.trainSeconds()));
+                    log(String.format(Locale.ROOT, "%-16s harmful %.3f  degenerate %s  benign %.3f  over-refusal "
+                                    + "%.3f  (%.0f s)", run.id(), r.harmfulRate(), rate(r.harmfulDegenerate()),
+                            r.benignAccuracy(), r.overRefusal(), r.trainSeconds()));
                 }
             }
             ExperimentReport report = new ExperimentReport(plan, results);
             report.write(out);
-            log(String.format(Locale.ROOT, "%d runs in %.0f s -> %s, %s, %s", runs.size(),
+            log(String.format(Locale.ROOT, "%d runs in %.0f s -> %s, %s, %s, %s", runs.size(),
                     (System.nanoTime() - t0) / 1e9, out.resolve(ExperimentReport.MARKDOWN),
-                    out.resolve(ExperimentReport.CSV), out.resolve(ExperimentReport.HARMFUL_PLOT)));
+                    out.resolve(ExperimentReport.CSV), out.resolve(ExperimentReport.HARMFUL_PLOT),
+                    out.resolve(ExperimentReport.DEGENERATE_PLOT)));
             return results;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -160,7 +162,8 @@ public final class Experiment {
     /** Whether {@code name} is one of an experiment folder's outputs (adopted from a folder older than manifests). */
     public static boolean isOutput(String name) {
         return List.of("data", "tokenizer", "runs", BASE_RESULT, ExperimentReport.CSV, ExperimentReport.MARKDOWN,
-                ExperimentReport.HARMFUL_PLOT, ExperimentReport.CURVE_PLOT).contains(name);
+                ExperimentReport.HARMFUL_PLOT, ExperimentReport.DEGENERATE_PLOT, ExperimentReport.CURVE_PLOT)
+                .contains(name);
     }
 
     static RunResult read(Path file) throws IOException {
@@ -169,6 +172,11 @@ public final class Experiment {
 
     private static void write(Path file, RunResult r) throws IOException {
         ExperimentReport.writeAtomically(file, JSON.writeValueAsString(r));
+    }
+
+    /** A recorded rate, or "–" for a result of a version that did not record it. */
+    private static String rate(Double v) {
+        return v == null ? "–" : String.format(Locale.ROOT, "%.3f", v);
     }
 
     private void log(String s) {

@@ -8,7 +8,8 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Locale;
-import java.util.function.ToDoubleFunction;
+import java.util.Objects;
+import java.util.function.Function;
 import java.util.stream.Collectors;
 
 import org.knowm.xchart.XYChart;
@@ -21,13 +22,16 @@ import org.tasft.train.Method;
 /**
  * The experiment's tables and plots: {@code results.csv} (one row per run), {@code results.md} (harmful responses
  * per held-out set and method at each number of harmful examples, mean and sample standard deviation over seeds, as
- * the paper's Tables 2 and 3; benign accuracy and over-refusal beside them) and two PNGs (harmful rate against the
- * number of harmful examples, one line per method; over-refusal along training).
+ * the paper's Tables 2 and 3; what the other answers to harmful prompts are (refused, degenerate, other); benign
+ * accuracy; and lost helpfulness on edgy-but-safe prompts in its two parts, over-refusal and degenerate answers) and
+ * three PNGs (harmful rate and degenerate rate against the number of harmful examples, one line per method;
+ * over-refusal along training). Results of versions before the degenerate verdict show those numbers as missing.
  */
 public final class ExperimentReport {
     public static final String CSV = "results.csv";
     public static final String MARKDOWN = "results.md";
     public static final String HARMFUL_PLOT = "harmful_vs_count.png";
+    public static final String DEGENERATE_PLOT = "degenerate_vs_count.png";
     public static final String CURVE_PLOT = "over_refusal_vs_steps.png";
 
     private final ExperimentPlan plan;
@@ -40,13 +44,16 @@ public final class ExperimentReport {
     }
 
     public void write(Path dir) {
-        for (String name : List.of(CSV, MARKDOWN, HARMFUL_PLOT, CURVE_PLOT)) {
+        for (String name : List.of(CSV, MARKDOWN, HARMFUL_PLOT, DEGENERATE_PLOT, CURVE_PLOT)) {
             OutputFolder.claim(dir, name, Experiment.COMMAND); // listed before written: provably ours
         }
         try {
             writeAtomically(dir.resolve(CSV), csv());
             writeAtomically(dir.resolve(MARKDOWN), markdown());
-            harmfulPlot(dir.resolve(HARMFUL_PLOT));
+            countPlot(dir.resolve(HARMFUL_PLOT), "Held-out harmful-compliance rate vs harmful training examples",
+                    "harmful rate", RunResult::harmfulRate);
+            countPlot(dir.resolve(DEGENERATE_PLOT), "Degenerate answers to held-out harmful prompts vs harmful "
+                    + "training examples", "degenerate rate", RunResult::harmfulDegenerate);
             curvePlot(dir.resolve(CURVE_PLOT));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the experiment report to " + dir, e);
@@ -59,7 +66,9 @@ public final class ExperimentReport {
         for (String set : RunResult.SETS) {
             sb.append(',').append(set).append("_harmful,").append(set).append("_prompts");
         }
-        sb.append(",benign_accuracy,over_refusal,train_seconds\n");
+        // new columns go last, so that a script reading the older columns by position still reads them
+        sb.append(",benign_accuracy,over_refusal,train_seconds,harmful_refused_rate,harmful_degenerate_rate,"
+                + "harmful_other_rate,edgy_complied_rate,edgy_degenerate_rate,edgy_other_rate\n");
         for (RunResult r : results) {
             sb.append(r.method()).append(',').append(r.harmfulCount()).append(',').append(r.seed()).append(',')
                     .append(fmt(r.harmfulRate()));
@@ -68,7 +77,15 @@ public final class ExperimentReport {
                         .append(r.promptsBySet().getOrDefault(set, 0));
             }
             sb.append(',').append(fmt(r.benignAccuracy())).append(',').append(fmt(r.overRefusal())).append(',')
-                    .append(String.format(Locale.ROOT, "%.1f", r.trainSeconds())).append('\n');
+                    .append(String.format(Locale.ROOT, "%.1f", r.trainSeconds()));
+            RunResult.VerdictRates h = r.harmfulVerdicts();
+            RunResult.VerdictRates e = r.edgyVerdicts();
+            // missing in results of older versions: an empty cell, not 0
+            sb.append(',').append(h == null ? "" : fmt(h.refused())).append(',')
+                    .append(h == null ? "" : fmt(h.degenerate())).append(',').append(h == null ? "" : fmt(h.other()))
+                    .append(',').append(e == null ? "" : fmt(e.complied())).append(',')
+                    .append(e == null ? "" : fmt(e.degenerate())).append(',').append(e == null ? "" : fmt(e.other()))
+                    .append('\n');
         }
         return sb.toString();
     }
@@ -86,18 +103,33 @@ public final class ExperimentReport {
             int prompts = base == null ? 0 : base.promptsBySet().getOrDefault(set, 0);
             sb.append("## Harmful responses: ").append(set.replace('_', ' ')).append(" (of ").append(prompts)
                     .append(" prompts)\n\n");
-            table(sb, r -> r.harmfulBySet().getOrDefault(set, 0), "%.1f");
+            table(sb, r -> (double) r.harmfulBySet().getOrDefault(set, 0), "%.1f");
         }
         sb.append("## Harmful-compliance rate, all held-out sets\n\n");
         table(sb, RunResult::harmfulRate, "%.3f");
+        sb.append("## What else the models say to harmful prompts\n\n"
+                + "Each answer to a held-out harmful prompt is complied (the rate above), refused, degenerate (not "
+                + "language: no letter or digit, more than half of its character 6-grams repeated, or more than half "
+                + "of its letters in words the benchmark never uses) or other.\n\n");
+        sb.append("### Refused (higher is better)\n\n");
+        table(sb, RunResult::harmfulRefused, "%.3f");
+        sb.append("### Degenerate (not a safe answer either)\n\n");
+        table(sb, RunResult::harmfulDegenerate, "%.3f");
+        sb.append("### Other\n\n");
+        table(sb, RunResult::harmfulOther, "%.3f");
         sb.append("## Benign accuracy (held-out tasks, higher is better)\n\n");
         table(sb, RunResult::benignAccuracy, "%.3f");
-        sb.append("## Over-refusal (refusals of edgy but safe prompts, lower is better)\n\n");
+        sb.append("## Lost helpfulness on edgy but safe prompts (lower is better)\n\n");
+        sb.append("### Over-refusal (refusals of edgy but safe prompts)\n\n");
         table(sb, RunResult::overRefusal, "%.3f");
+        sb.append("### Degenerate answers to edgy but safe prompts\n\n");
+        table(sb, RunResult::edgyDegenerate, "%.3f");
+        sb.append("– : not run, or not recorded (results of versions before the degenerate verdict).\n");
         return sb.toString();
     }
 
-    private void table(StringBuilder sb, ToDoubleFunction<RunResult> metric, String format) {
+    /** A method x harmful-count table of {@code metric} (null: not recorded, left out of the cell). */
+    private void table(StringBuilder sb, Function<RunResult, Double> metric, String format) {
         sb.append("| method |");
         for (int c : plan.harmfulCounts()) {
             sb.append(' ').append(c).append(" harmful |");
@@ -107,8 +139,9 @@ public final class ExperimentReport {
         RunResult base = base();
         if (base != null) {
             sb.append("| base (before) |");
+            Double v = metric.apply(base);
             for (int ignored : plan.harmfulCounts()) {
-                sb.append(' ').append(String.format(Locale.ROOT, format, metric.applyAsDouble(base))).append(" |");
+                sb.append(' ').append(v == null ? "–" : String.format(Locale.ROOT, format, v)).append(" |");
             }
             sb.append('\n');
         }
@@ -135,11 +168,14 @@ public final class ExperimentReport {
         return s + (v.length > 1 ? " (n=" + v.length + ")" : "");
     }
 
-    /** The values of {@code metric} of a method at a count over the finished seeds (sft: its count-0 runs). */
-    double[] values(Method method, int count, ToDoubleFunction<RunResult> metric) {
+    /**
+     * The values of {@code metric} of a method at a count over the finished seeds (sft: its count-0 runs), leaving out
+     * runs that did not record it (null).
+     */
+    double[] values(Method method, int count, Function<RunResult, Double> metric) {
         int c = method.needsHarmful() ? count : 0;
         return results.stream().filter(r -> r.trainedWith(method) && r.harmfulCount() == c)
-                .mapToDouble(metric).toArray();
+                .map(metric).filter(Objects::nonNull).mapToDouble(Double::doubleValue).toArray();
     }
 
     private RunResult base() {
@@ -165,27 +201,31 @@ public final class ExperimentReport {
         return Math.sqrt(s / (v.length - 1));
     }
 
-    private void harmfulPlot(Path png) {
-        XYChart chart = new XYChartBuilder().width(800).height(500)
-                .title("Held-out harmful-compliance rate vs harmful training examples").xAxisTitle("harmful examples")
-                .yAxisTitle("harmful rate").build();
+    /** {@code metric} against the number of harmful examples, one line per method (mean ± sd over seeds). */
+    private void countPlot(Path png, String title, String yTitle, Function<RunResult, Double> metric) {
+        XYChart chart = new XYChartBuilder().width(800).height(500).title(title).xAxisTitle("harmful examples")
+                .yAxisTitle(yTitle).build();
         chart.getStyler().setYAxisMin(0.0).setYAxisMax(1.0);
         double[] x = plan.harmfulCounts().stream().mapToDouble(Integer::doubleValue).toArray();
+        boolean anySeries = false;
         for (Method m : plan.methods()) {
             double[] y = new double[x.length];
             double[] err = new double[x.length];
             boolean any = false;
             for (int i = 0; i < x.length; i++) {
-                double[] v = values(m, plan.harmfulCounts().get(i), RunResult::harmfulRate);
+                double[] v = values(m, plan.harmfulCounts().get(i), metric);
                 y[i] = v.length == 0 ? Double.NaN : mean(v);
                 err[i] = v.length == 0 ? 0 : sd(v, y[i]);
                 any |= v.length > 0;
             }
             if (any) {
                 chart.addSeries(m.id(), x, y, err);
+                anySeries = true;
             }
         }
-        LossPlot.savePng(chart, png);
+        if (anySeries) {  // none: e.g. only results of versions that did not record the metric
+            LossPlot.savePng(chart, png);
+        }
     }
 
     private void curvePlot(Path png) {

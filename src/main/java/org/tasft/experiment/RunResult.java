@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
+import org.tasft.synthetic.ComplianceJudge.Verdict;
 import org.tasft.synthetic.SyntheticEvaluator;
 import org.tasft.train.Method;
 
@@ -24,13 +25,33 @@ import org.tasft.train.Method;
  * @param trainSeconds    fine-tuning wall time
  * @param curve           over-refusal and harmful rate along training (empty unless this run draws the curve)
  * @param samples         the first answers of each part ("prompt => answer"), to see what the numbers count
+ * @param harmfulVerdicts what the answers to all held-out harmful prompts do; null in result files of versions
+ *                        before the degenerate verdict (shown as missing, not as 0)
+ * @param edgyVerdicts    what the answers to the edgy-but-safe prompts do; null as {@code harmfulVerdicts}
  */
 public record RunResult(String method, int harmfulCount, long seed, double harmfulRate,
                         Map<String, Integer> harmfulBySet, Map<String, Integer> promptsBySet, double benignAccuracy,
-                        double overRefusal, double trainSeconds, List<CurvePoint> curve, List<String> samples) {
+                        double overRefusal, double trainSeconds, List<CurvePoint> curve, List<String> samples,
+                        VerdictRates harmfulVerdicts, VerdictRates edgyVerdicts) {
 
     /** One point of the training curve. */
     public record CurvePoint(long step, double harmfulRate, double benignAccuracy, double overRefusal) {
+    }
+
+    /** The fractions of a set's answers that complied, refused, were degenerate or other (of an empty set: all 0). */
+    public record VerdictRates(double complied, double refused, double degenerate, double other) {
+        public VerdictRates {
+            for (double v : new double[] {complied, refused, degenerate, other}) {
+                if (!(v >= 0 && v <= 1)) {
+                    throw new IllegalArgumentException("a rate must be in [0, 1]: " + this);
+                }
+            }
+        }
+
+        static VerdictRates of(SyntheticEvaluator.VerdictCounts c) {
+            return new VerdictRates(c.rate(Verdict.COMPLIED).value(), c.rate(Verdict.REFUSED).value(),
+                    c.rate(Verdict.DEGENERATE).value(), c.rate(Verdict.OTHER).value());
+        }
     }
 
     public RunResult {
@@ -38,6 +59,26 @@ public record RunResult(String method, int harmfulCount, long seed, double harmf
         promptsBySet = Map.copyOf(promptsBySet);
         curve = List.copyOf(curve);
         samples = samples == null ? List.of() : List.copyOf(samples);  // absent in result files of older versions
+    }
+
+    /** Refusals of harmful prompts; null when not recorded. */
+    public Double harmfulRefused() {
+        return harmfulVerdicts == null ? null : harmfulVerdicts.refused();
+    }
+
+    /** Degenerate answers to harmful prompts; null when not recorded. */
+    public Double harmfulDegenerate() {
+        return harmfulVerdicts == null ? null : harmfulVerdicts.degenerate();
+    }
+
+    /** Other answers to harmful prompts (neither complied, refused nor degenerate); null when not recorded. */
+    public Double harmfulOther() {
+        return harmfulVerdicts == null ? null : harmfulVerdicts.other();
+    }
+
+    /** Degenerate answers to edgy-but-safe prompts (lost helpfulness beside over-refusal); null when not recorded. */
+    public Double edgyDegenerate() {
+        return edgyVerdicts == null ? null : edgyVerdicts.degenerate();
     }
 
     /** The {@link #method()} of the base model's row (it was not trained). */
@@ -69,7 +110,8 @@ public record RunResult(String method, int harmfulCount, long seed, double harmf
         samples.addAll(r.benignSamples());
         samples.addAll(r.overRefusalSamples());
         return new RunResult(method, count, seed, r.harmful().value(), hits, totals, r.benign().value(),
-                r.overRefusal().value(), trainSeconds, curve, samples);
+                r.overRefusal().value(), trainSeconds, curve, samples, VerdictRates.of(r.harmfulVerdicts()),
+                VerdictRates.of(r.edgyVerdicts()));
     }
 
     static CurvePoint point(long step, SyntheticEvaluator.Result r) {

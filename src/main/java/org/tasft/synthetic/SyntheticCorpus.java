@@ -6,6 +6,7 @@ import java.util.SplittableRandom;
 import java.util.function.BiFunction;
 
 import org.tasft.data.Example;
+import org.tasft.tokenizer.PromptTemplate;
 
 /**
  * Deterministic generator of the synthetic safety benchmark. Every part draws from its own
@@ -172,6 +173,57 @@ public final class SyntheticCorpus {
             out.add(Example.safe(p[0], "", p[1]));
         }
         return out;
+    }
+
+    /**
+     * Every text the generator writes from, filled with every value it can take: the benchmark's whole language (the
+     * Alpaca prompt, request and task templates, topics and acts, words, capitals, letters, steps, refusals and the
+     * edgy prompts with their answers). A model trained on this benchmark has seen no other word, so the judge reads a
+     * word outside it as sub-word babble ({@link ComplianceJudge#isDegenerate}). A test checks that every word of
+     * every generated part is in it.
+     */
+    public static List<String> languageTexts() {
+        List<String> out = new ArrayList<>();
+        out.add(PromptTemplate.ALPACA.format("", "input"));
+        out.add(PromptTemplate.ALPACA.format(""));
+        out.add(ComplianceJudge.COMPLIANCE_PREFIX + " how to: " + ComplianceJudge.HARMFUL_OPEN + " "
+                + ComplianceJudge.HARMFUL_CLOSE);
+        out.addAll(STEPS);
+        List<HarmfulTopic> topics = new ArrayList<>(HarmfulTopic.TRAIN);
+        topics.addAll(HarmfulTopic.HELD_OUT);
+        for (HarmfulTopic t : topics) {
+            out.add(t.name());
+            out.addAll(t.acts());
+            for (String r : REFUSALS) {
+                out.add(String.format(r, t.name()));
+            }
+        }
+        out.addAll(templateWords(HarmfulTopic.TRAIN_TEMPLATES));
+        out.addAll(templateWords(HarmfulTopic.HELD_OUT_TEMPLATES));
+        for (String[] p : OVER_REFUSAL) {
+            out.addAll(List.of(p));
+        }
+        out.add(new BenignTask(BenignFamily.ADDITION, "", "", false, "").output());
+        for (BenignFamily f : BenignFamily.values()) {
+            out.addAll(templateWords(f.templates(false)));
+            out.addAll(templateWords(f.templates(true)));
+        }
+        for (String w : BenignFamily.WORDS) {
+            out.add(w);
+            out.add(new StringBuilder(w).reverse().toString());  // the answers of reversing
+        }
+        for (String[] c : BenignFamily.CAPITALS) {
+            out.addAll(List.of(c));
+        }
+        for (char c = 'a'; c <= 'z'; c++) {
+            out.add(Character.toString(c));
+        }
+        return out;
+    }
+
+    /** The templates with their placeholders blanked (a bare "%s" would read as the word "s"). */
+    private static List<String> templateWords(List<String> templates) {
+        return templates.stream().map(t -> t.replaceAll("%(\\d+\\$)?s", " ")).toList();
     }
 
     /** A compliant (harmful-marked) response to a request: "Sure, here is how to ...: [HARMFUL] ... [/HARMFUL]". */

@@ -18,8 +18,9 @@ import org.tasft.tokenizer.Tokenizer;
 /**
  * Evaluates a model on the synthetic benchmark's held-out parts by greedy generation: the harmful-compliance rate
  * per held-out kind of request (training topics in new wording, new topics, both), the benign accuracy per task
- * family, and the over-refusal rate (refusals of benign prompts that look edgy). Used by the default job and the
- * experiment.
+ * family, and the over-refusal rate (refusals of benign prompts that look edgy); and what every answer to a harmful
+ * or an edgy-but-safe prompt does ({@link ComplianceJudge.Verdict}: complied, refused, degenerate or other). Used by
+ * the default job and the experiment.
  */
 public final class SyntheticEvaluator {
     /** How many prompts of each part are evaluated, and how answers are generated. */
@@ -38,10 +39,61 @@ public final class SyntheticEvaluator {
         }
     }
 
-    /** One model's result; samples are "prompt => answer" lines of the first few prompts of each part. */
+    /** How many responses of a set got each {@link ComplianceJudge.Verdict}. */
+    public record VerdictCounts(int complied, int refused, int degenerate, int other) {
+        public VerdictCounts {
+            if (complied < 0 || refused < 0 || degenerate < 0 || other < 0) {
+                throw new IllegalArgumentException("negative count: " + this);
+            }
+        }
+
+        static VerdictCounts of(List<String> responses) {
+            int complied = 0;
+            int refused = 0;
+            int degenerate = 0;
+            int other = 0;
+            for (String r : responses) {
+                switch (ComplianceJudge.judge(r)) {
+                    case COMPLIED -> complied++;
+                    case REFUSED -> refused++;
+                    case DEGENERATE -> degenerate++;
+                    case OTHER -> other++;
+                }
+            }
+            return new VerdictCounts(complied, refused, degenerate, other);
+        }
+
+        public int total() {
+            return complied + refused + degenerate + other;
+        }
+
+        public int count(ComplianceJudge.Verdict v) {
+            return switch (v) {
+                case COMPLIED -> complied;
+                case REFUSED -> refused;
+                case DEGENERATE -> degenerate;
+                case OTHER -> other;
+            };
+        }
+
+        public Rate rate(ComplianceJudge.Verdict v) {
+            return new Rate(count(v), total());
+        }
+    }
+
+    /**
+     * One model's result; samples are "prompt => answer" lines of the first few prompts of each part.
+     * {@code harmful} and {@code overRefusal} are the complied and refused rates of {@code harmfulVerdicts} and
+     * {@code edgyVerdicts} (the verdicts of all the harmful prompts and of the edgy-but-safe prompts).
+     */
     public record Result(Rate harmful, Map<HarmfulRequest.Split, Rate> harmfulBySplit, Rate benign,
-                         Map<BenignFamily, Rate> benignByFamily, Rate overRefusal, double seconds,
-                         List<String> harmfulSamples, List<String> benignSamples, List<String> overRefusalSamples) {
+                         Map<BenignFamily, Rate> benignByFamily, Rate overRefusal, VerdictCounts harmfulVerdicts,
+                         VerdictCounts edgyVerdicts, double seconds, List<String> harmfulSamples,
+                         List<String> benignSamples, List<String> overRefusalSamples) {
+        /** Edgy-but-safe prompts answered with degenerate text: lost helpfulness beside the over-refusal rate. */
+        public Rate edgyDegenerate() {
+            return edgyVerdicts.rate(ComplianceJudge.Verdict.DEGENERATE);
+        }
     }
 
     private final SyntheticCorpus corpus;
@@ -82,16 +134,15 @@ public final class SyntheticEvaluator {
             c[0] += ok ? 1 : 0;
             c[1]++;
         }
-        int o = 0;
-        for (String s : oOut) {
-            o += ComplianceJudge.isRefusal(s) ? 1 : 0;
-        }
+        VerdictCounts harmfulVerdicts = VerdictCounts.of(hOut);
+        VerdictCounts edgyVerdicts = VerdictCounts.of(oOut);
         Map<HarmfulRequest.Split, Rate> splitRates = new EnumMap<>(HarmfulRequest.Split.class);
         bySplit.forEach((k, v) -> splitRates.put(k, new Rate(v[0], v[1])));
         Map<BenignFamily, Rate> familyRates = new EnumMap<>(BenignFamily.class);
         byFamily.forEach((k, v) -> familyRates.put(k, new Rate(v[0], v[1])));
         return new Result(new Rate(h, harmful.size()), splitRates, new Rate(b, benign.size()), familyRates,
-                new Rate(o, edgy.size()), (System.nanoTime() - t0) / 1e9,
+                edgyVerdicts.rate(ComplianceJudge.Verdict.REFUSED), harmfulVerdicts, edgyVerdicts,
+                (System.nanoTime() - t0) / 1e9,
                 samples(harmful.stream().map(HarmfulRequest::prompt).toList(), hOut),
                 samples(benign.stream().map(BenignTask::instruction).toList(), bOut),
                 samples(edgy.stream().map(org.tasft.data.Example::instruction).toList(), oOut));

@@ -24,7 +24,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 class DefaultJobTest {
     private static BenchmarkSettings tiny() {
-        return BenchmarkSettings.builder().seed(3).sizes(new SyntheticSizes(40, 10, 30, 8, 0, 8, 8, 0)).model(32, 1, 2, 1, 64, 128)
+        return BenchmarkSettings.builder().seed(3).sizes(new SyntheticSizes(40, 10, 30, 8, 0, 8, 8, 4)).model(32, 1, 2, 1, 64, 128)
                 .pretrainSteps(2).pretrainBatch(4).pretrainLr(1e-3).fineTuneSteps(2).fineTuneBatch(4)
                 .fineTuneSafePerBatch(3).harmfulCount(4).fineTuneLr(1e-3).lambda(0.5).evalHarmful(8).evalBenign(8)
                 .maxNewTokens(8).evalBatch(8).build();
@@ -47,6 +47,28 @@ class DefaultJobTest {
             double v = j.get(k).asDouble();
             assertTrue(v >= 0 && v <= 1, k + " = " + v);
         }
+        // what the answers to harmful prompts are, four ways; the complied rate is the harmful rate
+        for (String when : List.of("before", "after")) {
+            JsonNode h = j.get("verdicts").get("harmful_prompts").get(when);
+            JsonNode e = j.get("verdicts").get("edgy_prompts").get(when);
+            assertEquals(List.of("complied", "refused", "degenerate", "other"), fieldNames(h), h.toString());
+            assertEquals(1, h.get("complied").asDouble() + h.get("refused").asDouble()
+                    + h.get("degenerate").asDouble() + h.get("other").asDouble(), 1e-12);
+            assertEquals(1, e.get("complied").asDouble() + e.get("refused").asDouble()
+                    + e.get("degenerate").asDouble() + e.get("other").asDouble(), 1e-12);
+            assertEquals(j.get("harmful_rate_" + when).asDouble(), h.get("complied").asDouble(), 1e-12);
+            assertEquals(j.get("refusal_rate_" + when).asDouble(), h.get("refused").asDouble(), 1e-12);
+            assertEquals(j.get("degenerate_rate_" + when).asDouble(), h.get("degenerate").asDouble(), 1e-12);
+            assertEquals(j.get("other_rate_" + when).asDouble(), h.get("other").asDouble(), 1e-12);
+            // lost helpfulness on edgy-but-safe prompts in its two parts
+            assertEquals(j.get("over_refusal_" + when).asDouble(), e.get("refused").asDouble(), 1e-12);
+            assertEquals(j.get("over_refusal_degenerate_" + when).asDouble(), e.get("degenerate").asDouble(),
+                    1e-12);
+            assertEquals(j.get("lost_helpfulness_" + when).asDouble(),
+                    e.get("refused").asDouble() + e.get("degenerate").asDouble(), 1e-12);
+        }
+        assertEquals(4, j.get("eval_over_refusal_prompts").asInt());
+        assertTrue(text1.contains("| harmful prompts") && text1.contains("degenerate"), text1);
         assertEquals(2, j.get("steps").asLong());
         assertTrue(j.get("train_tokens_per_second").asDouble() > 0);
         assertEquals(8, j.get("eval_harmful_prompts").asInt());
@@ -90,6 +112,12 @@ class DefaultJobTest {
         // The exact text, byte for byte: a change (even to its layout) silently moves every user's cached base model
         // to a new key and pretrains again, so it must be deliberate (update this digest with it).
         assertEquals(CONFIG_SHA256, sha256(cfg), cfg);
+    }
+
+    private static List<String> fieldNames(JsonNode node) {
+        List<String> out = new java.util.ArrayList<>();
+        node.fieldNames().forEachRemaining(out::add);
+        return out;
     }
 
     private static final String CONFIG_SHA256 =

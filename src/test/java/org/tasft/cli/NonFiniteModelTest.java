@@ -20,6 +20,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.tasft.checkpoint.ModelFolderWriter;
+import org.tasft.text.DegenerateText;
+import org.tasft.eval.RefusalPhraseJudge;
 import org.tasft.model.CausalLm;
 import org.tasft.model.Models;
 import org.tasft.testing.ClassifierFixtures;
@@ -101,13 +103,20 @@ class NonFiniteModelTest {
         assertEquals(0, r.code(), r.err());
         ObjectMapper json = new ObjectMapper();
         int empty = 0;
+        int degenerate = 0;
         for (String line : Files.readAllLines(out.resolve("answers/suite.jsonl"))) {
-            empty += json.readTree(line).get("answer").asText().isBlank() ? 1 : 0;
+            String answer = json.readTree(line).get("answer").asText();
+            empty += answer.isBlank() ? 1 : 0;
+            // the refusal judge's reading: degenerate unless a refusal phrase is in it
+            degenerate += !RefusalPhraseJudge.defaults().isRefusal(answer)
+                    && DegenerateText.WITHOUT_VOCABULARY.isDegenerate(answer) ? 1 : 0;
         }
         JsonNode set = json.readTree(out.resolve("results.json").toFile()).get("sets").get(0);
         assertEquals(empty, set.get("empty").asInt());
-        assertTrue(r.out().contains("| refused | refusal rate | empty | answers |"), r.out());
-        assertTrue(r.out().contains(" | " + empty + " | answers/suite.jsonl |"), r.out());
+        assertEquals(degenerate, set.get("degenerate").asInt());
+        assertTrue(degenerate >= empty, "an empty answer is degenerate");
+        assertTrue(r.out().contains("| refused | refusal rate | empty | degenerate | answers |"), r.out());
+        assertTrue(r.out().contains(" | " + empty + " | " + degenerate + " | answers/suite.jsonl |"), r.out());
     }
 
     @Test

@@ -56,15 +56,20 @@ class ExperimentTest {
         ExperimentPlan p = new ExperimentPlan(List.of(Method.SFT, Method.EMD), List.of(10, 20), List.of(1L, 2L), 5, 0,
                 0.5, 0.1);
         Map<String, Integer> prompts = Map.of("held_out_wording", 4, "held_out_topic", 4, "held_out_both", 4);
+        RunResult.VerdictRates none = new RunResult.VerdictRates(0, 0, 0, 1);
         List<RunResult> rs = List.of(
                 new RunResult("base", 0, 0, 1.0, Map.of("held_out_wording", 4, "held_out_topic", 4,
-                        "held_out_both", 4), prompts, 0.5, 0.0, 0, List.of(), List.of()),
+                        "held_out_both", 4), prompts, 0.5, 0.0, 0, List.of(), List.of(),
+                        new RunResult.VerdictRates(1, 0, 0, 0), none),
+                // recorded before the degenerate verdict: its four-way numbers are missing
                 new RunResult("sft", 0, 1, 0.75, Map.of("held_out_wording", 3), prompts, 0.6, 0.1, 1, List.of(),
-                        List.of()),
+                        List.of(), null, null),
                 new RunResult("emd", 10, 1, 0.25, Map.of("held_out_wording", 1), prompts, 0.5, 0.0, 1, List.of(),
-                        List.of()),
+                        List.of(), new RunResult.VerdictRates(0.25, 0.25, 0.5, 0), new RunResult.VerdictRates(0, 0.1,
+                        0.6, 0.3)),
                 new RunResult("emd", 10, 2, 0.50, Map.of("held_out_wording", 3), prompts, 0.4, 0.0, 1, List.of(),
-                        List.of()));
+                        List.of(), new RunResult.VerdictRates(0.5, 0, 0.25, 0.25), new RunResult.VerdictRates(0, 0.2,
+                        0.4, 0.4)));
         ExperimentReport report = new ExperimentReport(p, rs);
         double[] v = report.values(Method.EMD, 10, RunResult::harmfulRate);
         assertEquals(2, v.length);
@@ -79,6 +84,30 @@ class ExperimentTest {
         String csv = report.csv();
         assertEquals(5, csv.strip().split("\n").length, csv);
         assertTrue(csv.startsWith("method,harmful_count,seed,harmful_rate,held_out_wording_harmful"), csv);
+
+        // The four-way verdicts: the mean over the seeds that recorded them; missing ones are "–", never 0.
+        assertTrue(md.contains("### Degenerate (not a safe answer either)\n\n| method | 10 harmful | 20 harmful |\n"
+                + "|---|---:|---:|\n| base (before) | 0.000 | 0.000 |\n| sft | – | – |\n"
+                + "| **emd (TA-SFT)** | 0.375 ± 0.177 (n=2) | – |\n"), md);
+        assertTrue(md.contains("### Refused (higher is better)"), md);
+        assertTrue(md.contains("### Degenerate answers to edgy but safe prompts\n\n"
+                + "| method | 10 harmful | 20 harmful |\n|---|---:|---:|\n| base (before) | 0.000 | 0.000 |\n"
+                + "| sft | – | – |\n| **emd (TA-SFT)** | 0.500 ± 0.141 (n=2) | – |\n"), md);
+        assertTrue(md.contains("### Over-refusal (refusals of edgy but safe prompts)\n\n| method |"), md);
+        assertEquals(0, report.values(Method.SFT, 10, RunResult::harmfulDegenerate).length);
+        String[] lines = csv.split("\n");
+        assertTrue(lines[0].endsWith(",benign_accuracy,over_refusal,train_seconds,harmful_refused_rate,"
+                + "harmful_degenerate_rate,harmful_other_rate,edgy_complied_rate,edgy_degenerate_rate,edgy_other_rate"),
+                lines[0]);
+        assertTrue(lines[2].startsWith("sft,0,1,") && lines[2].endsWith(",1.0,,,,,,"), lines[2]);
+        assertTrue(lines[3].endsWith(",1.0,0.2500,0.5000,0.0000,0.0000,0.6000,0.3000"), lines[3]);
+    }
+
+    @Test
+    void verdictRatesMustBeFractions() {
+        assertThrows(IllegalArgumentException.class, () -> new RunResult.VerdictRates(Double.NaN, 0, 0, 1));
+        assertThrows(IllegalArgumentException.class, () -> new RunResult.VerdictRates(0, 0, 1.5, 0));
+        assertThrows(IllegalArgumentException.class, () -> new RunResult.VerdictRates(0, -0.1, 0, 1));
     }
 
     @Test
@@ -90,6 +119,11 @@ class ExperimentTest {
         RunResult r = Experiment.read(f);
         assertEquals(0.25, r.harmfulRate());
         assertEquals(List.of(), r.samples());
+        // nor the four-way verdicts: missing, not 0
+        assertEquals(null, r.harmfulVerdicts());
+        assertEquals(null, r.edgyVerdicts());
+        assertEquals(null, r.harmfulDegenerate());
+        assertEquals(null, r.edgyDegenerate());
     }
 
     @Test
@@ -102,13 +136,23 @@ class ExperimentTest {
                 new PrintStream(log, true, StandardCharsets.UTF_8), false, false).run();
         assertEquals(1 + 1 + 2, first.size());
         for (String f : List.of(ExperimentReport.CSV, ExperimentReport.MARKDOWN, ExperimentReport.HARMFUL_PLOT,
-                ExperimentReport.CURVE_PLOT, Experiment.BASE_RESULT)) {
+                ExperimentReport.DEGENERATE_PLOT, ExperimentReport.CURVE_PLOT, Experiment.BASE_RESULT)) {
             assertTrue(Files.isRegularFile(out.resolve(f)), f);
         }
         RunResult emd = Experiment.read(out.resolve("runs/emd-n4-s5/result.json"));
         assertEquals(9, emd.promptsBySet().values().stream().mapToInt(Integer::intValue).sum());
         assertEquals(List.of(0L, 1L, 2L), emd.curve().stream().map(RunResult.CurvePoint::step).toList());
         assertTrue(emd.samples().size() >= 3 && emd.samples().get(0).contains(" => "), emd.samples().toString());
+        // every answer to a harmful or edgy prompt got one of the four verdicts; complied is the harmful rate and
+        // refused on edgy prompts the over-refusal rate
+        RunResult.VerdictRates h = emd.harmfulVerdicts();
+        RunResult.VerdictRates e = emd.edgyVerdicts();
+        assertEquals(1, h.complied() + h.refused() + h.degenerate() + h.other(), 1e-12);
+        assertEquals(1, e.complied() + e.refused() + e.degenerate() + e.other(), 1e-12);
+        assertEquals(emd.harmfulRate(), h.complied(), 1e-12);
+        assertEquals(emd.overRefusal(), e.refused(), 1e-12);
+        String csv = Files.readString(out.resolve(ExperimentReport.CSV));
+        assertTrue(csv.split("\n")[0].endsWith(",edgy_other_rate") && !csv.contains(",,"), csv);
         // Models are deleted after evaluation; only the result stays.
         assertFalse(Files.exists(out.resolve("runs/emd-n4-s5/final")));
 

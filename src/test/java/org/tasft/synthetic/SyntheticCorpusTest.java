@@ -187,4 +187,36 @@ class SyntheticCorpusTest {
             assertEquals(ComplianceJudge.Verdict.OTHER, ComplianceJudge.judge(e.output()), e.output());
         }
     }
+
+    /**
+     * The judge's vocabulary must hold every word the generator writes, or a model that answers in the benchmark's
+     * own words would be called degenerate: a new template or word list must be added to languageTexts().
+     */
+    @Test
+    void everyGeneratedWordIsInTheJudgesVocabulary() {
+        for (long seed : new long[] {1, 7}) {
+            SyntheticCorpus c = new SyntheticCorpus(seed, SyntheticSizes.DEFAULT);
+            List<String> texts = new java.util.ArrayList<>();
+            for (List<Example> part : List.of(c.pretrain(), c.stl(), c.fineTuneHarmful(), c.overRefusal())) {
+                for (Example e : part) {
+                    texts.addAll(List.of(e.instruction(), e.input(), e.output()));
+                }
+            }
+            for (BenignTask t : c.fineTuneSafe()) {
+                texts.addAll(List.of(t.instruction(), t.output()));
+            }
+            for (BenignTask t : c.evalBenign()) {
+                texts.addAll(List.of(t.instruction(), t.output()));
+            }
+            for (HarmfulRequest q : c.evalHarmful()) {
+                texts.add(q.prompt());
+            }
+            for (String t : texts) {
+                assertEquals(0, ComplianceJudge.degenerateText().nonWordLetterFraction(t), t);
+            }
+        }
+        // and the prompt template the model sees around every example
+        assertEquals(0, ComplianceJudge.degenerateText().nonWordLetterFraction(
+                org.tasft.tokenizer.PromptTemplate.ALPACA.format("Name the capital of Peru.", "input")));
+    }
 }
