@@ -282,7 +282,7 @@ public final class OutputFolder implements AutoCloseable {
         try (DirectoryStream<Path> s = Files.newDirectoryStream(dir)) {
             for (Path p : s) {
                 String name = p.getFileName().toString();
-                if (name.equals(MANIFEST) || name.startsWith(MANIFEST + ".tmp-") || name.equals(OutputLock.FOLDER_LOCK)
+                if (name.equals(MANIFEST) || name.startsWith("." + MANIFEST + ".tmp-") || name.equals(OutputLock.FOLDER_LOCK)
                         || listed.contains(name)) {
                     continue;
                 }
@@ -317,7 +317,7 @@ public final class OutputFolder implements AutoCloseable {
         }
         Path absolute = dir.toAbsolutePath().normalize();
         JsonNode manifest = readManifest(absolute);
-        List<String> names = listed(absolute);
+        List<String> names = entries(manifest);
         if (names.contains(name)) {
             return;
         }
@@ -328,7 +328,11 @@ public final class OutputFolder implements AutoCloseable {
 
     /** The entries {@code dir}'s manifest lists (empty without a manifest). */
     public static List<String> listed(Path dir) {
-        JsonNode manifest = readManifest(dir);
+        return entries(readManifest(dir));
+    }
+
+    /** A manifest's entry names (empty for none), leaving out any that would point outside the folder. */
+    private static List<String> entries(JsonNode manifest) {
         List<String> names = new ArrayList<>();
         if (manifest != null) {
             for (JsonNode n : manifest.path("entries")) {
@@ -370,20 +374,16 @@ public final class OutputFolder implements AutoCloseable {
         n.put("command", command);
         ArrayNode entries = n.putArray("entries");
         names.forEach(entries::add);
-        Path file = dir.resolve(MANIFEST);
-        Path tmp = dir.resolve(MANIFEST + ".tmp-" + SafetensorsWriter.randomSuffix());
         try {
             Files.createDirectories(dir);
-            Files.writeString(tmp, JSON.writeValueAsString(n) + "\n", StandardCharsets.UTF_8);
-            AtomicFolder.force(tmp);
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            // synced and renamed into place, as the checkpoints' small files are
+            SafetensorsWriter.writeBytes(dir.resolve(MANIFEST),
+                    (JSON.writeValueAsString(n) + "\n").getBytes(StandardCharsets.UTF_8), true);
         } catch (IOException e) {
-            try {
-                Files.deleteIfExists(tmp);
-            } catch (IOException ignored) {
-                // a leftover .tmp- manifest is ignored
-            }
             throw new IllegalArgumentException("cannot write " + dir + ": " + CheckpointException.reason(e), e);
+        } catch (CheckpointException e) {
+            IOException cause = e.getCause() instanceof IOException io ? io : new IOException(e.getMessage());
+            throw new IllegalArgumentException("cannot write " + dir + ": " + CheckpointException.reason(cause), e);
         }
     }
 }
