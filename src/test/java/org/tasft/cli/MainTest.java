@@ -42,12 +42,17 @@ class MainTest {
 
     @BeforeEach
     void modelFolder() throws IOException {
-        model = dir.resolve("tiny-llama");
-        Files.createDirectories(model);
-        copy("/fixtures/tiny-llama/config.json", model.resolve("config.json"));
-        copy("/fixtures/tiny-llama/model.safetensors", model.resolve("model.safetensors"));
-        copy("/fixtures/tokenizer/tokenizer.json", model.resolve("tokenizer.json"));
+        model = tinyLlama(dir);
         savedLoader = ModelFolder.loader;
+    }
+
+    /** {@code parent/tiny-llama}: the fixture's config.json and weights with the fixture tokenizer beside them. */
+    static Path tinyLlama(Path parent) throws IOException {
+        Path folder = Files.createDirectories(parent.resolve("tiny-llama"));
+        copy("/fixtures/tiny-llama/config.json", folder.resolve("config.json"));
+        copy("/fixtures/tiny-llama/model.safetensors", folder.resolve("model.safetensors"));
+        copy("/fixtures/tokenizer/tokenizer.json", folder.resolve("tokenizer.json"));
+        return folder;
     }
 
     @AfterEach

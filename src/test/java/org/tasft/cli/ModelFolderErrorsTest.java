@@ -34,11 +34,7 @@ class ModelFolderErrorsTest {
 
     @BeforeEach
     void modelFolder() throws IOException {
-        model = dir.resolve("tiny-llama");
-        Files.createDirectories(model);
-        MainTest.copy("/fixtures/tiny-llama/config.json", model.resolve("config.json"));
-        MainTest.copy("/fixtures/tiny-llama/model.safetensors", model.resolve("model.safetensors"));
-        MainTest.copy("/fixtures/tokenizer/tokenizer.json", model.resolve("tokenizer.json"));
+        model = MainTest.tinyLlama(dir);
     }
 
     private void setConfig(String key, String rawJsonValue) throws IOException {

@@ -34,11 +34,7 @@ class OutputChecksTest {
 
     @BeforeEach
     void files() throws IOException {
-        model = dir.resolve("tiny-llama");
-        Files.createDirectories(model);
-        MainTest.copy("/fixtures/tiny-llama/config.json", model.resolve("config.json"));
-        MainTest.copy("/fixtures/tiny-llama/model.safetensors", model.resolve("model.safetensors"));
-        MainTest.copy("/fixtures/tokenizer/tokenizer.json", model.resolve("tokenizer.json"));
+        model = MainTest.tinyLlama(dir);
         safe = Files.writeString(dir.resolve("safe.jsonl"), "{\"instruction\": \"Say hi.\", \"output\": \"Hi.\"}\n"
                 + "{\"instruction\": \"Say bye.\", \"output\": \"Bye.\"}\n");
         savedLoader = ModelFolder.loader;
