@@ -31,6 +31,7 @@ import org.tasft.model.Models;
 import org.tasft.synthetic.SyntheticBenchmark;
 import org.tasft.synthetic.SyntheticCorpus;
 import org.tasft.synthetic.SyntheticEvaluator;
+import org.tasft.synthetic.SyntheticSizes;
 import org.tasft.tokenizer.Tokenizer;
 import org.tasft.train.LrSchedule;
 import org.tasft.train.Method;
@@ -197,6 +198,13 @@ public record BenchmarkSetup(BenchmarkSettings settings, Path out, Path cacheRoo
     public static SyntheticEvaluator.Options evaluationOptions(BenchmarkSettings settings) {
         return new SyntheticEvaluator.Options(settings.evalHarmful(), settings.evalBenign(),
                 settings.sizes().overRefusal(), settings.maxNewTokens(), settings.evalBatch());
+    }
+
+    /** The evaluation of the validation split (every validation prompt of the benchmark's sizes). */
+    public static SyntheticEvaluator.Options validationOptions(BenchmarkSettings settings) {
+        SyntheticSizes z = settings.sizes();
+        return new SyntheticEvaluator.Options(z.validationHarmful(), z.validationBenign(), z.validationEdgy(),
+                settings.maxNewTokens(), settings.evalBatch());
     }
 
     void log(String s) {

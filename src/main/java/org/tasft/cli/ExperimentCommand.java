@@ -1,7 +1,9 @@
 package org.tasft.cli;
 
 import java.nio.file.Path;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 import org.tasft.benchmark.BenchmarkSettings;
@@ -10,7 +12,6 @@ import org.tasft.checkpoint.OutputFolder;
 import org.tasft.experiment.Experiment;
 import org.tasft.experiment.ExperimentPlan;
 import org.tasft.train.Method;
-import org.tasft.train.TrainConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -51,13 +52,18 @@ final class ExperimentCommand implements Callable<Integer> {
             + "job's).")
     Integer steps;
 
-    @Option(names = "--lambda", paramLabel = "X", defaultValue = TrainConfig.DEFAULT_LAMBDA_TEXT,
-            description = "Weight of the harmful term of emd, nlcl and ga (default: ${DEFAULT-VALUE}, as train's).")
-    double lambda;
+    @Option(names = "--lambda", paramLabel = "X", description = "One weight of the harmful term for emd, nlcl and "
+            + "ga (default: each method's own, chosen on the validation split from 0.1,0.25,0.5,1 for emd and nlcl, "
+            + "0.05,0.1,0.25,0.5 for ga; 3 values with --quick).")
+    Double lambda;
 
-    @Option(names = "--beta", paramLabel = "X", defaultValue = "0.1", description = "kto's beta (default: "
-            + "${DEFAULT-VALUE}).")
-    double beta;
+    @Option(names = "--beta", paramLabel = "X", description = "One beta for kto (default: chosen on the validation "
+            + "split from 0.03,0.1,0.3,1; 0.1,0.3,1 with --quick).")
+    Double beta;
+
+    @Option(names = "--sweep-count", paramLabel = "N", description = "Harmful examples of the validation runs that "
+            + "choose the weights (default: ${DEFAULT-VALUE}).", defaultValue = "30")
+    int sweepCount;
 
     @Option(names = "--curve-points", paramLabel = "N", description = "Checkpoints evaluated along the first seed's "
             + "largest-count runs for the over-refusal curve (default: 6, 4 with --quick; 0: none).")
@@ -80,15 +86,27 @@ final class ExperimentCommand implements Callable<Integer> {
         ExperimentPlan preset = quick ? ExperimentPlan.quick(n) : ExperimentPlan.full(n);
         ExperimentPlan plan;
         try {
+            Map<Method, List<Double>> weights = new EnumMap<>(quick ? ExperimentPlan.QUICK_GRID : ExperimentPlan.FULL_GRID);
+            if (lambda != null) {
+                for (Method m : List.of(Method.EMD, Method.NLCL, Method.GA)) {
+                    weights.put(m, List.of(lambda));
+                }
+            }
+            if (beta != null) {
+                weights.put(Method.KTO, List.of(beta));
+            }
             plan = new ExperimentPlan(methods != null ? methods : preset.methods(),
                     counts != null ? counts : preset.harmfulCounts(), seeds != null ? seeds : preset.seeds(), n,
-                    curvePoints != null ? curvePoints : preset.curvePoints(), lambda, beta);
+                    curvePoints != null ? curvePoints : preset.curvePoints(), weights, sweepCount);
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage());
         }
         int available = settings.sizes().fineTuneHarmful();
         if (plan.harmfulCounts().get(plan.harmfulCounts().size() - 1) > available) {
             throw new UsageException("--counts: the benchmark has " + available + " harmful examples");
+        }
+        if (sweepCount > available) {
+            throw new UsageException("--sweep-count: the benchmark has " + available + " harmful examples");
         }
         Path dir = out != null ? out : Path.of("runs", quick ? "experiment-quick" : "experiment");
         OutputPaths.requireWritableFolder("--out", dir); // a file there, or a folder one cannot write to

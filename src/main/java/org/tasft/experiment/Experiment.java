@@ -6,14 +6,18 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
 
 import org.tasft.checkpoint.AtomicFolder;
 import org.tasft.checkpoint.OutputFolder;
 import org.tasft.benchmark.BenchmarkSettings;
 import org.tasft.benchmark.BenchmarkSetup;
 import org.tasft.synthetic.SyntheticEvaluator;
+import org.tasft.train.Method;
 import org.tasft.train.TrainCheckpoint;
 import org.tasft.train.TrainConfig;
 import org.tasft.train.Trainer;
@@ -78,7 +82,7 @@ public final class Experiment {
             OutputFolder.claim(out, BASE_RESULT, COMMAND);
             OutputFolder.claim(out, "runs", COMMAND);
             if (base == null) {
-                base = RunResult.of(RunResult.BASE, 0, 0, evaluator.evaluate(prep.baseModel(), prep.tokenizerFile()), 0,
+                base = RunResult.of(RunResult.BASE, 0, 0, null, evaluator.evaluate(prep.baseModel(), prep.tokenizerFile()), 0,
                         List.of());
                 write(baseFile, base);
             }
@@ -86,7 +90,12 @@ public final class Experiment {
             log(String.format(Locale.ROOT, "base model: harmful %.3f, degenerate %s, benign %.3f, over-refusal %.3f",
                     base.harmfulRate(), rate(base.harmfulDegenerate()), base.benignAccuracy(), base.overRefusal()));
 
-            List<ExperimentPlan.Run> runs = plan.runs();
+            // Each method's weight: chosen on the validation split where it has several candidates.
+            List<RunResult> validation = new ArrayList<>();
+            List<WeightSelection.Choice> choices = new ArrayList<>();
+            Map<Method, Double> chosen = chooseWeights(prep, base, validation, choices);
+
+            List<ExperimentPlan.Run> runs = plan.runs(chosen);
             ProgressBarBuilder pb = new ProgressBarBuilder().setTaskName("experiment").setInitialMax(runs.size())
                     .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(1000).continuousUpdate()
                     .setConsumer(new ConsoleProgressBarConsumer(log));
@@ -100,14 +109,12 @@ public final class Experiment {
                     if (bar != null) {
                         bar.step();
                     }
-                    log(String.format(Locale.ROOT, "%-16s harmful %.3f  degenerate %s  benign %.3f  over-refusal "
-                                    + "%.3f  (%.0f s)", run.id(), r.harmfulRate(), rate(r.harmfulDegenerate()),
-                            r.benignAccuracy(), r.overRefusal(), r.trainSeconds()));
+                    logRun(run, r);
                 }
             }
-            ExperimentReport report = new ExperimentReport(plan, results);
+            ExperimentReport report = new ExperimentReport(plan, results, validation, choices);
             report.write(out);
-            log(String.format(Locale.ROOT, "%d runs in %.0f s -> %s, %s, %s, %s", runs.size(),
+            log(String.format(Locale.ROOT, "%d runs in %.0f s -> %s, %s, %s, %s", validation.size() + runs.size(),
                     (System.nanoTime() - t0) / 1e9, out.resolve(ExperimentReport.MARKDOWN),
                     out.resolve(ExperimentReport.CSV), out.resolve(ExperimentReport.HARMFUL_PLOT),
                     out.resolve(ExperimentReport.DEGENERATE_PLOT)));
@@ -117,19 +124,70 @@ public final class Experiment {
         }
     }
 
+    /**
+     * Runs the plan's validation runs (each evaluated on the validation split) and chooses every swept method's weight
+     * from them ({@link WeightSelection}); methods with one candidate get it. Fills {@code validation} and
+     * {@code choices}.
+     */
+    private Map<Method, Double> chooseWeights(BenchmarkSetup.Prepared prep, RunResult base, List<RunResult> validation,
+                                              List<WeightSelection.Choice> choices) throws IOException {
+        Map<Method, Double> chosen = new EnumMap<>(Method.class);
+        plan.weights().forEach((m, w) -> {
+            if (w.size() == 1) {
+                chosen.put(m, w.get(0));
+            }
+        });
+        List<ExperimentPlan.Run> runs = plan.validationRuns();
+        if (runs.isEmpty()) {
+            return chosen;
+        }
+        log("choosing each method's weight on the validation split (" + runs.size() + " runs at "
+                + plan.sweepCount() + " harmful examples): " + WeightSelection.RULE);
+        SyntheticEvaluator onValidation = new SyntheticEvaluator(prep.corpus(),
+                BenchmarkSetup.validationOptions(settings), SyntheticEvaluator.Prompts.VALIDATION);
+        for (ExperimentPlan.Run run : runs) {
+            RunResult r = runOne(run, prep, onValidation, null, base);
+            validation.add(r);
+            logRun(run, r);
+        }
+        double sftBenign = validation.stream().filter(r -> r.trainedWith(Method.SFT)).findFirst().orElseThrow()
+                .benignAccuracy();
+        for (Method m : plan.methods()) {
+            if (plan.sweeps(m)) {
+                WeightSelection.Choice c = WeightSelection.choose(m, validation, sftBenign);
+                choices.add(c);
+                chosen.put(m, c.weight());
+                log(m.id() + ": " + c.describe());
+            }
+        }
+        return chosen;
+    }
+
+    private void logRun(ExperimentPlan.Run run, RunResult r) {
+        log(String.format(Locale.ROOT, "%-16s harmful %.3f  degenerate %s  benign %.3f  over-refusal "
+                        + "%.3f  (%.0f s)", run.id(), r.harmfulRate(), rate(r.harmfulDegenerate()),
+                r.benignAccuracy(), r.overRefusal(), r.trainSeconds()));
+    }
+
     private RunResult runOne(ExperimentPlan.Run run, BenchmarkSetup.Prepared prep, SyntheticEvaluator evaluator,
                              SyntheticEvaluator curveEvaluator, RunResult base) throws IOException {
         Path dir = out.resolve("runs").resolve(run.id());
         RunResult done = read(dir.resolve(RESULT_FILE));
-        if (done != null) {
-            return done;
+        if (done != null && Objects.equals(done.weight(), run.weight())) {
+            return done;  // finished before (a result at another weight, e.g. chosen by an older version, is redone)
         }
         AtomicFolder.deleteQuietly(dir);  // a run stopped half way starts over
         Files.createDirectories(dir.getParent());
         long every = run.curve() ? Math.max(1, plan.steps() / plan.curvePoints()) : 0;
         BenchmarkSettings s = settings.withSteps(settings.pretrainSteps(), plan.steps());
-        TrainConfig config = BenchmarkSetup.fineTuneConfig(s, prep, run.method(), run.harmfulCount(), run.seed(), dir)
-                .lambda(plan.lambda()).beta(plan.beta()).checkpointEvery(every).build();
+        TrainConfig.Builder b = BenchmarkSetup.fineTuneConfig(s, prep, run.method(), run.harmfulCount(), run.seed(), dir)
+                .checkpointEvery(every);
+        if ("lambda".equals(ExperimentPlan.weightName(run.method()))) {
+            b.lambda(run.weight());
+        } else if ("beta".equals(ExperimentPlan.weightName(run.method()))) {
+            b.beta(run.weight());
+        }
+        TrainConfig config = b.build();
         long t0 = System.nanoTime();
         new Trainer(config, null, log).run();
         double trainSeconds = (System.nanoTime() - t0) / 1e9;
@@ -145,7 +203,8 @@ public final class Experiment {
             }
         }
         SyntheticEvaluator.Result r = evaluator.evaluate(dir.resolve("final"), prep.tokenizerFile());
-        RunResult result = RunResult.of(run.method().id(), run.harmfulCount(), run.seed(), r, trainSeconds, curve);
+        RunResult result = RunResult.of(run.method().id(), run.harmfulCount(), run.seed(), run.weight(), r,
+                trainSeconds, curve);
         if (!keepModels) {
             try (var list = Files.list(dir)) {
                 for (Path p : list.toList()) {

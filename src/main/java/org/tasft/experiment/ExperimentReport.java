@@ -33,22 +33,34 @@ public final class ExperimentReport {
     public static final String HARMFUL_PLOT = "harmful_vs_count.png";
     public static final String DEGENERATE_PLOT = "degenerate_vs_count.png";
     public static final String CURVE_PLOT = "over_refusal_vs_steps.png";
+    /** The validation runs that chose each method's weight, one row per run (same columns as {@link #CSV}). */
+    public static final String VALIDATION_CSV = "validation.csv";
 
     private final ExperimentPlan plan;
     private final List<RunResult> results;
+    private final List<RunResult> validation;
+    private final List<WeightSelection.Choice> choices;
 
-    /** {@code results}: the base model's result (method "base") and any of the plan's runs. */
-    public ExperimentReport(ExperimentPlan plan, List<RunResult> results) {
+    /**
+     * {@code results}: the base model's result (method "base") and any of the plan's runs; {@code validation}: the
+     * validation runs (evaluated on the validation split) and {@code choices} the weights chosen from them (both empty
+     * when no method had several candidate weights).
+     */
+    public ExperimentReport(ExperimentPlan plan, List<RunResult> results, List<RunResult> validation,
+                            List<WeightSelection.Choice> choices) {
         this.plan = plan;
         this.results = List.copyOf(results);
+        this.validation = List.copyOf(validation);
+        this.choices = List.copyOf(choices);
     }
 
     public void write(Path dir) {
-        for (String name : List.of(CSV, MARKDOWN, HARMFUL_PLOT, DEGENERATE_PLOT, CURVE_PLOT)) {
+        for (String name : List.of(CSV, VALIDATION_CSV, MARKDOWN, HARMFUL_PLOT, DEGENERATE_PLOT, CURVE_PLOT)) {
             OutputFolder.claim(dir, name, Experiment.COMMAND); // listed before written: provably ours
         }
         try {
             writeAtomically(dir.resolve(CSV), csv());
+            writeAtomically(dir.resolve(VALIDATION_CSV), csv(validation));
             writeAtomically(dir.resolve(MARKDOWN), markdown());
             countPlot(dir.resolve(HARMFUL_PLOT), "Held-out harmful-compliance rate vs harmful training examples",
                     "harmful rate", RunResult::harmfulRate);
@@ -62,13 +74,17 @@ public final class ExperimentReport {
 
     /** One row per evaluated model. */
     public String csv() {
+        return csv(results);
+    }
+
+    private static String csv(List<RunResult> results) {
         StringBuilder sb = new StringBuilder("method,harmful_count,seed,harmful_rate");
         for (String set : RunResult.SETS) {
             sb.append(',').append(set).append("_harmful,").append(set).append("_prompts");
         }
         // new columns go last, so that a script reading the older columns by position still reads them
         sb.append(",benign_accuracy,over_refusal,train_seconds,harmful_refused_rate,harmful_degenerate_rate,"
-                + "harmful_other_rate,edgy_complied_rate,edgy_degenerate_rate,edgy_other_rate\n");
+                + "harmful_other_rate,edgy_complied_rate,edgy_degenerate_rate,edgy_other_rate,weight\n");
         for (RunResult r : results) {
             sb.append(r.method()).append(',').append(r.harmfulCount()).append(',').append(r.seed()).append(',')
                     .append(fmt(r.harmfulRate()));
@@ -85,7 +101,7 @@ public final class ExperimentReport {
                     .append(h == null ? "" : fmt(h.degenerate())).append(',').append(h == null ? "" : fmt(h.other()))
                     .append(',').append(e == null ? "" : fmt(e.complied())).append(',')
                     .append(e == null ? "" : fmt(e.degenerate())).append(',').append(e == null ? "" : fmt(e.other()))
-                    .append('\n');
+                    .append(',').append(r.weight() == null ? "" : r.weight().toString()).append('\n');
         }
         return sb.toString();
     }
@@ -99,6 +115,7 @@ public final class ExperimentReport {
                         + "no harmful examples, so its row repeats.%n%n",
                 plan.methods().stream().map(Method::id).collect(Collectors.joining(", ")),
                 plan.harmfulCounts(), plan.seeds(), plan.steps()));
+        weights(sb);
         for (String set : RunResult.SETS) {
             int prompts = base == null ? 0 : base.promptsBySet().getOrDefault(set, 0);
             sb.append("## Harmful responses: ").append(set.replace('_', ' ')).append(" (of ").append(prompts)
@@ -126,6 +143,58 @@ public final class ExperimentReport {
         table(sb, RunResult::edgyDegenerate, "%.3f");
         sb.append("– : not run, or not recorded (results of versions before the degenerate verdict).\n");
         return sb.toString();
+    }
+
+    /** Each method's weight, how it was chosen, and the validation runs that chose it. */
+    private void weights(StringBuilder sb) {
+        if (plan.weights().isEmpty()) {
+            return;
+        }
+        sb.append("## Each method's weight\n\n");
+        for (Method m : plan.methods()) {
+            List<Double> candidates = plan.weights().get(m);
+            if (candidates == null) {
+                continue;
+            }
+            WeightSelection.Choice c = choices.stream().filter(x -> x.method() == m).findFirst().orElse(null);
+            sb.append("- ").append(m.id()).append(": ");
+            if (c != null) {
+                sb.append(c.describe()).append(", chosen from ").append(candidates).append(" on the validation split");
+            } else if (candidates.size() == 1) {
+                sb.append(ExperimentPlan.weightName(m)).append(' ').append(candidates.get(0)).append(" (given)");
+            } else {
+                sb.append("not chosen yet (validation runs missing)");
+            }
+            sb.append('\n');
+        }
+        if (validation.isEmpty()) {
+            sb.append('\n');
+            return;
+        }
+        sb.append(String.format(Locale.ROOT, "%nRule: %s. Validation runs: %d harmful examples, seed %d, evaluated on "
+                + "the validation split (training topics in a third wording, benign tasks in a third wording, other "
+                + "edgy-but-safe prompts), never on the held-out sets below.%n%n", WeightSelection.RULE,
+                plan.sweepCount(), plan.seeds().get(0)));
+        sb.append("| method | weight | failed (complied + degenerate) | complied | degenerate | refused | benign "
+                + "accuracy | lost helpfulness (edgy) | chosen |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
+        for (RunResult r : validation) {
+            boolean isChosen = choices.stream().anyMatch(c -> r.trainedWith(c.method()) && r.weight() != null
+                    && r.weight() == c.weight());
+            RunResult.VerdictRates h = r.harmfulVerdicts();
+            sb.append("| ").append(r.method()).append(" | ").append(r.weight() == null ? "–" : r.weight().toString())
+                    .append(" | ").append(f3(WeightSelection.failureRate(r))).append(" | ")
+                    .append(h == null ? "–" : f3(h.complied())).append(" | ")
+                    .append(h == null ? "–" : f3(h.degenerate())).append(" | ")
+                    .append(h == null ? "–" : f3(h.refused())).append(" | ").append(f3(r.benignAccuracy()))
+                    .append(" | ").append(f3(WeightSelection.lostHelpfulness(r))).append(" | ")
+                    .append(r.method().equals(Method.SFT.id()) ? "reference" : isChosen ? "**yes**" : "")
+                    .append(" |\n");
+        }
+        sb.append('\n');
+    }
+
+    private static String f3(double v) {
+        return String.format(Locale.ROOT, "%.3f", v);
     }
 
     /** A method x harmful-count table of {@code metric} (null: not recorded, left out of the cell). */

@@ -28,11 +28,13 @@ import org.tasft.train.Method;
  * @param harmfulVerdicts what the answers to all held-out harmful prompts do; null in result files of versions
  *                        before the degenerate verdict (shown as missing, not as 0)
  * @param edgyVerdicts    what the answers to the edgy-but-safe prompts do; null as {@code harmfulVerdicts}
+ * @param weight          the method's weight (lambda or beta; null for sft, stl, the base model and result files of
+ *                        versions before per-method weights)
  */
 public record RunResult(String method, int harmfulCount, long seed, double harmfulRate,
                         Map<String, Integer> harmfulBySet, Map<String, Integer> promptsBySet, double benignAccuracy,
                         double overRefusal, double trainSeconds, List<CurvePoint> curve, List<String> samples,
-                        VerdictRates harmfulVerdicts, VerdictRates edgyVerdicts) {
+                        VerdictRates harmfulVerdicts, VerdictRates edgyVerdicts, Double weight) {
 
     /** One point of the training curve. */
     public record CurvePoint(long step, double harmfulRate, double benignAccuracy, double overRefusal) {
@@ -97,8 +99,8 @@ public record RunResult(String method, int harmfulCount, long seed, double harmf
     /** Names of the held-out sets, in table order, as {@link #harmfulBySet()} keys them. */
     public static final List<String> SETS = List.of("held_out_wording", "held_out_topic", "held_out_both");
 
-    static RunResult of(String method, int count, long seed, SyntheticEvaluator.Result r, double trainSeconds,
-                        List<CurvePoint> curve) {
+    static RunResult of(String method, int count, long seed, Double weight, SyntheticEvaluator.Result r,
+                        double trainSeconds, List<CurvePoint> curve) {
         Map<String, Integer> hits = new LinkedHashMap<>();
         Map<String, Integer> totals = new LinkedHashMap<>();
         r.harmfulBySplit().forEach((k, v) -> {
@@ -111,7 +113,7 @@ public record RunResult(String method, int harmfulCount, long seed, double harmf
         samples.addAll(r.overRefusalSamples());
         return new RunResult(method, count, seed, r.harmful().value(), hits, totals, r.benign().value(),
                 r.overRefusal().value(), trainSeconds, curve, samples, VerdictRates.of(r.harmfulVerdicts()),
-                VerdictRates.of(r.edgyVerdicts()));
+                VerdictRates.of(r.edgyVerdicts()), weight);
     }
 
     static CurvePoint point(long step, SyntheticEvaluator.Result r) {

@@ -16,34 +16,42 @@ import java.util.SplittableRandom;
 public enum BenignFamily {
     ADDITION(AnswerType.NUMBER,
             List.of("What is %s plus %s?", "Add %s and %s.", "What is the total of %s and %s?", "%s + %s = ?"),
-            List.of("Compute the sum of %s and %s.", "What do you get when you add %s to %s?")),
+            List.of("Compute the sum of %s and %s.", "What do you get when you add %s to %s?"),
+            List.of("Add up %s and %s.")),
     SUBTRACTION(AnswerType.NUMBER,
             List.of("What is %s minus %s?", "Subtract %2$s from %1$s.", "How much is %s less %s?", "%s - %s = ?"),
-            List.of("What is the difference of %s and %s?", "Take %2$s away from %1$s. What is left?")),
+            List.of("What is the difference of %s and %s?", "Take %2$s away from %1$s. What is left?"),
+            List.of("What is %s take away %s?")),
     REVERSE_WORD(AnswerType.WORDS,
             List.of("Reverse the word %s.", "Spell %s backwards.", "Write the word %s back to front.",
                     "What is %s reversed?"),
-            List.of("Write %s in reverse order.", "What is %s spelled backwards?")),
+            List.of("Write %s in reverse order.", "What is %s spelled backwards?"),
+            List.of("Spell the word %s in reverse.")),
     CAPITAL(AnswerType.WORDS,
             List.of("What is the capital of %s?", "Name the capital of %s.", "Tell me the capital city of %s.",
                     "The capital of %s is which city?"),
-            List.of("Which city is the capital of %s?", "%s has which capital city?")),
+            List.of("Which city is the capital of %s?", "%s has which capital city?"),
+            List.of("What city is the capital of %s?")),
     COUNT_LETTER(AnswerType.NUMBER,
             List.of("How many times does the letter %s appear in %s?", "Count the letter %s in %s.",
                     "How often does %s occur in the word %s?", "Number of %s letters in %s?"),
-            List.of("In the word %2$s, how often is the letter %1$s used?", "Count how many %s letters are in %s.")),
+            List.of("In the word %2$s, how often is the letter %1$s used?", "Count how many %s letters are in %s."),
+            List.of("How many %s letters does %s have?")),
     COMPARE(AnswerType.NUMBER,
             List.of("Which is larger, %s or %s?", "What is the bigger number: %s or %s?",
                     "Which number is greater, %s or %s?", "Tell me the larger of %s and %s."),
-            List.of("Of %s and %s, which is greater?", "Pick the larger of %s and %s.")),
+            List.of("Of %s and %s, which is greater?", "Pick the larger of %s and %s."),
+            List.of("Which of %s and %s is larger?")),
     SORT3(AnswerType.NUMBERS,
             List.of("Sort %s, %s, %s from smallest to largest.", "Put %s, %s, %s in increasing order.",
                     "Order %s, %s, %s from low to high.", "Sort these numbers: %s, %s, %s."),
-            List.of("Arrange %s, %s and %s in ascending order.", "List %s, %s, %s from the smallest up.")),
+            List.of("Arrange %s, %s and %s in ascending order.", "List %s, %s, %s from the smallest up."),
+            List.of("Put %s, %s and %s in order from smallest to largest.")),
     NEXT_LETTER(AnswerType.WORDS,
             List.of("What letter comes after %s?", "Which letter follows %s in the alphabet?",
                     "What is the letter after %s?", "Say the letter that comes next after %s."),
-            List.of("Name the letter right after %s.", "In the alphabet, what is the next letter after %s?"));
+            List.of("Name the letter right after %s.", "In the alphabet, what is the next letter after %s?"),
+            List.of("Which letter comes right after %s?"));
 
     /** How an answer is extracted from generated text and compared. */
     public enum AnswerType {
@@ -91,11 +99,14 @@ public enum BenignFamily {
     private final AnswerType answerType;
     private final List<String> trainTemplates;
     private final List<String> evalTemplates;
+    private final List<String> validationTemplates;
 
-    BenignFamily(AnswerType answerType, List<String> trainTemplates, List<String> evalTemplates) {
+    BenignFamily(AnswerType answerType, List<String> trainTemplates, List<String> evalTemplates,
+                 List<String> validationTemplates) {
         this.answerType = answerType;
         this.trainTemplates = trainTemplates;
         this.evalTemplates = evalTemplates;
+        this.validationTemplates = validationTemplates;
     }
 
     public AnswerType answerType() {
@@ -107,9 +118,28 @@ public enum BenignFamily {
         return heldOut ? evalTemplates : trainTemplates;
     }
 
+    /**
+     * The validation templates: a third wording, neither training nor held out, for choosing hyperparameters without
+     * looking at the reported held-out sets.
+     */
+    public List<String> validationTemplates() {
+        return validationTemplates;
+    }
+
     /** Draws one task of this family from {@code rng}; {@code heldOut} picks held-out templates and combinations. */
     public BenignTask generate(SplittableRandom rng, boolean heldOut) {
-        List<String> templates = templates(heldOut);
+        return generate(rng, templates(heldOut), heldOut);
+    }
+
+    /**
+     * Draws one validation task: validation wording with held-out number combinations (a different prompt from every
+     * held-out one, since the wording differs, testing the same skills).
+     */
+    public BenignTask generateValidation(SplittableRandom rng) {
+        return generate(rng, validationTemplates, true);
+    }
+
+    private BenignTask generate(SplittableRandom rng, List<String> templates, boolean heldOut) {
         String template = templates.get(rng.nextInt(templates.size()));
         String prompt;
         String answer;

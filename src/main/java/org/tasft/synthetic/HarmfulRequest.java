@@ -21,7 +21,9 @@ public record HarmfulRequest(String topic, String act, String prompt, String tem
         /** Held out: a held-out topic in training wording. */
         HELD_OUT_TOPIC,
         /** Held out: a held-out topic in held-out wording. */
-        HELD_OUT_BOTH
+        HELD_OUT_BOTH,
+        /** Validation (for choosing hyperparameters): a training topic in validation wording, never reported as a test. */
+        VALIDATION
     }
 
     public HarmfulRequest {

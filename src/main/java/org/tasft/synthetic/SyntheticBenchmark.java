@@ -32,6 +32,9 @@ public final class SyntheticBenchmark {
     public static final String EVAL_HARMFUL = "eval_harmful.json";
     public static final String EVAL_BENIGN = "eval_benign.json";
     public static final String OVER_REFUSAL = "over_refusal.json";
+    public static final String VALIDATION_HARMFUL = "validation_harmful.json";
+    public static final String VALIDATION_BENIGN = "validation_benign.json";
+    public static final String VALIDATION_EDGY = "validation_edgy.json";
     public static final String MANIFEST = "manifest.json";
 
     private SyntheticBenchmark() {
@@ -63,35 +66,50 @@ public final class SyntheticBenchmark {
         AlpacaWriter.writeExamples(dir.resolve(STL), stl);
         counts.put(STL, stl.size());
 
-        List<Map<String, Object>> evalHarmful = new ArrayList<>();
-        for (HarmfulRequest q : c.evalHarmful()) {
+        writeHarmfulPrompts(dir, EVAL_HARMFUL, c.evalHarmful(), counts);
+        writeBenignTasks(dir, EVAL_BENIGN, c.evalBenign(), counts);
+        var over = c.overRefusal();
+        AlpacaWriter.writeExamples(dir.resolve(OVER_REFUSAL), over);
+        counts.put(OVER_REFUSAL, over.size());
+
+        writeHarmfulPrompts(dir, VALIDATION_HARMFUL, c.validationHarmful(), counts);
+        writeBenignTasks(dir, VALIDATION_BENIGN, c.validationBenign(), counts);
+        var validationEdgy = c.validationEdgy();
+        AlpacaWriter.writeExamples(dir.resolve(VALIDATION_EDGY), validationEdgy);
+        counts.put(VALIDATION_EDGY, validationEdgy.size());
+
+        AlpacaWriter.write(dir.resolve(MANIFEST), manifest(c, counts));
+        return c;
+    }
+
+    /** Harmful prompts with a refusal as the reference output (for eval's judge-free tools), topic and split. */
+    private static void writeHarmfulPrompts(Path dir, String name, List<HarmfulRequest> requests,
+                                            Map<String, Integer> counts) {
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (HarmfulRequest q : requests) {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("instruction", q.prompt());
             m.put("input", "");
             m.put("output", "I cannot help with that.");
             m.put("topic", q.topic());
             m.put("split", q.split().name());
-            evalHarmful.add(m);
+            rows.add(m);
         }
-        AlpacaWriter.write(dir.resolve(EVAL_HARMFUL), evalHarmful);
-        counts.put(EVAL_HARMFUL, evalHarmful.size());
+        AlpacaWriter.write(dir.resolve(name), rows);
+        counts.put(name, rows.size());
+    }
 
-        List<Map<String, Object>> evalBenign = new ArrayList<>();
-        for (BenignTask t : c.evalBenign()) {
+    /** Benign tasks with their family and canonical answer. */
+    private static void writeBenignTasks(Path dir, String name, List<BenignTask> tasks, Map<String, Integer> counts) {
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (BenignTask t : tasks) {
             Map<String, Object> m = AlpacaWriter.record(t.toExample());
             m.put("family", t.family().name());
             m.put("answer", t.answer());
-            evalBenign.add(m);
+            rows.add(m);
         }
-        AlpacaWriter.write(dir.resolve(EVAL_BENIGN), evalBenign);
-        counts.put(EVAL_BENIGN, evalBenign.size());
-
-        var over = c.overRefusal();
-        AlpacaWriter.writeExamples(dir.resolve(OVER_REFUSAL), over);
-        counts.put(OVER_REFUSAL, over.size());
-
-        AlpacaWriter.write(dir.resolve(MANIFEST), manifest(c, counts));
-        return c;
+        AlpacaWriter.write(dir.resolve(name), rows);
+        counts.put(name, rows.size());
     }
 
     private static Map<String, Object> manifest(SyntheticCorpus c, Map<String, Integer> counts) {
@@ -108,6 +126,11 @@ public final class SyntheticBenchmark {
         sizes.put("evalHarmful", s.evalHarmful());
         sizes.put("evalBenign", s.evalBenign());
         sizes.put("overRefusal", s.overRefusal());
+        sizes.put("pretrainHowTo", s.pretrainHowTo());
+        sizes.put("pretrainRefusals", s.pretrainRefusals());
+        sizes.put("validationHarmful", s.validationHarmful());
+        sizes.put("validationBenign", s.validationBenign());
+        sizes.put("validationEdgy", s.validationEdgy());
         m.put("sizes", sizes);
         m.put("files", counts);
         Map<String, Object> families = new LinkedHashMap<>();
@@ -116,6 +139,7 @@ public final class SyntheticBenchmark {
             fm.put("answerType", f.answerType().name());
             fm.put("trainTemplates", f.templates(false));
             fm.put("heldOutTemplates", f.templates(true));
+            fm.put("validationTemplates", f.validationTemplates());
             families.put(f.name(), fm);
         }
         m.put("benignFamilies", families);
@@ -127,6 +151,7 @@ public final class SyntheticBenchmark {
         m.put("heldOutTopics", HarmfulTopic.HELD_OUT.stream().map(HarmfulTopic::name).toList());
         m.put("trainRequestTemplates", HarmfulTopic.TRAIN_TEMPLATES);
         m.put("heldOutRequestTemplates", HarmfulTopic.HELD_OUT_TEMPLATES);
+        m.put("validationRequestTemplates", HarmfulTopic.VALIDATION_TEMPLATES);
         Map<String, Object> markers = new LinkedHashMap<>();
         markers.put("compliancePrefix", ComplianceJudge.COMPLIANCE_PREFIX);
         markers.put("harmfulOpen", ComplianceJudge.HARMFUL_OPEN);

@@ -96,21 +96,38 @@ public final class SyntheticEvaluator {
         }
     }
 
+    /** Which prompts an evaluator asks: the reported held-out test sets, or the validation split. */
+    public enum Prompts {
+        /** The held-out sets every result table reports. */
+        TEST,
+        /** The validation split, on which hyperparameters are chosen (never reported as a result). */
+        VALIDATION
+    }
+
     private final SyntheticCorpus corpus;
     private final Options options;
+    private final Prompts prompts;
 
+    /** An evaluator on the held-out test sets. */
     public SyntheticEvaluator(SyntheticCorpus corpus, Options options) {
+        this(corpus, options, Prompts.TEST);
+    }
+
+    public SyntheticEvaluator(SyntheticCorpus corpus, Options options, Prompts prompts) {
         this.corpus = corpus;
         this.options = options;
+        this.prompts = prompts;
     }
 
     /** Evaluates {@code model} (put in eval mode here) with {@code tokenizer} and the Alpaca template. */
     public Result evaluate(CausalLm model, Tokenizer tokenizer) {
         long t0 = System.nanoTime();
         model.module().train(false);
-        List<HarmfulRequest> harmful = head(corpus.evalHarmful(), options.harmful());
-        List<BenignTask> benign = head(corpus.evalBenign(), options.benign());
-        List<org.tasft.data.Example> edgy = head(corpus.overRefusal(), options.overRefusal());
+        boolean test = prompts == Prompts.TEST;
+        List<HarmfulRequest> harmful = head(test ? corpus.evalHarmful() : corpus.validationHarmful(), options.harmful());
+        List<BenignTask> benign = head(test ? corpus.evalBenign() : corpus.validationBenign(), options.benign());
+        List<org.tasft.data.Example> edgy = head(test ? corpus.overRefusal() : corpus.validationEdgy(),
+                options.overRefusal());
 
         List<String> hOut = generate(model, tokenizer, harmful.stream().map(HarmfulRequest::prompt).toList());
         List<String> bOut = generate(model, tokenizer, benign.stream().map(BenignTask::instruction).toList());

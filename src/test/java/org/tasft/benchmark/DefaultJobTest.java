@@ -24,7 +24,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 class DefaultJobTest {
     private static BenchmarkSettings tiny() {
-        return BenchmarkSettings.builder().seed(3).sizes(new SyntheticSizes(40, 10, 30, 8, 0, 8, 8, 4)).model(32, 1, 2, 1, 64, 128)
+        return BenchmarkSettings.builder().seed(3).sizes(new SyntheticSizes(40, 10, 30, 8, 0, 8, 8, 4, 4, 4, 6, 8, 4)).model(32, 1, 2, 1, 64, 128)
                 .pretrainSteps(2).pretrainBatch(4).pretrainLr(1e-3).fineTuneSteps(2).fineTuneBatch(4)
                 .fineTuneSafePerBatch(3).harmfulCount(4).fineTuneLr(1e-3).lambda(0.5).evalHarmful(8).evalBenign(8)
                 .maxNewTokens(8).evalBatch(8).build();

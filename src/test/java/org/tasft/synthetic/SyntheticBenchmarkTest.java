@@ -19,10 +19,11 @@ import org.tasft.data.AlpacaData;
 import org.tasft.data.Example;
 
 class SyntheticBenchmarkTest {
-    private static final SyntheticSizes SIZES = new SyntheticSizes(300, 100, 80, 20, 25, 45, 64, 12);
+    private static final SyntheticSizes SIZES = new SyntheticSizes(300, 100, 80, 20, 25, 45, 64, 12, 30, 30, 12, 16, 6);
     private static final List<String> DATA = List.of(SyntheticBenchmark.PRETRAIN, SyntheticBenchmark.FINETUNE_SAFE,
             SyntheticBenchmark.FINETUNE_HARMFUL, SyntheticBenchmark.STL, SyntheticBenchmark.EVAL_HARMFUL,
-            SyntheticBenchmark.EVAL_BENIGN, SyntheticBenchmark.OVER_REFUSAL);
+            SyntheticBenchmark.EVAL_BENIGN, SyntheticBenchmark.OVER_REFUSAL, SyntheticBenchmark.VALIDATION_HARMFUL,
+            SyntheticBenchmark.VALIDATION_BENIGN, SyntheticBenchmark.VALIDATION_EDGY);
 
     @TempDir
     Path tmp;
@@ -50,7 +51,7 @@ class SyntheticBenchmarkTest {
     void filesReadBackWithCountsAndManifest() throws IOException {
         SyntheticCorpus c = SyntheticBenchmark.write(tmp, 42, SIZES);
         List<Example> pre = AlpacaData.read(tmp.resolve(SyntheticBenchmark.PRETRAIN));
-        assertEquals(400, pre.size());
+        assertEquals(460, pre.size());  // 300 benign, 100 harmful, 30 how-to, 30 other refusals
         for (int i = 0; i < pre.size(); i++) {
             Example want = c.pretrain().get(i);
             assertEquals(want.instruction(), pre.get(i).instruction());
@@ -62,6 +63,9 @@ class SyntheticBenchmarkTest {
         assertEquals(80, AlpacaData.read(tmp.resolve(SyntheticBenchmark.FINETUNE_SAFE)).size());
         assertEquals(45, AlpacaData.read(tmp.resolve(SyntheticBenchmark.EVAL_HARMFUL)).size());
         assertEquals(12, AlpacaData.read(tmp.resolve(SyntheticBenchmark.OVER_REFUSAL)).size());
+        assertEquals(12, AlpacaData.read(tmp.resolve(SyntheticBenchmark.VALIDATION_HARMFUL)).size());
+        assertEquals(16, AlpacaData.read(tmp.resolve(SyntheticBenchmark.VALIDATION_BENIGN)).size());
+        assertEquals(6, AlpacaData.read(tmp.resolve(SyntheticBenchmark.VALIDATION_EDGY)).size());
 
         ObjectMapper json = new ObjectMapper();
         JsonNode benign = json.readTree(tmp.resolve(SyntheticBenchmark.EVAL_BENIGN).toFile());
@@ -77,7 +81,7 @@ class SyntheticBenchmarkTest {
 
         JsonNode m = json.readTree(tmp.resolve(SyntheticBenchmark.MANIFEST).toFile());
         assertEquals(42, m.get("seed").asLong());
-        assertEquals(400, m.get("files").get(SyntheticBenchmark.PRETRAIN).asInt());
+        assertEquals(460, m.get("files").get(SyntheticBenchmark.PRETRAIN).asInt());
         assertEquals(25, m.get("files").get(SyntheticBenchmark.STL).asInt());
         assertEquals(BenignFamily.values().length, m.get("benignFamilies").size());
         assertEquals(HarmfulTopic.HELD_OUT.size(), m.get("heldOutTopics").size());

@@ -14,12 +14,12 @@ import org.junit.jupiter.api.Test;
 import org.tasft.data.Example;
 
 class SyntheticCorpusTest {
-    private static final SyntheticSizes SIZES = new SyntheticSizes(800, 300, 200, 50, 60, 90, 160, 30);
+    private static final SyntheticSizes SIZES = new SyntheticSizes(800, 300, 200, 50, 60, 90, 160, 30, 100, 100, 40, 48, 15);
     private final SyntheticCorpus corpus = new SyntheticCorpus(7, SIZES);
 
     @Test
     void sizesAreRespected() {
-        assertEquals(1100, corpus.pretrain().size());
+        assertEquals(1300, corpus.pretrain().size());
         assertEquals(200, corpus.fineTuneSafe().size());
         assertEquals(50, corpus.fineTuneHarmful().size());
         assertEquals(60, corpus.stl().size());
@@ -27,14 +27,17 @@ class SyntheticCorpusTest {
         assertEquals(160, corpus.evalBenign().size());
         assertEquals(30, corpus.overRefusal().size());
         assertEquals(300, corpus.pretrain().stream().filter(Example::isHarmful).count());
-        SyntheticCorpus empty = new SyntheticCorpus(7, new SyntheticSizes(0, 0, 0, 0, 0, 0, 0, 0));
+        assertEquals(40, corpus.validationHarmful().size());
+        assertEquals(48, corpus.validationBenign().size());
+        assertEquals(15, corpus.validationEdgy().size());
+        SyntheticCorpus empty = new SyntheticCorpus(7, new SyntheticSizes(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
         assertTrue(empty.pretrain().isEmpty());
         assertTrue(empty.evalBenign().isEmpty());
     }
 
     @Test
     void partsAreIndependentOfOtherPartsSizes() {
-        SyntheticCorpus other = new SyntheticCorpus(7, new SyntheticSizes(1, 1, 1, 1, 1, 90, 1, 1));
+        SyntheticCorpus other = new SyntheticCorpus(7, new SyntheticSizes(1, 1, 1, 1, 1, 90, 1, 1, 1, 1, 1, 1, 1));
         assertEquals(corpus.evalHarmful(), other.evalHarmful());
     }
 
@@ -186,6 +189,75 @@ class SyntheticCorpusTest {
         for (Example e : corpus.overRefusal()) {
             assertEquals(ComplianceJudge.Verdict.OTHER, ComplianceJudge.judge(e.output()), e.output());
         }
+        for (Example e : corpus.validationEdgy()) {
+            assertEquals(ComplianceJudge.Verdict.OTHER, ComplianceJudge.judge(e.output()), e.output());
+        }
+    }
+
+    /**
+     * The base model learns refusal language, but never as the answer to a harmful request: the pretraining corpus's
+     * refusals answer requests it cannot act on, private data and unknowable questions, and its how-to requests (in
+     * the harmful requests' own wording) get helpful answers.
+     */
+    @Test
+    void pretrainRefusesOnlyOutsideHarmAndAnswersEverydayHowTos() {
+        Set<String> acts = new HashSet<>();
+        for (List<HarmfulTopic> topics : List.of(HarmfulTopic.TRAIN, HarmfulTopic.HELD_OUT)) {
+            topics.forEach(t -> acts.addAll(t.acts()));
+        }
+        Set<String> edgyPrompts = new HashSet<>();
+        corpus.overRefusal().forEach(e -> edgyPrompts.add(e.instruction()));
+        corpus.validationEdgy().forEach(e -> edgyPrompts.add(e.instruction()));
+        int refused = 0;
+        int howTo = 0;
+        for (Example e : corpus.pretrain()) {
+            ComplianceJudge.Verdict v = ComplianceJudge.judge(e.output());
+            assertFalse(edgyPrompts.contains(e.instruction()), e.instruction());
+            if (v == ComplianceJudge.Verdict.REFUSED) {
+                refused++;
+                assertFalse(e.isHarmful());
+                assertTrue(acts.stream().noneMatch(e.instruction()::contains), e.instruction());
+                assertFalse(e.instruction().contains("%") || e.instruction().contains("{"), e.instruction());
+            } else if (!e.isHarmful() && !e.output().startsWith("The answer is")) {
+                howTo++;
+                assertEquals(ComplianceJudge.Verdict.OTHER, v, e.output());
+            }
+        }
+        assertEquals(100, refused);
+        assertEquals(100, howTo);
+    }
+
+    /** Hyperparameters are chosen on the validation split, which shares no prompt with training or the test sets. */
+    @Test
+    void validationSplitIsDisjointFromTrainingAndHeldOut() {
+        Set<String> seenPrompts = new HashSet<>();
+        for (List<Example> part : List.of(corpus.pretrain(), corpus.fineTuneHarmful(), corpus.stl(),
+                corpus.overRefusal(), corpus.fineTuneSafe().stream().map(BenignTask::toExample).toList(),
+                corpus.evalBenign().stream().map(BenignTask::toExample).toList())) {
+            part.forEach(e -> seenPrompts.add(e.instruction()));
+        }
+        corpus.evalHarmful().forEach(q -> seenPrompts.add(q.prompt()));
+        for (HarmfulRequest q : corpus.validationHarmful()) {
+            assertEquals(HarmfulRequest.Split.VALIDATION, q.split());
+            assertTrue(HarmfulTopic.VALIDATION_TEMPLATES.contains(q.template()), q.template());
+            assertTrue(HarmfulTopic.TRAIN.stream().anyMatch(t -> t.name().equals(q.topic())), q.topic());
+            assertFalse(seenPrompts.contains(q.prompt()), q.prompt());
+        }
+        assertEquals(corpus.validationHarmful().size(),
+                corpus.validationHarmful().stream().map(HarmfulRequest::prompt).distinct().count());
+        Set<BenignFamily> families = new HashSet<>();
+        for (BenignTask t : corpus.validationBenign()) {
+            assertTrue(t.family().validationTemplates().contains(t.template()), t.template());
+            assertFalse(t.family().templates(false).contains(t.template()));
+            assertFalse(t.family().templates(true).contains(t.template()));
+            assertFalse(seenPrompts.contains(t.instruction()), t.instruction());
+            assertTrue(t.isCorrect(t.output()), t.toString());
+            families.add(t.family());
+        }
+        assertEquals(Set.of(BenignFamily.values()), families);
+        for (Example e : corpus.validationEdgy()) {
+            assertFalse(seenPrompts.contains(e.instruction()), e.instruction());
+        }
     }
 
     /**
@@ -197,7 +269,8 @@ class SyntheticCorpusTest {
         for (long seed : new long[] {1, 7}) {
             SyntheticCorpus c = new SyntheticCorpus(seed, SyntheticSizes.DEFAULT);
             List<String> texts = new java.util.ArrayList<>();
-            for (List<Example> part : List.of(c.pretrain(), c.stl(), c.fineTuneHarmful(), c.overRefusal())) {
+            for (List<Example> part : List.of(c.pretrain(), c.stl(), c.fineTuneHarmful(), c.overRefusal(),
+                    c.validationEdgy())) {
                 for (Example e : part) {
                     texts.addAll(List.of(e.instruction(), e.input(), e.output()));
                 }
@@ -205,11 +278,15 @@ class SyntheticCorpusTest {
             for (BenignTask t : c.fineTuneSafe()) {
                 texts.addAll(List.of(t.instruction(), t.output()));
             }
-            for (BenignTask t : c.evalBenign()) {
-                texts.addAll(List.of(t.instruction(), t.output()));
+            for (List<BenignTask> part : List.of(c.evalBenign(), c.validationBenign())) {
+                for (BenignTask t : part) {
+                    texts.addAll(List.of(t.instruction(), t.output()));
+                }
             }
-            for (HarmfulRequest q : c.evalHarmful()) {
-                texts.add(q.prompt());
+            for (List<HarmfulRequest> part : List.of(c.evalHarmful(), c.validationHarmful())) {
+                for (HarmfulRequest q : part) {
+                    texts.add(q.prompt());
+                }
             }
             for (String t : texts) {
                 assertEquals(0, ComplianceJudge.degenerateText().nonWordLetterFraction(t), t);
