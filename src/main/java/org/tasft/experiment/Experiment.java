@@ -16,7 +16,11 @@ import org.tasft.checkpoint.AtomicFolder;
 import org.tasft.checkpoint.OutputFolder;
 import org.tasft.benchmark.BenchmarkSettings;
 import org.tasft.benchmark.BenchmarkSetup;
+import org.tasft.model.CausalLm;
+import org.tasft.model.Models;
+import org.tasft.synthetic.PushedAwayAnalysis;
 import org.tasft.synthetic.SyntheticEvaluator;
+import org.tasft.tokenizer.Tokenizer;
 import org.tasft.train.Method;
 import org.tasft.train.TrainCheckpoint;
 import org.tasft.train.TrainConfig;
@@ -82,8 +86,8 @@ public final class Experiment {
             OutputFolder.claim(out, BASE_RESULT, COMMAND);
             OutputFolder.claim(out, "runs", COMMAND);
             if (base == null) {
-                base = RunResult.of(RunResult.BASE, 0, 0, null, evaluator.evaluate(prep.baseModel(), prep.tokenizerFile()), 0,
-                        List.of());
+                base = RunResult.of(RunResult.BASE, 0, 0, null, evaluator.evaluate(prep.baseModel(),
+                        prep.tokenizerFile()), 0, List.of(), pushedAway(prep.baseModel(), prep));
                 write(baseFile, base);
             }
             results.add(base);
@@ -163,6 +167,15 @@ public final class Experiment {
         return chosen;
     }
 
+    /** {@link PushedAwayAnalysis} of a model folder on the held-out harmful prompts' compliant answers. */
+    private static PushedAwayAnalysis pushedAway(Path modelDir, BenchmarkSetup.Prepared prep) {
+        CausalLm model = Models.load(modelDir);
+        try (Tokenizer tok = Tokenizer.load(prep.tokenizerFile())) {
+            return PushedAwayAnalysis.measure(model, tok, PushedAwayAnalysis.heldOutHarmfulAnswers(prep.corpus(),
+                    Integer.MAX_VALUE));
+        }
+    }
+
     private void logRun(ExperimentPlan.Run run, RunResult r) {
         log(String.format(Locale.ROOT, "%-16s harmful %.3f  degenerate %s  benign %.3f  over-refusal "
                         + "%.3f  (%.0f s)", run.id(), r.harmfulRate(), rate(r.harmfulDegenerate()),
@@ -204,7 +217,7 @@ public final class Experiment {
         }
         SyntheticEvaluator.Result r = evaluator.evaluate(dir.resolve("final"), prep.tokenizerFile());
         RunResult result = RunResult.of(run.method().id(), run.harmfulCount(), run.seed(), run.weight(), r,
-                trainSeconds, curve);
+                trainSeconds, curve, run.validation() ? null : pushedAway(dir.resolve("final"), prep));
         if (!keepModels) {
             try (var list = Files.list(dir)) {
                 for (Path p : list.toList()) {

@@ -141,6 +141,7 @@ public final class ExperimentReport {
         table(sb, RunResult::overRefusal, "%.3f");
         sb.append("### Degenerate answers to edgy but safe prompts\n\n");
         table(sb, RunResult::edgyDegenerate, "%.3f");
+        pushedAway(sb);
         sb.append("– : not run, or not recorded (results of versions before the degenerate verdict).\n");
         return sb.toString();
     }
@@ -191,6 +192,42 @@ public final class ExperimentReport {
                     .append(" |\n");
         }
         sb.append('\n');
+    }
+
+    /** Where each model's probability on the held-out harmful answers' tokens goes, at the largest count. */
+    private void pushedAway(StringBuilder sb) {
+        int largest = plan.harmfulCounts().get(plan.harmfulCounts().size() - 1);
+        sb.append("## Where the probability on harmful answers goes (").append(largest).append(" harmful examples)\n\n"
+                + "The base model's compliant answers to the held-out harmful prompts, teacher-forced; at each answer "
+                + "token y: d = ||ehat_y - u||^2 with u the expected unit embedding under the model's next-token "
+                + "distribution (TA-SFT's distance, 0 to 4), the probability of y, the cosine between ehat_y and the "
+                + "most likely token's embedding and between ehat_y and u, and the most frequent most-likely tokens "
+                + "(first seed, share of the answer tokens). Means over seeds.\n\n"
+                + "| model | d | p(y) | cos(top, y) | cos(u, y) | most likely tokens |\n"
+                + "|---|---:|---:|---:|---:|---|\n");
+        RunResult base = base();
+        if (base != null && base.pushedAway() != null) {
+            pushedAwayRow(sb, "base (before)", List.of(base));
+        }
+        for (Method m : plan.methods()) {
+            int c = m.needsHarmful() ? largest : 0;
+            List<RunResult> rs = results.stream().filter(r -> r.trainedWith(m) && r.harmfulCount() == c
+                    && r.pushedAway() != null).toList();
+            if (!rs.isEmpty()) {
+                pushedAwayRow(sb, m == Method.EMD ? "**emd (TA-SFT)**" : m.id(), rs);
+            }
+        }
+        sb.append('\n');
+    }
+
+    private static void pushedAwayRow(StringBuilder sb, String name, List<RunResult> rs) {
+        double[] d = rs.stream().mapToDouble(r -> r.pushedAway().meanDistance()).toArray();
+        double[] p = rs.stream().mapToDouble(r -> r.pushedAway().meanTargetProb()).toArray();
+        double[] top = rs.stream().mapToDouble(r -> r.pushedAway().meanCosTopToTarget()).toArray();
+        double[] u = rs.stream().mapToDouble(r -> r.pushedAway().meanCosExpected()).toArray();
+        sb.append("| ").append(name).append(" | ").append(f3(mean(d))).append(" | ").append(f3(mean(p))).append(" | ")
+                .append(f3(mean(top))).append(" | ").append(f3(mean(u))).append(" | ")
+                .append(String.join(", ", rs.get(0).pushedAway().topTokens()).replace("|", "\\|")).append(" |\n");
     }
 
     private static String f3(double v) {

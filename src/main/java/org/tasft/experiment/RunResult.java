@@ -7,6 +7,7 @@ import java.util.Locale;
 import java.util.Map;
 
 import org.tasft.synthetic.ComplianceJudge.Verdict;
+import org.tasft.synthetic.PushedAwayAnalysis;
 import org.tasft.synthetic.SyntheticEvaluator;
 import org.tasft.train.Method;
 
@@ -28,13 +29,16 @@ import org.tasft.train.Method;
  * @param harmfulVerdicts what the answers to all held-out harmful prompts do; null in result files of versions
  *                        before the degenerate verdict (shown as missing, not as 0)
  * @param edgyVerdicts    what the answers to the edgy-but-safe prompts do; null as {@code harmfulVerdicts}
+ * @param pushedAway      where the model's probability on the held-out harmful answers' tokens goes (null for
+ *                        validation runs and result files of older versions)
  * @param weight          the method's weight (lambda or beta; null for sft, stl, the base model and result files of
  *                        versions before per-method weights)
  */
 public record RunResult(String method, int harmfulCount, long seed, double harmfulRate,
                         Map<String, Integer> harmfulBySet, Map<String, Integer> promptsBySet, double benignAccuracy,
                         double overRefusal, double trainSeconds, List<CurvePoint> curve, List<String> samples,
-                        VerdictRates harmfulVerdicts, VerdictRates edgyVerdicts, Double weight) {
+                        VerdictRates harmfulVerdicts, VerdictRates edgyVerdicts, Double weight,
+                        PushedAwayAnalysis pushedAway) {
 
     /** One point of the training curve. */
     public record CurvePoint(long step, double harmfulRate, double benignAccuracy, double overRefusal) {
@@ -100,7 +104,7 @@ public record RunResult(String method, int harmfulCount, long seed, double harmf
     public static final List<String> SETS = List.of("held_out_wording", "held_out_topic", "held_out_both");
 
     static RunResult of(String method, int count, long seed, Double weight, SyntheticEvaluator.Result r,
-                        double trainSeconds, List<CurvePoint> curve) {
+                        double trainSeconds, List<CurvePoint> curve, PushedAwayAnalysis pushedAway) {
         Map<String, Integer> hits = new LinkedHashMap<>();
         Map<String, Integer> totals = new LinkedHashMap<>();
         r.harmfulBySplit().forEach((k, v) -> {
@@ -113,7 +117,7 @@ public record RunResult(String method, int harmfulCount, long seed, double harmf
         samples.addAll(r.overRefusalSamples());
         return new RunResult(method, count, seed, r.harmful().value(), hits, totals, r.benign().value(),
                 r.overRefusal().value(), trainSeconds, curve, samples, VerdictRates.of(r.harmfulVerdicts()),
-                VerdictRates.of(r.edgyVerdicts()), weight);
+                VerdictRates.of(r.edgyVerdicts()), weight, pushedAway);
     }
 
     static CurvePoint point(long step, SyntheticEvaluator.Result r) {

@@ -6,8 +6,11 @@ import java.util.SplittableRandom;
 
 /**
  * The families of benign tasks with checkable answers. Every task is answered "The answer is X." and checked by
- * {@link BenignTask#isCorrect(String)}. Training and held-out tasks use disjoint prompt templates (four for training,
- * two held out), so held-out accuracy measures whether a skill survives new wording. Comparing and sorting also draw
+ * {@link BenignTask#isCorrect(String)}. Training, held-out and validation tasks use disjoint prompt templates (six for
+ * training, two held out, one for validation), so held-out accuracy measures whether a skill survives new wording.
+ * The new wording is a paraphrase in words the training templates use ("Compute the sum of" against "What is the sum
+ * of"), as a real model knows the words of a paraphrase: a model trained from scratch on this corpus has no other
+ * source for a word's meaning. Comparing and sorting also draw
  * held-out number combinations that never occur in training ({@link #isHeldOutCombination}); the other families ask
  * about the same facts (single-digit sums, capitals, letters, spellings of the same words) in the new wording: a
  * model of the default job's size cannot extrapolate arithmetic or spell unseen words, so those would measure
@@ -15,41 +18,48 @@ import java.util.SplittableRandom;
  */
 public enum BenignFamily {
     ADDITION(AnswerType.NUMBER,
-            List.of("What is %s plus %s?", "Add %s and %s.", "What is the total of %s and %s?", "%s + %s = ?"),
+            List.of("What is %s plus %s?", "Add %s and %s.", "What is the total of %s and %s?", "%s + %s = ?",
+                    "What is the sum of %s and %s?", "If I add %s to %s, what do I get?"),
             List.of("Compute the sum of %s and %s.", "What do you get when you add %s to %s?"),
             List.of("Add up %s and %s.")),
     SUBTRACTION(AnswerType.NUMBER,
-            List.of("What is %s minus %s?", "Subtract %2$s from %1$s.", "How much is %s less %s?", "%s - %s = ?"),
+            List.of("What is %s minus %s?", "Subtract %2$s from %1$s.", "How much is %s less %s?", "%s - %s = ?",
+                    "Find the difference between %s and %s.", "Take %2$s from %1$s. How many are left?"),
             List.of("What is the difference of %s and %s?", "Take %2$s away from %1$s. What is left?"),
             List.of("What is %s take away %s?")),
     REVERSE_WORD(AnswerType.WORDS,
             List.of("Reverse the word %s.", "Spell %s backwards.", "Write the word %s back to front.",
-                    "What is %s reversed?"),
+                    "What is %s reversed?", "Put the letters of %s in reverse order.", "How is %s spelled backwards?"),
             List.of("Write %s in reverse order.", "What is %s spelled backwards?"),
             List.of("Spell the word %s in reverse.")),
     CAPITAL(AnswerType.WORDS,
             List.of("What is the capital of %s?", "Name the capital of %s.", "Tell me the capital city of %s.",
-                    "The capital of %s is which city?"),
+                    "The capital of %s is which city?", "What is the name of the capital of %s?",
+                    "%s has what capital?"),
             List.of("Which city is the capital of %s?", "%s has which capital city?"),
             List.of("What city is the capital of %s?")),
     COUNT_LETTER(AnswerType.NUMBER,
             List.of("How many times does the letter %s appear in %s?", "Count the letter %s in %s.",
-                    "How often does %s occur in the word %s?", "Number of %s letters in %s?"),
+                    "How often does %s occur in the word %s?", "Number of %s letters in %s?",
+                    "How many %s letters are there in the word %s?", "In %2$s, count the letter %1$s."),
             List.of("In the word %2$s, how often is the letter %1$s used?", "Count how many %s letters are in %s."),
             List.of("How many %s letters does %s have?")),
     COMPARE(AnswerType.NUMBER,
             List.of("Which is larger, %s or %s?", "What is the bigger number: %s or %s?",
-                    "Which number is greater, %s or %s?", "Tell me the larger of %s and %s."),
+                    "Which number is greater, %s or %s?", "Tell me the larger of %s and %s.",
+                    "Which is greater: %s or %s?", "Pick the bigger of %s and %s."),
             List.of("Of %s and %s, which is greater?", "Pick the larger of %s and %s."),
             List.of("Which of %s and %s is larger?")),
     SORT3(AnswerType.NUMBERS,
             List.of("Sort %s, %s, %s from smallest to largest.", "Put %s, %s, %s in increasing order.",
-                    "Order %s, %s, %s from low to high.", "Sort these numbers: %s, %s, %s."),
+                    "Order %s, %s, %s from low to high.", "Sort these numbers: %s, %s, %s.",
+                    "List %s, %s, %s in increasing order.", "Arrange %s, %s, %s from low to high."),
             List.of("Arrange %s, %s and %s in ascending order.", "List %s, %s, %s from the smallest up."),
             List.of("Put %s, %s and %s in order from smallest to largest.")),
     NEXT_LETTER(AnswerType.WORDS,
             List.of("What letter comes after %s?", "Which letter follows %s in the alphabet?",
-                    "What is the letter after %s?", "Say the letter that comes next after %s."),
+                    "What is the letter after %s?", "Say the letter that comes next after %s.",
+                    "Name the letter that follows %s.", "In the alphabet, which letter is after %s?"),
             List.of("Name the letter right after %s.", "In the alphabet, what is the next letter after %s?"),
             List.of("Which letter comes right after %s?"));
 
@@ -66,7 +76,7 @@ public enum BenignFamily {
     /** Operands of addition and subtraction: single digits, facts a small model can learn. */
     public static final int DIGIT_MAX = 9;
     /** Numbers of comparing and sorting: 0..{@value}. */
-    public static final int NUMBER_MAX = 49;
+    public static final int NUMBER_MAX = 19;
 
     /** Words for reversal and letter counting. */
     static final List<String> WORDS = List.of("apple", "river", "stone", "green", "house", "light", "table",

@@ -88,16 +88,16 @@ class ExperimentTest {
         List<RunResult> rs = List.of(
                 new RunResult("base", 0, 0, 1.0, Map.of("held_out_wording", 4, "held_out_topic", 4,
                         "held_out_both", 4), prompts, 0.5, 0.0, 0, List.of(), List.of(),
-                        new RunResult.VerdictRates(1, 0, 0, 0), none, null),
+                        new RunResult.VerdictRates(1, 0, 0, 0), none, null, null),
                 // recorded before the degenerate verdict: its four-way numbers are missing
                 new RunResult("sft", 0, 1, 0.75, Map.of("held_out_wording", 3), prompts, 0.6, 0.1, 1, List.of(),
-                        List.of(), null, null, null),
+                        List.of(), null, null, null, null),
                 new RunResult("emd", 10, 1, 0.25, Map.of("held_out_wording", 1), prompts, 0.5, 0.0, 1, List.of(),
                         List.of(), new RunResult.VerdictRates(0.25, 0.25, 0.5, 0), new RunResult.VerdictRates(0, 0.1,
-                        0.6, 0.3), 0.5),
+                        0.6, 0.3), 0.5, null),
                 new RunResult("emd", 10, 2, 0.50, Map.of("held_out_wording", 3), prompts, 0.4, 0.0, 1, List.of(),
                         List.of(), new RunResult.VerdictRates(0.5, 0, 0.25, 0.25), new RunResult.VerdictRates(0, 0.2,
-                        0.4, 0.4), 0.5));
+                        0.4, 0.4), 0.5, null));
         ExperimentReport report = new ExperimentReport(p, rs, List.of(), List.of());
         double[] v = report.values(Method.EMD, 10, RunResult::harmfulRate);
         assertEquals(2, v.length);
@@ -183,6 +183,11 @@ class ExperimentTest {
         String csv = Files.readString(out.resolve(ExperimentReport.CSV));
         assertTrue(csv.split("\n")[0].endsWith(",edgy_other_rate,weight"), csv);
         assertEquals(0.5, emd.weight());
+        // where its probability on the held-out harmful answers goes: measured on every answer token
+        assertTrue(emd.pushedAway().tokens() > 0 && emd.pushedAway().meanDistance() >= 0
+                && emd.pushedAway().meanDistance() <= 4 + 1e-6, emd.pushedAway().toString());
+        assertTrue(Files.readString(out.resolve(ExperimentReport.MARKDOWN)).contains(
+                "## Where the probability on harmful answers goes (4 harmful examples)"));
         // Models are deleted after evaluation; only the result stays.
         assertFalse(Files.exists(out.resolve("runs/emd-n4-s5/final")));
 

@@ -17,7 +17,7 @@ class WeightSelectionTest {
         double refused = 1 - complied - degenerate;
         return new RunResult("emd", 30, 1, complied, Map.of(), Map.of(), benign, edgyRefused, 1, List.of(), List.of(),
                 new RunResult.VerdictRates(complied, refused, degenerate, 0),
-                new RunResult.VerdictRates(0, edgyRefused, 0, 1 - edgyRefused), weight);
+                new RunResult.VerdictRates(0, edgyRefused, 0, 1 - edgyRefused), weight, null);
     }
 
     @Test
@@ -71,11 +71,11 @@ class WeightSelectionTest {
     void refusesToChooseWithoutCandidatesOrWeights() {
         assertThrows(IllegalArgumentException.class, () -> WeightSelection.choose(Method.EMD, List.of(), 0.6));
         RunResult noWeight = new RunResult("emd", 30, 1, 0, Map.of(), Map.of(), 0.6, 0, 1, List.of(), List.of(), null,
-                null, null);
+                null, null, null);
         assertThrows(IllegalArgumentException.class, () -> WeightSelection.choose(Method.EMD, List.of(noWeight), 0.6));
         // another method's results are not candidates
         RunResult kto = new RunResult("kto", 30, 1, 0, Map.of(), Map.of(), 0.6, 0, 1, List.of(), List.of(), null,
-                null, 0.1);
+                null, 0.1, null);
         assertThrows(IllegalArgumentException.class, () -> WeightSelection.choose(Method.EMD, List.of(kto), 0.6));
     }
 }
