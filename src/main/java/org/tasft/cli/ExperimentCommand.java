@@ -88,7 +88,7 @@ final class ExperimentCommand implements Callable<Integer> {
         try {
             Map<Method, List<Double>> weights = new EnumMap<>(quick ? ExperimentPlan.QUICK_GRID : ExperimentPlan.FULL_GRID);
             if (lambda != null) {
-                for (Method m : List.of(Method.EMD, Method.NLCL, Method.GA)) {
+                for (Method m : List.of(Method.EMD, Method.EMD_CAP, Method.NLCL, Method.GA)) {
                     weights.put(m, List.of(lambda));
                 }
             }

@@ -31,9 +31,9 @@ import org.tasft.train.Method;
  */
 public record ExperimentPlan(List<Method> methods, List<Integer> harmfulCounts, List<Long> seeds, int steps,
                              int curvePoints, Map<Method, List<Double>> weights, int sweepCount) {
-    /** The paper's methods in its table order. */
+    /** The paper's methods in its table order, then the variant of TA-SFT that caps its distance (not the paper's). */
     public static final List<Method> DEFAULT_METHODS = List.of(Method.SFT, Method.STL, Method.NLCL, Method.KTO,
-            Method.EMD);
+            Method.EMD, Method.EMD_CAP);
     /** The full run's grids: four weights per method, around each method's usual value. */
     public static final Map<Method, List<Double>> FULL_GRID = grid(List.of(0.1, 0.25, 0.5, 1.0),
             List.of(0.05, 0.1, 0.25, 0.5), List.of(0.03, 0.1, 0.3, 1.0));
@@ -104,6 +104,7 @@ public record ExperimentPlan(List<Method> methods, List<Integer> harmfulCounts, 
     private static Map<Method, List<Double>> grid(List<Double> emdAndNlcl, List<Double> ga, List<Double> kto) {
         Map<Method, List<Double>> g = new EnumMap<>(Method.class);
         g.put(Method.EMD, emdAndNlcl);
+        g.put(Method.EMD_CAP, emdAndNlcl);
         g.put(Method.NLCL, emdAndNlcl);
         g.put(Method.GA, ga);
         g.put(Method.KTO, kto);
@@ -113,7 +114,7 @@ public record ExperimentPlan(List<Method> methods, List<Integer> harmfulCounts, 
     /** The name of {@code m}'s weight ("lambda", "beta"), or null for a method without one (sft, stl). */
     public static String weightName(Method m) {
         return switch (m) {
-            case EMD, NLCL, GA -> "lambda";
+            case EMD, EMD_CAP, NLCL, GA -> "lambda";
             case KTO -> "beta";
             default -> null;
         };

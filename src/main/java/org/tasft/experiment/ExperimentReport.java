@@ -214,7 +214,7 @@ public final class ExperimentReport {
             List<RunResult> rs = results.stream().filter(r -> r.trainedWith(m) && r.harmfulCount() == c
                     && r.pushedAway() != null).toList();
             if (!rs.isEmpty()) {
-                pushedAwayRow(sb, m == Method.EMD ? "**emd (TA-SFT)**" : m.id(), rs);
+                pushedAwayRow(sb, label(m), rs);
             }
         }
         sb.append('\n');
@@ -228,6 +228,15 @@ public final class ExperimentReport {
         sb.append("| ").append(name).append(" | ").append(f3(mean(d))).append(" | ").append(f3(mean(p))).append(" | ")
                 .append(f3(mean(top))).append(" | ").append(f3(mean(u))).append(" | ")
                 .append(String.join(", ", rs.get(0).pushedAway().topTokens()).replace("|", "\\|")).append(" |\n");
+    }
+
+    /** A method's row name: TA-SFT in bold, its capped variant marked as such. */
+    static String label(Method m) {
+        return switch (m) {
+            case EMD -> "**emd (TA-SFT)**";
+            case EMD_CAP -> "emd-cap (variant)";
+            default -> m.id();
+        };
     }
 
     private static String f3(double v) {
@@ -252,7 +261,7 @@ public final class ExperimentReport {
             sb.append('\n');
         }
         for (Method m : plan.methods()) {
-            sb.append("| ").append(m == Method.EMD ? "**emd (TA-SFT)**" : m.id()).append(" |");
+            sb.append("| ").append(label(m)).append(" |");
             for (int c : plan.harmfulCounts()) {
                 double[] v = values(m, c, metric);
                 sb.append(' ').append(cell(v, format)).append(" |");

@@ -21,7 +21,13 @@ public enum Method {
     /** KTO with the harmful answers as undesirable, against a frozen reference model ({@link Kto}). */
     KTO("kto"),
     /** Safety-tuned Llamas: the harmful prompts paired with refusals, learned as safe data with SFT. */
-    STL("stl");
+    STL("stl"),
+    /**
+     * A variant of TA-SFT, not the paper's method: the EMD term pushes a harmful token only while its distance is
+     * below {@link TaSft#VARIANT_DISTANCE_CAP} ({@link TaSft}, per-token hinge). It asks whether the degenerate answers
+     * of TA-SFT come from pushing the distribution ever further away.
+     */
+    EMD_CAP("emd-cap");
 
     private final String id;
 
@@ -72,6 +78,8 @@ public enum Method {
         return switch (trainsWith()) {
             case EMD -> new TaSft(options.lambda(), options.reduction(), options.embedding(),
                     options.inPlaceGradient());
+            case EMD_CAP -> new TaSft(options.lambda(), options.reduction(), options.embedding(),
+                    options.inPlaceGradient(), TaSft.VARIANT_DISTANCE_CAP);
             case SFT, STL -> new Sft();
             case NLCL -> new Nlcl(options.lambda());
             case GA -> new GradientAscent(options.lambda());

@@ -2,7 +2,10 @@ package org.tasft.train;
 
 import java.util.Objects;
 
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.tasft.data.Batch;
 import org.tasft.kernel.EmdKernel;
 import org.tasft.loss.EmdLoss;
@@ -35,10 +38,17 @@ public final class TaSft implements Objective {
         LM_HEAD
     }
 
+    /**
+     * The distance cap of the {@link Method#EMD_CAP} variant: 1, the distance at which the expected embedding is a
+     * unit away from the harmful token's (from 0 when all mass is on it, up to 4 at its antipode).
+     */
+    public static final double VARIANT_DISTANCE_CAP = 1.0;
+
     private final double lambda;
     private final Reduction reduction;
     private final EmbeddingSource embedding;
     private final boolean inPlaceGradient;
+    private final double distanceCap;
 
     public TaSft(double lambda, Reduction reduction, EmbeddingSource embedding) {
         this(lambda, reduction, embedding, false);
@@ -52,13 +62,31 @@ public final class TaSft implements Objective {
      *                        rows when harmful sequences are not contiguous in the batch). Off by default.
      */
     public TaSft(double lambda, Reduction reduction, EmbeddingSource embedding, boolean inPlaceGradient) {
+        this(lambda, reduction, embedding, inPlaceGradient, Double.POSITIVE_INFINITY);
+    }
+
+    /**
+     * @param distanceCap a token whose distance d has reached this is no longer pushed: the term is
+     *                    {@code -(1/N) sum_t min(d_t, cap)} (the {@link Method#EMD_CAP} variant); infinity: TA-SFT
+     */
+    public TaSft(double lambda, Reduction reduction, EmbeddingSource embedding, boolean inPlaceGradient,
+                 double distanceCap) {
         if (!Double.isFinite(lambda)) {
             throw new IllegalArgumentException("lambda: must be finite, got " + lambda);
+        }
+        if (!(distanceCap > 0)) {
+            throw new IllegalArgumentException("distanceCap: must be > 0, got " + distanceCap);
         }
         this.lambda = lambda;
         this.reduction = Objects.requireNonNull(reduction, "reduction");
         this.embedding = Objects.requireNonNull(embedding, "embedding");
         this.inPlaceGradient = inPlaceGradient;
+        this.distanceCap = distanceCap;
+    }
+
+    /** The distance past which a token is not pushed (infinity for TA-SFT itself). */
+    public double distanceCap() {
+        return distanceCap;
     }
 
     public boolean inPlaceGradient() {
@@ -67,7 +95,7 @@ public final class TaSft implements Objective {
 
     @Override
     public String name() {
-        return "emd";
+        return Double.isInfinite(distanceCap) ? "emd" : "emd-cap";
     }
 
     public double lambda() {
@@ -105,7 +133,7 @@ public final class TaSft implements Objective {
         } else {
             EmdLoss loss = new EmdLoss(unitEmbedding(model), lambda, reduction).withIgnoreIndex(StepForward.IGNORE)
                     .withInPlaceGradient(inPlaceGradient);
-            EmdLoss.Term term = loss.computeWithNormalizer(harmful.logits(), harmful.targets(), n[1]);
+            EmdLoss.Term term = capped(loss.computeWithNormalizer(harmful.logits(), harmful.targets(), n[1]));
             termValue = term.value();
             if (sft == null) {
                 term.backward();
@@ -115,5 +143,21 @@ public final class TaSft implements Objective {
         }
         return new StepLoss(sftValue + termValue, sftValue, termValue, safe.tokens(), harmful.tokens(),
                 safe.sequences(), harmful.sequences());
+    }
+
+    /**
+     * The term with {@link #distanceCap} applied: rows at or past the cap contribute the cap and no gradient (the
+     * kernel's per-row gradient rows are independent, so zeroing a row removes exactly that token's push).
+     */
+    EmdLoss.Term capped(EmdLoss.Term term) {
+        if (Double.isInfinite(distanceCap)) {
+            return term;
+        }
+        Tensor below = term.lossRows().lt(new Scalar(distanceCap));
+        term.gradient().mul_(below.to(term.gradient().scalar_type()).unsqueeze(1));
+        double sum = term.lossRows().clamp_max(new Scalar(distanceCap))
+                .sum(new ScalarTypeOptional(ScalarType.Double)).item_double();
+        return new EmdLoss.Term(term.scale() * sum, term.scale(), term.normalizer(), term.lossRows(), term.root(),
+                term.gradient());
     }
 }

@@ -75,8 +75,8 @@ class ExperimentTest {
         assertTrue(p.validationRuns().stream().allMatch(ExperimentPlan.Run::validation));
         // the default grids sweep every weighted method of the paper's table
         ExperimentPlan full = ExperimentPlan.full(150);
-        assertEquals(1 + 4 + 4 + 4, full.validationRuns().size());
-        assertEquals(1 + 3 + 3 + 3, ExperimentPlan.quick(150).validationRuns().size());
+        assertEquals(1 + 4 + 4 + 4 + 4, full.validationRuns().size());  // sft; nlcl, kto, emd, emd-cap
+        assertEquals(1 + 3 + 3 + 3 + 3, ExperimentPlan.quick(150).validationRuns().size());
     }
 
     @Test

@@ -14,9 +14,9 @@ import org.junit.jupiter.api.Test;
 class MethodTest {
     @Test
     void namesAreTheCommandLinesAndParseBack() {
-        assertEquals(List.of("emd", "sft", "nlcl", "ga", "kto", "stl"),
+        assertEquals(List.of("emd", "sft", "nlcl", "ga", "kto", "stl", "emd-cap"),
                 Arrays.stream(Method.values()).map(Method::id).toList());
-        assertEquals("emd, sft, nlcl, ga, kto, stl", Method.ids());
+        assertEquals("emd, sft, nlcl, ga, kto, stl, emd-cap", Method.ids());
         for (Method m : Method.values()) {
             assertSame(m, Method.parse(m.id()));
             assertSame(m, Method.parse(" " + m.id().toUpperCase() + " "));

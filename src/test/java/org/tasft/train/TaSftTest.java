@@ -1,6 +1,7 @@
 package org.tasft.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.tasft.train.TrainTesting.IGNORE;
 
@@ -75,6 +76,44 @@ class TaSftTest {
         StepLoss in = inPlace.step(b, batch);
         assertEquals(copy.total(), in.total(), 1e-12);
         TrainTesting.assertGradsClose(TrainTesting.grads(b), TrainTesting.grads(a), 1e-6, "in place");
+    }
+
+    /**
+     * The emd-cap variant: tokens at or past the cap are not pushed (value min(d, cap), no gradient), the others as in
+     * TA-SFT; checked against naive autograd through clamp_max with a cap between the batch's distances.
+     */
+    @ParameterizedTest(name = "interleaved={0}")
+    @CsvSource({"true", "false"})
+    void cappedVariantStopsPushingTokensPastTheCap(boolean interleaved) {
+        Batch batch = TrainTesting.batch(7, interleaved ? INTERLEAVED : GROUPED);
+        CausalLm ref = TrainTesting.model();
+        TrainTesting.Naive n = TrainTesting.Naive.of(ref, batch);
+        Tensor ehat = TrainTesting.unit(ref.inputEmbeddingWeight());
+        Tensor d = NaiveEmdLoss.lossRows(n.rows(true), ehat, n.targets(true), IGNORE);
+        Tensor active = d.masked_select(n.targets(true).ne(new org.bytedeco.pytorch.Scalar(IGNORE)));
+        // halfway between the two middle distances: about half the tokens are past it, none near it
+        float[] sorted = org.tasft.model.HostTensors.floats(active.sort(0, false).get0());
+        double cap = (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2.0;
+        long past = active.ge(new org.bytedeco.pytorch.Scalar(cap)).sum().item_long();
+        assertTrue(past > 0 && past < active.numel(), "the cap splits the tokens");
+        Tensor naive = n.sft().add(d.clamp_max(new org.bytedeco.pytorch.Scalar(cap)).sum()
+                .mul(new org.bytedeco.pytorch.Scalar(-LAMBDA / batch.harmfulCount())));
+        naive.backward();
+
+        CausalLm model = TrainTesting.model();
+        TaSft capped = new TaSft(LAMBDA, Reduction.SEQUENCE, EmbeddingSource.INPUT, false, cap);
+        StepLoss loss = capped.step(model, batch);
+        assertEquals("emd-cap", capped.name());
+        assertEquals(naive.item_double(), loss.total(), 1e-5 * Math.abs(naive.item_double()));
+        TrainTesting.assertGradsClose(TrainTesting.grads(model), TrainTesting.grads(ref), 1e-4, "capped");
+        // and it is a different step from TA-SFT's
+        CausalLm plain = TrainTesting.model();
+        StepLoss uncapped = new TaSft(LAMBDA, Reduction.SEQUENCE, EmbeddingSource.INPUT).step(plain, batch);
+        assertTrue(uncapped.term() < loss.term(), uncapped.term() + " vs " + loss.term());
+        assertEquals(TaSft.VARIANT_DISTANCE_CAP, ((TaSft) Method.EMD_CAP.objective(Objectives.Options.defaults()))
+                .distanceCap());
+        assertThrows(IllegalArgumentException.class,
+                () -> new TaSft(LAMBDA, Reduction.SEQUENCE, EmbeddingSource.INPUT, false, 0));
     }
 
     @Test

@@ -56,7 +56,7 @@ class TrainCommandTest {
     void badOptionsAreOneLineErrorsWithExitCode2() {
         assertUsageError(run(base("--batch-size", "0")), "--batch-size must be >= 1");
         assertUsageError(run(base("--method", "dpo")),
-                "tasft train: error: --method 'dpo': expected one of emd, sft, nlcl, ga, kto, stl\n");
+                "tasft train: error: --method 'dpo': expected one of emd, sft, nlcl, ga, kto, stl, emd-cap\n");
         assertUsageError(run(base("--schedule", "exp")), "--schedule 'exp'");
         assertUsageError(run(base("--reduction", "mean")), "--reduction 'mean'");
         assertUsageError(run(base("--lr", "abc")), "--lr");
