@@ -44,7 +44,7 @@ public record BenchmarkSettings(long seed, SyntheticSizes sizes, int hidden, int
         private int kvHeads = 2;
         private int intermediate = 384;
         private int maxPositions = 128;
-        private int pretrainSteps = 1200;
+        private int pretrainSteps = 1800;
         private int pretrainBatch = 32;
         private double pretrainLr = 2e-3;
         private int fineTuneSteps = 150;
