@@ -18,13 +18,16 @@ import picocli.CommandLine.Option;
 
 /** {@code tasft experiment}: the paper's Tables 2 and 3 in miniature on the built-in synthetic benchmark. */
 @Command(name = "experiment",
-        description = {"Fine-tune the default job's unsafe base model with SFT, STL, NLCL, KTO and TA-SFT (emd) at "
-                + "several numbers of harmful examples and seeds, evaluate every model on the held-out sets "
-                + "(harmful responses per set, benign accuracy, over-refusal) and write results.md, results.csv and "
-                + "plots under --out. Running it again continues a stopped experiment (finished runs are kept)."},
+        description = {"Fine-tune the default job's unsafe base model with SFT, STL, NLCL, KTO, TA-SFT (emd) and the "
+                + "emd-cap variant at several numbers of harmful examples and seeds, each method at its own weight "
+                + "(chosen first on a validation split: the lowest complied-or-degenerate rate among the weights that "
+                + "keep benign accuracy within 2 points of SFT's), evaluate every model on the held-out sets "
+                + "(harmful, refused and degenerate answers per set, benign accuracy, over-refusal) and write "
+                + "results.md, results.csv, validation.csv and plots under --out. Running it again continues a "
+                + "stopped experiment (finished runs are kept)."},
         footer = {"", "Examples:",
-            "  tasft experiment --quick                       # 2 counts x 2 seeds, under 15 minutes on 2 cores",
-            "  tasft experiment                               # counts 10,30,50,100 x seeds 1,2,3",
+            "  tasft experiment --quick                       # 2 counts x 2 seeds, fewer weights",
+            "  tasft experiment                               # counts 10,30,50,100 x seeds 1,2,3, 4 weights each",
             "  tasft experiment --methods emd,nlcl --counts 10,100 --seeds 1 --out runs/small"})
 final class ExperimentCommand implements Callable<Integer> {
     @Mixin
@@ -38,7 +41,7 @@ final class ExperimentCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--methods", split = ",", paramLabel = "M", converter = MethodConverters.Listed.class,
-            description = "Methods (default: sft,stl,nlcl,kto,emd).")
+            description = "Methods (default: sft,stl,nlcl,kto,emd,emd-cap).")
     List<Method> methods;
 
     @Option(names = "--counts", split = ",", paramLabel = "N", description = "Numbers of harmful examples "
@@ -54,11 +57,11 @@ final class ExperimentCommand implements Callable<Integer> {
 
     @Option(names = "--lambda", paramLabel = "X", description = "One weight of the harmful term for emd, nlcl and "
             + "ga (default: each method's own, chosen on the validation split from 0.1,0.25,0.5,1 for emd and nlcl, "
-            + "0.05,0.1,0.25,0.5 for ga; 3 values with --quick).")
+            + "0.05,0.1,0.25,0.5 for ga; 0.1,0.5 and 0.05,0.25 with --quick).")
     Double lambda;
 
     @Option(names = "--beta", paramLabel = "X", description = "One beta for kto (default: chosen on the validation "
-            + "split from 0.03,0.1,0.3,1; 0.1,0.3,1 with --quick).")
+            + "split from 0.03,0.1,0.3,1; 0.1,1 with --quick).")
     Double beta;
 
     @Option(names = "--sweep-count", paramLabel = "N", description = "Harmful examples of the validation runs that "

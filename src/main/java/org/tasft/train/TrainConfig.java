@@ -59,10 +59,9 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         boolean progress, LoraConfig lora, boolean saveAdapters, Path refusalsFile, int keepCheckpoints,
         boolean skipNonFinite, java.util.Set<String> allowedChanges) {
     /**
-     * The default weight of the harmful term, for train, the default job and the experiment alike: 0.5. In the
-     * built-in benchmark's lambda sweep (README "Results") TA-SFT at 0.1 is bimodal (EMD's gradient vanishes while the
-     * model is sure of its harmful tokens, so a run often never starts to move), at 0.5 it is reliable at 10-100
-     * examples; NLCL removes the harmful answers at either weight.
+     * The default weight of the harmful term of {@code train} (emd, emd-cap, nlcl, ga): 0.5. The built-in benchmark
+     * chooses its own per method on a validation split ({@code tasft experiment}; the default job uses emd's choice),
+     * as a user should for a real model and data.
      */
     public static final double DEFAULT_LAMBDA = 0.5;
     /** {@link #DEFAULT_LAMBDA} as the command line's default text. */

@@ -76,7 +76,7 @@ class ExperimentTest {
         // the default grids sweep every weighted method of the paper's table
         ExperimentPlan full = ExperimentPlan.full(150);
         assertEquals(1 + 4 + 4 + 4 + 4, full.validationRuns().size());  // sft; nlcl, kto, emd, emd-cap
-        assertEquals(1 + 3 + 3 + 3 + 3, ExperimentPlan.quick(150).validationRuns().size());
+        assertEquals(1 + 2 + 2 + 2 + 2, ExperimentPlan.quick(150).validationRuns().size());
     }
 
     @Test
