@@ -71,8 +71,8 @@ public enum Method {
     public Objective objective(Objectives.Options options) {
         return switch (trainsWith()) {
             case EMD -> new TaSft(options.lambda(), options.reduction(), options.embedding(),
-                    options.inPlaceGradient());
-            case SFT, STL -> new Sft();
+                    options.inPlaceGradient(), options.fusedHead());
+            case SFT, STL -> new Sft(options.fusedHead());
             case NLCL -> new Nlcl(options.lambda());
             case GA -> new GradientAscent(options.lambda());
             case KTO -> {

@@ -39,19 +39,26 @@ public final class TaSft implements Objective {
     private final Reduction reduction;
     private final EmbeddingSource embedding;
     private final boolean inPlaceGradient;
+    private final FusedHead fusedHead;
 
     public TaSft(double lambda, Reduction reduction, EmbeddingSource embedding) {
         this(lambda, reduction, embedding, false);
     }
 
+    public TaSft(double lambda, Reduction reduction, EmbeddingSource embedding, boolean inPlaceGradient) {
+        this(lambda, reduction, embedding, inPlaceGradient, FusedHead.AUTO);
+    }
+
     /**
+     * @param fusedHead       whether the step runs through the fused LM head ({@link FusedHeadStep})
      * @param inPlaceGradient the kernel writes lambda * L_EMD's gradient over the harmful rows' logits instead of a
      *                        new buffer (see {@link EmdLoss#withInPlaceGradient}): safe here because L_SFT has read
      *                        the logits before (its log_softmax saves its output, not the logits) and the LM head's
      *                        matmul saves its inputs; saves one buffer the size of the harmful rows' logits (all B*T
      *                        rows when harmful sequences are not contiguous in the batch). Off by default.
      */
-    public TaSft(double lambda, Reduction reduction, EmbeddingSource embedding, boolean inPlaceGradient) {
+    public TaSft(double lambda, Reduction reduction, EmbeddingSource embedding, boolean inPlaceGradient,
+            FusedHead fusedHead) {
         if (!Double.isFinite(lambda)) {
             throw new IllegalArgumentException("lambda: must be finite, got " + lambda);
         }
@@ -59,6 +66,12 @@ public final class TaSft implements Objective {
         this.reduction = Objects.requireNonNull(reduction, "reduction");
         this.embedding = Objects.requireNonNull(embedding, "embedding");
         this.inPlaceGradient = inPlaceGradient;
+        this.fusedHead = Objects.requireNonNull(fusedHead, "fusedHead");
+    }
+
+    /** Whether the step runs through the fused LM head ({@link FusedHeadStep}, no logits; inPlaceGradient is then moot). */
+    public FusedHead fusedHead() {
+        return fusedHead;
     }
 
     public boolean inPlaceGradient() {
@@ -90,6 +103,9 @@ public final class TaSft implements Objective {
 
     @Override
     public StepLoss step(CausalLm model, Batch batch, ShardTotals totals) {
+        if (fusedHead.use(model)) {
+            return FusedHeadStep.emd(model, batch, totals, this);
+        }
         StepForward f = StepForward.run(model, batch);
         StepForward.Rows safe = f.rows(batch.harmful(), false);
         StepForward.Rows harmful = f.rows(batch.harmful(), true);

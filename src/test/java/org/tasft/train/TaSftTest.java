@@ -67,10 +67,11 @@ class TaSftTest {
     void inPlaceGradientGivesTheSameStep(boolean interleaved) {
         Batch batch = TrainTesting.batch(9, interleaved ? INTERLEAVED : GROUPED);
         CausalLm a = TrainTesting.model();
-        StepLoss copy = new TaSft(LAMBDA, Reduction.TOKEN, EmbeddingSource.INPUT, false).step(a, batch);
+        // the logits path (the fused head has no logits to write over)
+        StepLoss copy = new TaSft(LAMBDA, Reduction.TOKEN, EmbeddingSource.INPUT, false, FusedHead.OFF).step(a, batch);
         CausalLm b = TrainTesting.model();
         Objective inPlace = Method.EMD.objective(Objectives.Options.defaults().lambda(LAMBDA)
-                .reduction(Reduction.TOKEN).inPlaceGradient(true));
+                .reduction(Reduction.TOKEN).inPlaceGradient(true).fusedHead(FusedHead.OFF));
         assertTrue(((TaSft) inPlace).inPlaceGradient());
         StepLoss in = inPlace.step(b, batch);
         assertEquals(copy.total(), in.total(), 1e-12);
