@@ -93,6 +93,20 @@ class FusedHeadStepTest {
     }
 
     @Test
+    void theOptionReachesTheObjectives() {
+        for (FusedHead f : FusedHead.values()) {
+            assertEquals(f, FusedHead.parse(f.id().toUpperCase(java.util.Locale.ROOT)));
+            Objectives.Options o = Objectives.Options.defaults().fusedHead(f);
+            assertEquals(f, ((TaSft) Method.EMD.objective(o)).fusedHead());
+            assertEquals(f, ((Sft) Method.SFT.objective(o)).fusedHead());
+            assertEquals(f, ((Sft) Method.STL.objective(o)).fusedHead());
+            assertEquals(f, o.lambda(0.3).reduction(Reduction.TOKEN).fusedHead(), "withers keep it");
+        }
+        assertEquals(FusedHead.AUTO, Objectives.Options.defaults().fusedHead());
+        assertFalse(FusedHead.OFF.use(load("tiny-llama")));
+    }
+
+    @Test
     void allSafeAndAllHarmfulBatches() {
         boolean[] safe = {false, false, false};
         boolean[] bad = {true, true, true};
