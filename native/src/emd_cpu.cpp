@@ -23,6 +23,25 @@ namespace avx512 { int run(const CpuJob&, const int64_t*, int64_t, int); }
 
 namespace {
 std::atomic<int> g_threads{0};
+CpuFeatures cpu_features();
+}  // namespace
+
+int cpu_threads() {
+    int t = g_threads.load();
+    return t > 0 ? t : omp_get_max_threads();
+}
+
+int pick_cpu_isa(const tasft_emd_variant* v, const char* fn, int* isa) {
+    if (int st = check_variant(v, fn)) return st;
+    *isa = TASFT_CPU_ISA_GENERIC;
+    char why[160];
+    const int st = resolve_cpu_isa(v ? v->cpu_isa : TASFT_CPU_ISA_DEFAULT, cpu_features(), std::getenv("TASFT_CPU_ISA"),
+                                   isa, why, sizeof why);
+    if (st != TASFT_OK) return fail(st, "%s: %s", fn, why);
+    return TASFT_OK;
+}
+
+namespace {
 
 using KernelFn = int (*)(const CpuJob&, const int64_t*, int64_t, int);
 
@@ -47,20 +66,13 @@ KernelFn kernel_for(int isa) {
 
 // The kernel for the variant (NULL: the default; TASFT_CPU_ISA only narrows the default, see emd_isa.h).
 int pick_kernel(const tasft_emd_variant* v, const char* fn, KernelFn* kernel) {
-    if (int st = check_variant(v, fn)) return st;
     int isa = TASFT_CPU_ISA_GENERIC;
-    char why[160];
-    const int st = resolve_cpu_isa(v ? v->cpu_isa : TASFT_CPU_ISA_DEFAULT, cpu_features(), std::getenv("TASFT_CPU_ISA"),
-                                   &isa, why, sizeof why);
-    if (st != TASFT_OK) return fail(st, "%s: %s", fn, why);
+    if (int st = pick_cpu_isa(v, fn, &isa)) return st;
     *kernel = kernel_for(isa);
     return TASFT_OK;
 }
 
-int threads_to_use() {
-    int t = g_threads.load();
-    return t > 0 ? t : omp_get_max_threads();
-}
+int threads_to_use() { return cpu_threads(); }
 
 // Ignored rows: loss 0, gradient 0 over the first vocab columns, expected embedding 0.
 void zero_row(const tasft_emd_args* a, int64_t n) {

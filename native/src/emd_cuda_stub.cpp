@@ -37,3 +37,4 @@ extern "C" int tasft_emd_cuda_variant_async(const tasft_emd_args*, const tasft_e
     return TASFT_NO_CUDA("tasft_emd_cuda_variant_async");
 }
 extern "C" const char* tasft_cuda_kernel(void) { return "none"; }
+extern "C" int tasft_head_cuda(const tasft_head_args*) { return TASFT_NO_CUDA("tasft_head_cuda"); }

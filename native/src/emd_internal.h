@@ -33,6 +33,21 @@ int check_variant(const tasft_emd_variant* variant, const char* function);
 // Checks that every target lies in [0, vocab) or equals ignore_index; `targets` must be host memory.
 int check_targets(const int64_t* targets, int64_t rows, int64_t vocab, int64_t ignore_index, const char* function);
 
+// The fused LM head (head_common.cpp). check_head checks everything that does not dereference a buffer;
+// check_head_rows reads roles and targets (host memory): roles in tasft_head_role, targets of CE / EMD rows in
+// [0, vocab) or ignore_index, unit_embedding given when a row is EMD.
+int check_head(const tasft_head_args* a, const char* function);
+int check_head_rows(const tasft_head_args* a, const int8_t* roles, const int64_t* targets, const char* function);
+// A row the head computes: role CE or EMD and a target.
+inline bool head_row_active(const tasft_head_args* a, int8_t role, int64_t target) {
+    return role != TASFT_HEAD_IGNORE && target != a->ignore_index;
+}
+
+// The CPU entry points' thread count and instruction-set choice (emd_cpu.cpp), shared with head_cpu.cpp.
+int cpu_threads();
+// *isa = the instruction set to run for the variant (NULL: the default), or the failure with its message.
+int pick_cpu_isa(const tasft_emd_variant* variant, const char* function, int* isa);
+
 // Host conversions, round-to-nearest-even like PyTorch's.
 inline float bf16_to_float(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;

@@ -259,6 +259,60 @@ int tasft_emd_vp_backward_cpu_variant(const tasft_emd_vp_slice_args* args, const
  * (also for values that are not a tasft_cpu_isa_id). */
 int tasft_cpu_isa_available(int cpu_isa);
 
+/* ---- fused LM head: the TA-SFT loss from the final hidden states, with no [rows, vocab] logits in memory ----
+ *
+ * For every row n whose role is CE or EMD and whose target y = targets[n] is not ignore_index, with the logits
+ * z = W h_n (z_v = weight[v] . hidden[n], v < vocab) computed tile by tile over the vocabulary and never stored:
+ *   TASFT_HEAD_CE   loss_rows[n] = logsumexp(z) - z_y                      (cross-entropy, -log softmax(z)_y)
+ *                   dloss/dz_v   = p_v - [v == y]
+ *   TASFT_HEAD_EMD  loss_rows[n] = ||u - ehat_y||^2, u = sum_v p_v ehat_v (the EMD bound, as tasft_emd_cpu)
+ *                   dloss/dz_v   = 2 p_v (r . ehat_v - r . u),  r = u - ehat_y
+ * with p = softmax(z). With g_nv = scale(role of n) * dloss_n/dz_v (scale = ce_grad_scale or emd_grad_scale), the
+ * gradients of sum_n scale(n) loss_rows[n] are
+ *   grad_hidden[n, :] = sum_v g_nv weight[v, :]       written (0 for ignored rows)
+ *   grad_weight[v, :] += sum_n g_nv hidden[n, :]      ACCUMULATED into what the buffer holds (zero it for a plain
+ *                                                      gradient; pass the input embedding's gradient for a tied head)
+ * Ignored rows (role TASFT_HEAD_IGNORE, or target == ignore_index) get loss 0 and gradient 0. The CPU form makes two
+ * passes over the vocabulary tiles (log-sum-exp, z_y and u, then the backward GEMMs); it holds per row only
+ * O(dim) statistics, per thread a few tiles, and per thread one [rows, hidden_dim] float accumulator of grad_hidden
+ * (the backward pass is split over the vocabulary). Dtypes: hidden, weight and unit_embedding in any tasft_dtype,
+ * accumulation in fp32 (sums of exponentials in fp64), the gradients in float32. */
+typedef enum { TASFT_HEAD_IGNORE = 0, TASFT_HEAD_CE = 1, TASFT_HEAD_EMD = 2 } tasft_head_role;
+typedef struct {
+    const void*    hidden;             /* [rows, hidden_row_stride] in hidden_dtype: the final hidden states (after the
+                                          last norm); the first hidden_dim columns are read */
+    int            hidden_dtype;       /* tasft_dtype */
+    int64_t        rows, hidden_dim, hidden_row_stride;
+    const void*    weight;             /* [vocab, hidden_dim] in weight_dtype, row-major, contiguous: the LM head */
+    int            weight_dtype;       /* tasft_dtype */
+    int64_t        vocab;
+    const void*    unit_embedding;     /* [vocab, dim], unit rows, in embedding_dtype; read only when a row is EMD
+                                          (may be NULL when none is) */
+    int            embedding_dtype;    /* tasft_dtype */
+    int64_t        dim;                /* > 0 when unit_embedding is given; ignored otherwise */
+    const int64_t* targets;            /* [rows]; ignore_index marks a row without a target */
+    int64_t        ignore_index;
+    const int8_t*  roles;              /* [rows] tasft_head_role */
+    float          ce_grad_scale;      /* scale of CE rows' gradients (e.g. 1 / safe tokens) */
+    float          emd_grad_scale;     /* scale of EMD rows' gradients (e.g. -lambda / harmful sequences) */
+    float*         loss_rows;          /* [rows] out, float32 */
+    float*         grad_hidden;        /* [rows, hidden_dim] out, float32, compact; NULL = not computed */
+    float*         grad_weight;        /* [vocab, hidden_dim] in/out, float32, compact, accumulated; NULL = not
+                                          computed (a frozen head). Both NULL = forward only */
+    void*          cuda_stream;        /* cudaStream_t for tasft_head_cuda; ignored by the CPU form */
+} tasft_head_args;
+
+/* Host pointers, multi-threaded. Bad arguments (shapes, dtypes, a role outside tasft_head_role, a target outside
+ * [0, vocab) that is not ignore_index, an EMD row without unit_embedding) return TASFT_INVALID_ARGUMENT with the
+ * argument named, before anything is written. Outputs must not overlap the inputs. */
+int tasft_head_cpu(const tasft_head_args* args);
+/* tasft_head_cpu on an explicit instruction set (variant->cpu_isa; NULL = the default), as tasft_emd_cpu_variant. */
+int tasft_head_cpu_variant(const tasft_head_args* args, const tasft_emd_variant* variant);
+/* Device pointers, on cuda_stream: a plain, correct version (one block per row for the statistics and grad_hidden,
+ * one per vocabulary entry for grad_weight, fp32). The targets and roles are copied to the host and checked first
+ * (the call waits for the stream). TASFT_UNSUPPORTED without CUDA. */
+int tasft_head_cuda(const tasft_head_args* args);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,6 +13,7 @@ import org.tasft.benchmark.DefaultJob;
 import org.tasft.distributed.DataParallel;
 import org.tasft.loss.EmdLoss.Reduction;
 import org.tasft.model.ModelConfig;
+import org.tasft.train.FusedHead;
 import org.tasft.train.LrSchedule;
 import org.tasft.train.Method;
 import org.tasft.train.RunFolder;
@@ -144,6 +145,12 @@ final class TrainCommand implements Callable<Integer> {
                     + "its trainer_state.json. Without it a resumed run must use the same settings.")
     List<String> allowChange;
 
+    @Option(names = "--fused-head", paramLabel = "auto|on|off",
+            description = "sft, stl and emd: compute the LM head, the losses and their gradients in one fused kernel "
+                    + "from the final hidden states, without the [tokens, vocab] logits (default: auto = on for "
+                    + "float32 heads on the CPU; see README).")
+    String fusedHead = "auto";
+
     @Option(names = "--skip-nonfinite-steps", description = "Skip (and count) a step whose loss or gradient norm is "
             + "NaN/Inf instead of stopping the run.")
     boolean skipNonFinite;
@@ -273,6 +280,11 @@ final class TrainCommand implements Callable<Integer> {
         }
         b.loraRank(loraRank).saveAdapters(saveAdapters).refusalsFile(refusals).keepCheckpoints(keepCheckpoints)
                 .skipNonFinite(skipNonFinite);
+        try {
+            b.fusedHead(FusedHead.parse(fusedHead));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
         if (allowChange != null) {
             if (resume == null) {
                 throw new UsageException("--allow-change is for --resume (the settings a resumed run may change)");

@@ -81,6 +81,11 @@ public final class EmdKernel {
             this.code = code;
         }
 
+        /** Its {@code tasft_cpu_isa_id}. */
+        int code() {
+            return code;
+        }
+
         /** The name {@link #parse} takes: default, generic, avx2 or avx512. */
         public String id() {
             return variantId(this);

@@ -1,5 +1,6 @@
 package org.tasft.kernel;
 
+import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.LongPointer;
@@ -49,6 +50,11 @@ public final class EmdNative {
     public static final int TASFT_CUDA_KERNEL_DEFAULT = 0;
     public static final int TASFT_CUDA_KERNEL_V1 = 1;
     public static final int TASFT_CUDA_KERNEL_V2 = 2;
+
+    // tasft_head_role
+    public static final int TASFT_HEAD_IGNORE = 0;
+    public static final int TASFT_HEAD_CE = 1;
+    public static final int TASFT_HEAD_EMD = 2;
 
     /** {@code tasft_emd_args}; each field has a getter and a chaining setter of the same name. */
     @Name("tasft_emd_args")
@@ -382,4 +388,90 @@ public final class EmdNative {
     public static native int tasft_emd_vp_backward_cpu_variant(@Const VpSliceArgs args, @Const EmdVariant variant);
 
     public static native int tasft_cpu_isa_available(int cpu_isa);
+
+    /** {@code tasft_head_args}: the fused LM head (hidden states and head weight in, loss rows and gradients out). */
+    @Name("tasft_head_args")
+    public static final class HeadArgs extends Pointer {
+        static {
+            Loader.load();
+        }
+
+        /** A new, zero-initialized struct in native memory, freed when this object is closed or collected. */
+        public HeadArgs() {
+            super((Pointer) null);
+            allocate();
+        }
+
+        public HeadArgs(Pointer p) {
+            super(p);
+        }
+
+        private native void allocate();
+
+        public native @Const Pointer hidden();
+        public native HeadArgs hidden(@Const Pointer setter);
+
+        public native int hidden_dtype();
+        public native HeadArgs hidden_dtype(int setter);
+
+        public native @Cast("int64_t") long rows();
+        public native HeadArgs rows(long setter);
+
+        public native @Cast("int64_t") long hidden_dim();
+        public native HeadArgs hidden_dim(long setter);
+
+        public native @Cast("int64_t") long hidden_row_stride();
+        public native HeadArgs hidden_row_stride(long setter);
+
+        public native @Const Pointer weight();
+        public native HeadArgs weight(@Const Pointer setter);
+
+        public native int weight_dtype();
+        public native HeadArgs weight_dtype(int setter);
+
+        public native @Cast("int64_t") long vocab();
+        public native HeadArgs vocab(long setter);
+
+        public native @Const Pointer unit_embedding();
+        public native HeadArgs unit_embedding(@Const Pointer setter);
+
+        public native int embedding_dtype();
+        public native HeadArgs embedding_dtype(int setter);
+
+        public native @Cast("int64_t") long dim();
+        public native HeadArgs dim(long setter);
+
+        public native @Cast("const int64_t*") LongPointer targets();
+        public native HeadArgs targets(@Cast("const int64_t*") LongPointer setter);
+
+        public native @Cast("int64_t") long ignore_index();
+        public native HeadArgs ignore_index(long setter);
+
+        public native @Cast("const int8_t*") BytePointer roles();
+        public native HeadArgs roles(@Cast("const int8_t*") BytePointer setter);
+
+        public native float ce_grad_scale();
+        public native HeadArgs ce_grad_scale(float setter);
+
+        public native float emd_grad_scale();
+        public native HeadArgs emd_grad_scale(float setter);
+
+        public native FloatPointer loss_rows();
+        public native HeadArgs loss_rows(FloatPointer setter);
+
+        public native FloatPointer grad_hidden();
+        public native HeadArgs grad_hidden(FloatPointer setter);
+
+        public native FloatPointer grad_weight();
+        public native HeadArgs grad_weight(FloatPointer setter);
+
+        public native Pointer cuda_stream();
+        public native HeadArgs cuda_stream(Pointer setter);
+    }
+
+    public static native int tasft_head_cpu(@Const HeadArgs args);
+
+    public static native int tasft_head_cpu_variant(@Const HeadArgs args, @Const EmdVariant variant);
+
+    public static native int tasft_head_cuda(@Const HeadArgs args);
 }

@@ -42,6 +42,11 @@ public interface CausalLm {
         throw new UnsupportedOperationException(getClass().getSimpleName() + " does not expose its hidden states");
     }
 
+    /** Whether {@link #hiddenStates} is implemented (the fused LM head of training needs it). */
+    default boolean exposesHiddenStates() {
+        return false;
+    }
+
     /** An empty cache for this model. */
     KvCache newCache();
 

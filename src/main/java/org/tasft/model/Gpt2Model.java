@@ -71,6 +71,11 @@ public final class Gpt2Model implements CausalLm {
     }
 
     @Override
+    public boolean exposesHiddenStates() {
+        return true;
+    }
+
+    @Override
     public Tensor hiddenStates(Tensor inputIds, Tensor attentionMask) {
         return trunk(inputIds, attentionMask, null).to(torch.ScalarType.Float);
     }

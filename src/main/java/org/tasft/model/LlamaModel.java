@@ -74,6 +74,11 @@ public final class LlamaModel implements CausalLm {
     }
 
     @Override
+    public boolean exposesHiddenStates() {
+        return true;
+    }
+
+    @Override
     public Tensor hiddenStates(Tensor inputIds, Tensor attentionMask) {
         return trunk(inputIds, attentionMask, null).to(torch.ScalarType.Float);
     }

@@ -77,10 +77,10 @@ public enum Method {
     public Objective objective(Objectives.Options options) {
         return switch (trainsWith()) {
             case EMD -> new TaSft(options.lambda(), options.reduction(), options.embedding(),
-                    options.inPlaceGradient());
+                    options.inPlaceGradient(), options.fusedHead());
             case EMD_CAP -> new TaSft(options.lambda(), options.reduction(), options.embedding(),
-                    options.inPlaceGradient(), TaSft.VARIANT_DISTANCE_CAP);
-            case SFT, STL -> new Sft();
+                    options.inPlaceGradient(), options.fusedHead(), TaSft.VARIANT_DISTANCE_CAP);
+            case SFT, STL -> new Sft(options.fusedHead());
             case NLCL -> new Nlcl(options.lambda());
             case GA -> new GradientAscent(options.lambda());
             case KTO -> {

@@ -22,53 +22,65 @@ public final class Objectives {
      * @param lambdaUndesirable kto's lambda_U; default 1
      * @param reference         kto's frozen reference model (required for kto)
      * @param inPlaceGradient   emd: the kernel's gradient over the logits (see {@link TaSft}); default false
+     * @param fusedHead         sft / stl / emd: the fused LM head ({@link FusedHead}); default auto
      */
     public record Options(double lambda, Reduction reduction, EmbeddingSource embedding, double beta,
-            double lambdaDesirable, double lambdaUndesirable, CausalLm reference, boolean inPlaceGradient) {
+            double lambdaDesirable, double lambdaUndesirable, CausalLm reference, boolean inPlaceGradient,
+            FusedHead fusedHead) {
         public Options {
             Objects.requireNonNull(reduction, "reduction");
             Objects.requireNonNull(embedding, "embedding");
+            Objects.requireNonNull(fusedHead, "fusedHead");
         }
 
         public static Options defaults() {
-            return new Options(1.0, Reduction.SEQUENCE, EmbeddingSource.INPUT, Kto.DEFAULT_BETA, 1.0, 1.0, null, false);
+            return new Options(1.0, Reduction.SEQUENCE, EmbeddingSource.INPUT, Kto.DEFAULT_BETA, 1.0, 1.0, null, false,
+                    FusedHead.AUTO);
         }
 
         public Options lambda(double v) {
             return new Options(v, reduction, embedding, beta, lambdaDesirable,
-                    lambdaUndesirable, reference, inPlaceGradient);
+                    lambdaUndesirable, reference, inPlaceGradient, fusedHead);
         }
 
         public Options reduction(Reduction v) {
             return new Options(lambda, v, embedding, beta, lambdaDesirable,
-                    lambdaUndesirable, reference, inPlaceGradient);
+                    lambdaUndesirable, reference, inPlaceGradient, fusedHead);
         }
 
         public Options embedding(EmbeddingSource v) {
             return new Options(lambda, reduction, v, beta, lambdaDesirable,
-                    lambdaUndesirable, reference, inPlaceGradient);
+                    lambdaUndesirable, reference, inPlaceGradient, fusedHead);
         }
 
         public Options beta(double v) {
             return new Options(lambda, reduction, embedding, v, lambdaDesirable,
-                    lambdaUndesirable, reference, inPlaceGradient);
+                    lambdaUndesirable, reference, inPlaceGradient, fusedHead);
         }
 
         public Options lambdaDesirable(double v) {
-            return new Options(lambda, reduction, embedding, beta, v, lambdaUndesirable, reference, inPlaceGradient);
+            return new Options(lambda, reduction, embedding, beta, v, lambdaUndesirable, reference, inPlaceGradient,
+                    fusedHead);
         }
 
         public Options lambdaUndesirable(double v) {
-            return new Options(lambda, reduction, embedding, beta, lambdaDesirable, v, reference, inPlaceGradient);
+            return new Options(lambda, reduction, embedding, beta, lambdaDesirable, v, reference, inPlaceGradient,
+                    fusedHead);
         }
 
         public Options inPlaceGradient(boolean v) {
-            return new Options(lambda, reduction, embedding, beta, lambdaDesirable, lambdaUndesirable, reference, v);
+            return new Options(lambda, reduction, embedding, beta, lambdaDesirable, lambdaUndesirable, reference, v,
+                    fusedHead);
+        }
+
+        public Options fusedHead(FusedHead v) {
+            return new Options(lambda, reduction, embedding, beta, lambdaDesirable, lambdaUndesirable, reference,
+                    inPlaceGradient, v);
         }
 
         public Options reference(CausalLm v) {
             return new Options(lambda, reduction, embedding, beta, lambdaDesirable,
-                    lambdaUndesirable, v, inPlaceGradient);
+                    lambdaUndesirable, v, inPlaceGradient, fusedHead);
         }
     }
 }

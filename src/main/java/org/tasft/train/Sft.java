@@ -11,6 +11,22 @@ import org.tasft.model.CausalLm;
  * baseline.
  */
 public final class Sft implements Objective {
+    private final FusedHead fusedHead;
+
+    /** With {@link FusedHead#AUTO}. */
+    public Sft() {
+        this(FusedHead.AUTO);
+    }
+
+    /** @param fusedHead whether the step runs through the fused LM head ({@link FusedHeadStep}) */
+    public Sft(FusedHead fusedHead) {
+        this.fusedHead = java.util.Objects.requireNonNull(fusedHead, "fusedHead");
+    }
+
+    public FusedHead fusedHead() {
+        return fusedHead;
+    }
+
     @Override
     public String name() {
         return "sft";
@@ -18,6 +34,9 @@ public final class Sft implements Objective {
 
     @Override
     public StepLoss step(CausalLm model, Batch batch, ShardTotals totals) {
+        if (fusedHead.use(model)) {
+            return FusedHeadStep.sft(model, batch, totals);
+        }
         StepForward f = StepForward.run(model, batch);
         StepForward.Rows safe = f.rows(batch.harmful(), false);
         long harmfulTokens = f.rows(batch.harmful(), true).tokens();

@@ -48,45 +48,64 @@ public final class TaSft implements Objective {
     private final Reduction reduction;
     private final EmbeddingSource embedding;
     private final boolean inPlaceGradient;
+    private final FusedHead fusedHead;
     private final double distanceCap;
 
     public TaSft(double lambda, Reduction reduction, EmbeddingSource embedding) {
         this(lambda, reduction, embedding, false);
     }
 
+    public TaSft(double lambda, Reduction reduction, EmbeddingSource embedding, boolean inPlaceGradient) {
+        this(lambda, reduction, embedding, inPlaceGradient, FusedHead.AUTO);
+    }
+
     /**
+     * @param fusedHead       whether the step runs through the fused LM head ({@link FusedHeadStep})
      * @param inPlaceGradient the kernel writes lambda * L_EMD's gradient over the harmful rows' logits instead of a
      *                        new buffer (see {@link EmdLoss#withInPlaceGradient}): safe here because L_SFT has read
      *                        the logits before (its log_softmax saves its output, not the logits) and the LM head's
      *                        matmul saves its inputs; saves one buffer the size of the harmful rows' logits (all B*T
      *                        rows when harmful sequences are not contiguous in the batch). Off by default.
      */
-    public TaSft(double lambda, Reduction reduction, EmbeddingSource embedding, boolean inPlaceGradient) {
-        this(lambda, reduction, embedding, inPlaceGradient, Double.POSITIVE_INFINITY);
+    public TaSft(double lambda, Reduction reduction, EmbeddingSource embedding, boolean inPlaceGradient,
+            FusedHead fusedHead) {
+        this(lambda, reduction, embedding, inPlaceGradient, fusedHead, Double.POSITIVE_INFINITY);
     }
 
     /**
      * @param distanceCap a token whose distance d has reached this is no longer pushed: the term is
-     *                    {@code -(1/N) sum_t min(d_t, cap)} (the {@link Method#EMD_CAP} variant); infinity: TA-SFT
+     *                    {@code -(1/N) sum_t min(d_t, cap)} (the {@link Method#EMD_CAP} variant); infinity: TA-SFT.
+     *                    A finite cap takes the logits path (the fused head has no cap): {@code fusedHead} ON is
+     *                    refused, AUTO means the logits.
      */
     public TaSft(double lambda, Reduction reduction, EmbeddingSource embedding, boolean inPlaceGradient,
-                 double distanceCap) {
-        if (!Double.isFinite(lambda)) {
-            throw new IllegalArgumentException("lambda: must be finite, got " + lambda);
-        }
+            FusedHead fusedHead, double distanceCap) {
         if (!(distanceCap > 0)) {
             throw new IllegalArgumentException("distanceCap: must be > 0, got " + distanceCap);
+        }
+        if (fusedHead == FusedHead.ON && Double.isFinite(distanceCap)) {
+            throw new IllegalArgumentException("--fused-head on: emd-cap's distance cap needs the logits "
+                    + "(use --fused-head auto or off)");
+        }
+        if (!Double.isFinite(lambda)) {
+            throw new IllegalArgumentException("lambda: must be finite, got " + lambda);
         }
         this.lambda = lambda;
         this.reduction = Objects.requireNonNull(reduction, "reduction");
         this.embedding = Objects.requireNonNull(embedding, "embedding");
         this.inPlaceGradient = inPlaceGradient;
+        this.fusedHead = Objects.requireNonNull(fusedHead, "fusedHead");
         this.distanceCap = distanceCap;
     }
 
     /** The distance past which a token is not pushed (infinity for TA-SFT itself). */
     public double distanceCap() {
         return distanceCap;
+    }
+
+    /** Whether the step runs through the fused LM head ({@link FusedHeadStep}, no logits; inPlaceGradient is then moot). */
+    public FusedHead fusedHead() {
+        return fusedHead;
     }
 
     public boolean inPlaceGradient() {
@@ -118,6 +137,9 @@ public final class TaSft implements Objective {
 
     @Override
     public StepLoss step(CausalLm model, Batch batch, ShardTotals totals) {
+        if (Double.isInfinite(distanceCap) && fusedHead.use(model)) {  // the cap needs the logits' loss rows
+            return FusedHeadStep.emd(model, batch, totals, this);
+        }
         StepForward f = StepForward.run(model, batch);
         StepForward.Rows safe = f.rows(batch.harmful(), false);
         StepForward.Rows harmful = f.rows(batch.harmful(), true);

@@ -50,6 +50,7 @@ import org.tasft.train.TaSft.EmbeddingSource;
  * @param refusalsFile         stl's refusal sentences, one per line, or null for {@link org.tasft.data.StlData}'s
  * @param keepCheckpoints      keep only the newest K {@code checkpoint-<step>} folders; 0 = keep all
  * @param skipNonFinite        skip (and count) a step whose loss or gradient norm is NaN/Inf instead of stopping
+ * @param fusedHead            sft / stl / emd through the fused LM head ({@link FusedHead}; auto by default)
  * @param allowedChanges       settings ({@link RunSettings} names) that may differ from the resumed checkpoint's
  */
 public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int harmfulCount, int batchSize,
@@ -57,7 +58,7 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         double beta, double learningRate, double weightDecay, int warmupSteps, LrSchedule.Kind schedule, long steps,
         double epochs, int gradientAccumulation, double maxGradNorm, long seed, long checkpointEvery, Path outDir,
         boolean progress, LoraConfig lora, boolean saveAdapters, Path refusalsFile, int keepCheckpoints,
-        boolean skipNonFinite, java.util.Set<String> allowedChanges) {
+        boolean skipNonFinite, FusedHead fusedHead, java.util.Set<String> allowedChanges) {
     /**
      * The default weight of the harmful term of {@code train} (emd, emd-cap, nlcl, ga): 0.5. The built-in benchmark
      * chooses its own per method on a validation split ({@code tasft experiment}; the default job uses emd's choice),
@@ -140,6 +141,7 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         b.refusalsFile = refusalsFile;
         b.keepCheckpoints = keepCheckpoints;
         b.skipNonFinite = skipNonFinite;
+        b.fusedHead = fusedHead;
         b.allowedChanges = allowedChanges;
         return b;
     }
@@ -173,7 +175,8 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
 
     /** Objective options for {@link Method#objective} (without kto's reference model). */
     public Objectives.Options objectiveOptions() {
-        return Objectives.Options.defaults().lambda(lambda).reduction(reduction).embedding(embedding).beta(beta);
+        return Objectives.Options.defaults().lambda(lambda).reduction(reduction).embedding(embedding).beta(beta)
+                .fusedHead(fusedHead);
     }
 
     /** Builder with the defaults of {@code tasft train}. */
@@ -210,6 +213,7 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         private Path refusalsFile;
         private int keepCheckpoints = 0;
         private boolean skipNonFinite;
+        private FusedHead fusedHead = FusedHead.AUTO;
         private java.util.Set<String> allowedChanges = java.util.Set.of();
 
         public Builder modelDir(Path v) { modelDir = v; return this; }
@@ -248,6 +252,7 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         public Builder refusalsFile(Path v) { refusalsFile = v; return this; }
         public Builder keepCheckpoints(int v) { keepCheckpoints = v; return this; }
         public Builder skipNonFinite(boolean v) { skipNonFinite = v; return this; }
+        public Builder fusedHead(FusedHead v) { fusedHead = v; return this; }
         /** Settings that may differ from the resumed checkpoint's (see {@link RunSettings#names()}). */
         public Builder allowChanges(java.util.Collection<String> v) {
             allowedChanges = java.util.Set.copyOf(v);
@@ -316,7 +321,8 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
             return new TrainConfig(modelDir, safeFile, harmfulFile, harmfulCount, batchSize, k, maxLength, m, lambda,
                     reduction, embedding, beta, learningRate, weightDecay, warmupSteps, schedule, steps, epochs,
                     gradientAccumulation, maxGradNorm, seed, checkpointEvery, outDir, progress, lora, saveAdapters,
-                    refusalsFile, keepCheckpoints, skipNonFinite, allowedChanges);
+                    refusalsFile, keepCheckpoints, skipNonFinite, Objects.requireNonNull(fusedHead, "--fused-head"),
+                    allowedChanges);
         }
 
         /** The LoRA settings, checked with the command line's names; null for full fine-tuning (rank 0). */

@@ -68,10 +68,11 @@ class TaSftTest {
     void inPlaceGradientGivesTheSameStep(boolean interleaved) {
         Batch batch = TrainTesting.batch(9, interleaved ? INTERLEAVED : GROUPED);
         CausalLm a = TrainTesting.model();
-        StepLoss copy = new TaSft(LAMBDA, Reduction.TOKEN, EmbeddingSource.INPUT, false).step(a, batch);
+        // the logits path (the fused head has no logits to write over)
+        StepLoss copy = new TaSft(LAMBDA, Reduction.TOKEN, EmbeddingSource.INPUT, false, FusedHead.OFF).step(a, batch);
         CausalLm b = TrainTesting.model();
         Objective inPlace = Method.EMD.objective(Objectives.Options.defaults().lambda(LAMBDA)
-                .reduction(Reduction.TOKEN).inPlaceGradient(true));
+                .reduction(Reduction.TOKEN).inPlaceGradient(true).fusedHead(FusedHead.OFF));
         assertTrue(((TaSft) inPlace).inPlaceGradient());
         StepLoss in = inPlace.step(b, batch);
         assertEquals(copy.total(), in.total(), 1e-12);
@@ -101,7 +102,7 @@ class TaSftTest {
         naive.backward();
 
         CausalLm model = TrainTesting.model();
-        TaSft capped = new TaSft(LAMBDA, Reduction.SEQUENCE, EmbeddingSource.INPUT, false, cap);
+        TaSft capped = new TaSft(LAMBDA, Reduction.SEQUENCE, EmbeddingSource.INPUT, false, FusedHead.AUTO, cap);
         StepLoss loss = capped.step(model, batch);
         assertEquals("emd-cap", capped.name());
         assertEquals(naive.item_double(), loss.total(), 1e-5 * Math.abs(naive.item_double()));
@@ -113,7 +114,10 @@ class TaSftTest {
         assertEquals(TaSft.VARIANT_DISTANCE_CAP, ((TaSft) Method.EMD_CAP.objective(Objectives.Options.defaults()))
                 .distanceCap());
         assertThrows(IllegalArgumentException.class,
-                () -> new TaSft(LAMBDA, Reduction.SEQUENCE, EmbeddingSource.INPUT, false, 0));
+                () -> new TaSft(LAMBDA, Reduction.SEQUENCE, EmbeddingSource.INPUT, false, FusedHead.OFF, 0));
+        // the fused head has no cap: asking for both is an error, not a silently uncapped step
+        assertThrows(IllegalArgumentException.class,
+                () -> new TaSft(LAMBDA, Reduction.SEQUENCE, EmbeddingSource.INPUT, false, FusedHead.ON, 1.0));
     }
 
     @Test

@@ -59,6 +59,7 @@ class TrainCommandTest {
                 "tasft train: error: --method 'dpo': expected one of emd, sft, nlcl, ga, kto, stl, emd-cap\n");
         assertUsageError(run(base("--schedule", "exp")), "--schedule 'exp'");
         assertUsageError(run(base("--reduction", "mean")), "--reduction 'mean'");
+        assertUsageError(run(base("--fused-head", "maybe")), "--fused-head: expected one of auto, on, off, got 'maybe'");
         assertUsageError(run(base("--lr", "abc")), "--lr");
         assertUsageError(run(base("--harmful", dir.resolve("nope.json").toString())), "--harmful");
         assertUsageError(run(base("--method", "sft", "--resume", dir.resolve("nope").toString())), "--resume");
