@@ -1,0 +1,123 @@
+package org.tasft.chat;
+
+import java.time.ZonedDateTime;
+import java.util.List;
+import java.util.Map;
+
+import com.hubspot.jinjava.Jinjava;
+import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
+import com.hubspot.jinjava.interpret.JinjavaInterpreter;
+import com.hubspot.jinjava.lib.filter.AdvancedFilter;
+import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import com.hubspot.jinjava.lib.tag.Tag;
+import com.hubspot.jinjava.objects.date.StrftimeFormatter;
+import com.hubspot.jinjava.tree.Node;
+import com.hubspot.jinjava.tree.TagNode;
+import jinjava.javax.el.CompositeELResolver;
+
+/**
+ * Jinjava set up as transformers sets up Jinja for chat templates ({@code _compile_jinja_template}): blocks trimmed
+ * ({@code trim_blocks}, {@code lstrip_blocks}), loop controls ({@code break}/{@code continue}: Jinjava has them),
+ * {@code namespace()} (Jinjava has it), and what transformers adds: the {@code raise_exception(message)} global,
+ * {@code strftime_now(format)}, a {@code tojson} filter with Python's {@code json.dumps} output, the
+ * {@code {% generation %}} block (rendered as its body), and Python's string methods ({@link PythonStringMethods}).
+ */
+final class HfJinja {
+    /** Thrown by the template's {@code raise_exception(...)}; {@link ChatTemplate} reports its message. */
+    static final class Raised extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        Raised(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    /**
+     * A feature this Jinja lacks, named. Not an IllegalArgumentException: Jinjava turns those into "Cannot find
+     * method", losing the name.
+     */
+    static final class Unsupported extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        Unsupported(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    static final Jinjava JINJAVA = create();
+
+    private HfJinja() {
+    }
+
+    private static Jinjava create() {
+        CompositeELResolver resolver = new CompositeELResolver();
+        resolver.add(new PythonStringMethods()); // before Jinjava's bean resolver, which would call Java's methods
+        resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
+        JinjavaConfig config = JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true)
+                .withElResolver(resolver).build();
+        Jinjava j = new Jinjava(config);
+        j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", HfJinja.class,
+                "raiseException", Object.class));
+        j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now", HfJinja.class,
+                "strftimeNow", String.class));
+        j.getGlobalContext().registerFilter(new ToJson());
+        j.getGlobalContext().registerTag(new Generation());
+        return j;
+    }
+
+    /** {@code raise_exception(message)}: the template refuses the conversation. */
+    public static Object raiseException(Object message) {
+        throw new Raised(String.valueOf(message));
+    }
+
+    /** {@code strftime_now(format)}: the local date and time in a C strftime format (Llama 3.1's "Today Date"). */
+    public static String strftimeNow(String format) {
+        return StrftimeFormatter.format(ZonedDateTime.now(), format);
+    }
+
+    /** {@code tojson(indent=None, sort_keys=False)} as transformers defines it (ensure_ascii=False). */
+    static final class ToJson implements AdvancedFilter {
+        @Override
+        public String getName() {
+            return "tojson";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Object indent = kwargs.containsKey("indent") ? kwargs.get("indent") : args.length > 0 ? args[0] : null;
+            boolean sortKeys = Boolean.TRUE.equals(kwargs.get("sort_keys"));
+            for (String k : kwargs.keySet()) {
+                if (!List.of("indent", "sort_keys", "ensure_ascii").contains(k)) {
+                    throw new Unsupported("the chat template calls tojson(" + k + "=...), which tasft's "
+                            + "Jinja does not support (indent, sort_keys)");
+                }
+            }
+            return PythonJson.dumps(var, indent == null ? null : ((Number) indent).intValue(), sortKeys);
+        }
+    }
+
+    /** transformers' {@code {% generation %}...{% endgeneration %}} (assistant-mask markers): renders its body. */
+    static final class Generation implements Tag {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public String getName() {
+            return "generation";
+        }
+
+        @Override
+        public String getEndTagName() {
+            return "endgeneration";
+        }
+
+        @Override
+        public String interpret(TagNode tagNode, JinjavaInterpreter interpreter) {
+            StringBuilder out = new StringBuilder();
+            for (Node child : tagNode.getChildren()) {
+                out.append(child.render(interpreter).getValue());
+            }
+            return out.toString();
+        }
+    }
+}
