@@ -177,6 +177,9 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     DataParallelOptions dataParallel; // data parallel: --nproc-per-node, --dist-* (see README "Data-parallel training")
 
+    @Mixin
+    TemplateOptions templateOptions;
+
     @Spec
     CommandSpec spec;
 
@@ -272,7 +275,8 @@ final class TrainCommand implements Callable<Integer> {
             b.steps(steps);
         }
         b.loraRank(loraRank).saveAdapters(saveAdapters).refusalsFile(refusals).keepCheckpoints(keepCheckpoints)
-                .skipNonFinite(skipNonFinite);
+                .skipNonFinite(skipNonFinite).template(templateOptions.value("alpaca")).system(templateOptions.system);
+        templateOptions.chatSpec(); // --system without --template chat, a bad chat:NAME: usage errors
         if (allowChange != null) {
             if (resume == null) {
                 throw new UsageException("--allow-change is for --resume (the settings a resumed run may change)");
