@@ -155,6 +155,11 @@ class ChatTemplateTest {
         assertEquals("yes", render("{% if tools is not defined and bos_token is defined %}yes{% endif %}", m));
         assertTrue(render("{{ strftime_now('%Y') }}", m).matches("\\d{4}"));
         assertEquals("x", render("{% generation %}x{% endgeneration %}", m));
+        assertEquals("system|d|role=system;content= S ;", render("{{ messages[0].get('role') }}|"
+                + "{{ messages[0].get('x', 'd') }}|{% for k, v in messages[0].items() %}{{ k }}={{ v }};{% endfor %}",
+                m));
+        assertEquals("a|b|c", render("{{ '|'.join(messages[1].content.split()) }}", m));
+        assertEquals("[\"x\", \"y\"]", render("{{ 'x,y'.split(',') | tojson }}", m), "a Python list, not a Java array");
         // trim_blocks and lstrip_blocks, as transformers compiles templates
         assertEquals("a\nb\n", render("{% if true %}\n  a\n{% endif %}\n  {% if true %}\nb\n{% endif %}", m)
                 .replace("  a", "a"));

@@ -6,6 +6,7 @@ import java.util.Collection;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 
 import jinjava.javax.el.ELContext;
@@ -13,17 +14,22 @@ import jinjava.javax.el.ELResolver;
 
 /**
  * Python's {@code str} methods for chat templates ({@code message['content'].strip()}, {@code .startswith(...)},
- * {@code .split()}). Jinjava would otherwise call the Java method of the same name where one exists (Java's
+ * {@code .split()}), and {@code dict.get(key, default)}. Jinjava would otherwise call the Java method of the same name where one exists (Java's
  * {@code split} takes a regular expression and returns an array; {@code format} is static) and fail on the others, so
  * every method call on a string goes through here: a Python method this class has is computed with Python's
  * semantics, any other is an error naming it, never a silently different prompt.
  */
-final class PythonStringMethods extends ELResolver {
+final class PythonMethods extends ELResolver {
     static final Set<String> METHODS = Set.of("strip", "lstrip", "rstrip", "upper", "lower", "title", "capitalize",
             "startswith", "endswith", "split", "replace", "join", "find", "count", "isspace", "isdigit");
 
     @Override
     public Object invoke(ELContext context, Object base, Object method, Class<?>[] paramTypes, Object[] params) {
+        if (base instanceof Map<?, ?> map && "get".equals(String.valueOf(method)) && params != null
+                && params.length == 2) { // Java's Map has get(key) alone
+            context.setPropertyResolved(true);
+            return map.containsKey(params[0]) ? map.get(params[0]) : params[1];
+        }
         if (!(base instanceof String s) || method == null) {
             return null;
         }
