@@ -21,7 +21,8 @@ import jinjava.javax.el.CompositeELResolver;
  * ({@code trim_blocks}, {@code lstrip_blocks}), loop controls ({@code break}/{@code continue}: Jinjava has them),
  * {@code namespace()} (Jinjava has it), and what transformers adds: the {@code raise_exception(message)} global,
  * {@code strftime_now(format)}, a {@code tojson} filter with Python's {@code json.dumps} output, the
- * {@code {% generation %}} block (rendered as its body), and Python's string methods and {@code dict.get(key, default)} ({@link PythonMethods}).
+ * {@code {% generation %}} block (rendered as its body), and Python's string methods and
+ * {@code dict.get(key, default)} ({@link PythonMethods}).
  */
 final class HfJinja {
     /** Thrown by the template's {@code raise_exception(...)}; {@link ChatTemplate} reports its message. */

@@ -14,10 +14,10 @@ import jinjava.javax.el.ELResolver;
 
 /**
  * Python's {@code str} methods for chat templates ({@code message['content'].strip()}, {@code .startswith(...)},
- * {@code .split()}), and {@code dict.get(key, default)}. Jinjava would otherwise call the Java method of the same name where one exists (Java's
- * {@code split} takes a regular expression and returns an array; {@code format} is static) and fail on the others, so
- * every method call on a string goes through here: a Python method this class has is computed with Python's
- * semantics, any other is an error naming it, never a silently different prompt.
+ * {@code .split()}), and {@code dict.get(key, default)}. Jinjava would otherwise call the Java method of the same
+ * name where one exists (Java's {@code split} takes a regular expression and returns an array; {@code format} is
+ * static) and fail on the others, so every method call on a string goes through here: a Python method this class has
+ * is computed with Python's semantics, any other is an error naming it, never a silently different prompt.
  */
 final class PythonMethods extends ELResolver {
     static final Set<String> METHODS = Set.of("strip", "lstrip", "rstrip", "upper", "lower", "title", "capitalize",

@@ -13,7 +13,8 @@ import picocli.CommandLine.Option;
         description = {"Generate the model's own answers to prompts and write them as an Alpaca JSONL harmful set "
                 + "(instruction, input, output) for 'tasft train --harmful'. Prompts: .json/.jsonl "
                 + "(Alpaca instruction + input, or Safety-Tuned-Llamas' eval sets), .csv with a prompt or goal column "
-                + "(AdvBench), as 'tasft eval' reads them, or chat rows (messages); any other file: one prompt per line. "
+                + "(AdvBench), as 'tasft eval' reads them, or chat rows (messages); any other file: one prompt per "
+                + "line. "
                 + "With --template chat the prompts are asked in the model's own chat template and the rows are chat "
                 + "rows (messages: the conversation with the answer last).",
             "Greedy by default; --temperature > 0 samples (the same --seed gives the same file at any --batch-size)."},

@@ -16,8 +16,8 @@ import picocli.CommandLine.Option;
  */
 final class TemplateOptions {
     @Option(names = "--template", paramLabel = "alpaca|raw|chat|FILE",
-            description = "How a prompt becomes the model's input: alpaca (as Safety-Tuned-Llamas trains), raw (as is), "
-                    + "chat (the model's own chat template from tokenizer_config.json or chat_template.jinja; "
+            description = "How a prompt becomes the model's input: alpaca (as Safety-Tuned-Llamas trains), raw "
+                    + "(as is), chat (the model's own chat template from tokenizer_config.json or chat_template.jinja; "
                     + "chat:NAME for a named one), or a file with an {instruction} placeholder (default: alpaca; "
                     + "score: the text as is).")
     String template;

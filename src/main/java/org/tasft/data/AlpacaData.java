@@ -129,7 +129,8 @@ public final class AlpacaData {
 
     private static Example example(JsonNode node, Example.Kind kind, String at) {
         if (!node.isObject()) {
-            throw new IllegalArgumentException(at + ": expected an object with instruction/input/output (or messages), got "
+            throw new IllegalArgumentException(at + ": expected an object with instruction/input/output (or "
+                    + "messages), got "
                     + describe(node));
         }
         if (node.has("messages")) {

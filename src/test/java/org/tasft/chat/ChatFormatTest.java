@@ -121,7 +121,10 @@ class ChatFormatTest {
             assertEquals(c.singlePrompt() + c.answerTurn(), tok.decode(e.inputIds()));
 
             // multi-turn with a system message (where the template has one): only the last answer is trained
-            List<ChatMessage> context = new ArrayList<>(c.system() ? List.of(ChatMessage.system("Be brief.")) : List.of());
+            List<ChatMessage> context = new ArrayList<>();
+            if (c.system()) {
+                context.add(ChatMessage.system("Be brief."));
+            }
             context.add(ChatMessage.user("Hi"));
             context.add(ChatMessage.assistant("Hello, how can I help?"));
             EncodedExample m = encoder.encode(new Example("Hello!", "", "Hi there.", Example.Kind.SAFE, context));

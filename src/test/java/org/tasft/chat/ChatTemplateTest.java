@@ -31,7 +31,8 @@ class ChatTemplateTest {
 
     static final List<ChatMessage> SINGLE = List.of(ChatMessage.user("Hello!"));
     static final List<ChatMessage> WITH_SYSTEM = List.of(ChatMessage.system("Be brief."), ChatMessage.user("Hello!"));
-    static final List<ChatMessage> MULTI = List.of(ChatMessage.user("Hi"), ChatMessage.assistant("Hello, how can I help?"),
+    static final List<ChatMessage> MULTI = List.of(ChatMessage.user("Hi"),
+            ChatMessage.assistant("Hello, how can I help?"),
             ChatMessage.user("Tell me a joke."));
     static final List<ChatMessage> MULTI_SYSTEM = with(ChatMessage.system("Be brief."), MULTI);
     static final List<ChatMessage> ANSWERED = List.of(ChatMessage.user("Hello!"), ChatMessage.assistant("Hi there."));
@@ -159,7 +160,8 @@ class ChatTemplateTest {
                 + "{{ messages[0].get('x', 'd') }}|{% for k, v in messages[0].items() %}{{ k }}={{ v }};{% endfor %}",
                 m));
         assertEquals("a|b|c", render("{{ '|'.join(messages[1].content.split()) }}", m));
-        assertEquals("[\"x\", \"y\"]", render("{{ 'x,y'.split(',') | tojson }}", m), "a Python list, not a Java array");
+        assertEquals("[\"x\", \"y\"]", render("{{ 'x,y'.split(',') | tojson }}", m),
+                "a Python list, not a Java array");
         // trim_blocks and lstrip_blocks, as transformers compiles templates
         assertEquals("a\nb\n", render("{% if true %}\n  a\n{% endif %}\n  {% if true %}\nb\n{% endif %}", m)
                 .replace("  a", "a"));

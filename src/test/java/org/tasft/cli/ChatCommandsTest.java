@@ -29,7 +29,8 @@ import org.tasft.tokenizer.Tokenizer;
  * template that refuses the conversation.
  */
 class ChatCommandsTest {
-    static final String LLAMA2_TEMPLATE = "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
+    static final String LLAMA2_TEMPLATE = "{% if messages[0]['role'] == 'system' %}"
+            + "{% set loop_messages = messages[1:] %}"
             + "{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}"
             + "{% set system_message = false %}{% endif %}{% for message in loop_messages %}"
             + "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles "

@@ -27,7 +27,8 @@ class ChatRowsTest {
     @Test
     void trainingDataTakesChatRows() throws IOException {
         Path file = write("safe.jsonl", "{\"instruction\": \"A\", \"output\": \"B\"}\n"
-                + "{\"messages\": [{\"role\": \"system\", \"content\": \"S\"}, {\"role\": \"user\", \"content\": \"Hi\"},"
+                + "{\"messages\": [{\"role\": \"system\", \"content\": \"S\"}, "
+                + "{\"role\": \"user\", \"content\": \"Hi\"},"
                 + " {\"role\": \"assistant\", \"content\": \"Hello\"}, {\"role\": \"user\", \"content\": \"Q\"},"
                 + " {\"role\": \"assistant\", \"content\": \"R\"}]}\n");
         List<Example> examples = AlpacaData.read(file, Example.Kind.HARMFUL);
@@ -65,7 +66,8 @@ class ChatRowsTest {
     @Test
     void promptSetsTakeChatRows() throws IOException {
         Path file = write("prompts.jsonl", "{\"prompt\": \"P\"}\n"
-                + "{\"messages\": [{\"role\": \"system\", \"content\": \"S\"}, {\"role\": \"user\", \"content\": \"Q\"},"
+                + "{\"messages\": [{\"role\": \"system\", \"content\": \"S\"}, "
+                + "{\"role\": \"user\", \"content\": \"Q\"},"
                 + " {\"role\": \"assistant\", \"content\": \"ignored\"}], \"label\": \"unsafe\"}\n");
         List<EvalPrompt> prompts = PromptSets.read(file).prompts();
         assertEquals(new EvalPrompt("P", "", "", 1), prompts.get(0));
