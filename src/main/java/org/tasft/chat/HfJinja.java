@@ -7,6 +7,8 @@ import java.util.Map;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
+import com.hubspot.jinjava.interpret.Context;
+import com.hubspot.jinjava.interpret.InterpreterFactory;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.lib.filter.AdvancedFilter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
@@ -56,7 +58,7 @@ final class HfJinja {
         resolver.add(new PythonMethods()); // before Jinjava's bean resolver, which would call Java's methods
         resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
         JinjavaConfig config = JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true)
-                .withElResolver(resolver).build();
+                .withElResolver(resolver).withInterperterFactory(new PythonPrinting()).build();
         Jinjava j = new Jinjava(config);
         j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", HfJinja.class,
                 "raiseException", Object.class));
@@ -65,6 +67,42 @@ final class HfJinja {
         j.getGlobalContext().registerFilter(new ToJson());
         j.getGlobalContext().registerTag(new Generation());
         return j;
+    }
+
+    /**
+     * Prints {@code {{ value }}} as Python's {@code str()} does: {@code True}/{@code False}, lists and dicts as their
+     * repr ({@code ['a', 'b']}, {@code {'role': 'user'}}), floats with a {@code .0}; Jinjava would print Java's
+     * {@code true} and {@code [a, b]}. (None and an undefined value are both null here and print as "".)
+     */
+    static final class PythonPrinting implements InterpreterFactory {
+        @Override
+        public JinjavaInterpreter newInstance(JinjavaInterpreter orig) {
+            return new Printer(orig);
+        }
+
+        @Override
+        public JinjavaInterpreter newInstance(Jinjava application, Context context, JinjavaConfig renderConfig) {
+            return new Printer(application, context, renderConfig);
+        }
+    }
+
+    static final class Printer extends JinjavaInterpreter {
+        Printer(JinjavaInterpreter orig) {
+            super(orig);
+        }
+
+        Printer(Jinjava application, Context context, JinjavaConfig config) {
+            super(application, context, config);
+        }
+
+        @Override
+        public String getAsString(Object value) {
+            if (value instanceof Boolean || value instanceof Double || value instanceof Float
+                    || value instanceof List<?> || value instanceof Map<?, ?>) {
+                return PythonJson.str(value);
+            }
+            return super.getAsString(value);
+        }
     }
 
     /** {@code raise_exception(message)}: the template refuses the conversation. */

@@ -16,6 +16,61 @@ final class PythonJson {
     private PythonJson() {
     }
 
+    /** Python's {@code str()} of a value: strings as they are, inside containers their repr. */
+    static String str(Object value) {
+        if (value instanceof String s) {
+            return s;
+        }
+        StringBuilder out = new StringBuilder();
+        repr(out, value);
+        return out.toString();
+    }
+
+    private static void repr(StringBuilder out, Object v) {
+        if (v == null) {
+            out.append("None");
+        } else if (v instanceof Boolean b) {
+            out.append(b ? "True" : "False");
+        } else if (v instanceof String s) {
+            // Python picks double quotes only for a string with a ' and no "
+            boolean dq = s.indexOf('\'') >= 0 && s.indexOf('"') < 0;
+            char q = dq ? '"' : '\'';
+            out.append(q);
+            for (char c : s.toCharArray()) {
+                switch (c) {
+                    case '\\' -> out.append("\\\\");
+                    case '\n' -> out.append("\\n");
+                    case '\r' -> out.append("\\r");
+                    case '\t' -> out.append("\\t");
+                    default -> out.append(c == q ? "\\" + c : String.valueOf(c));
+                }
+            }
+            out.append(q);
+        } else if (v instanceof Double || v instanceof Float) {
+            write(out, v, null, false, 0);
+        } else if (v instanceof Map<?, ?> map) {
+            out.append('{');
+            int i = 0;
+            for (Map.Entry<?, ?> e : map.entrySet()) {
+                out.append(i++ == 0 ? "" : ", ");
+                repr(out, e.getKey());
+                out.append(": ");
+                repr(out, e.getValue());
+            }
+            out.append('}');
+        } else if (v instanceof Collection<?> c) {
+            out.append('[');
+            int i = 0;
+            for (Object o : c) {
+                out.append(i++ == 0 ? "" : ", ");
+                repr(out, o);
+            }
+            out.append(']');
+        } else {
+            out.append(v);
+        }
+    }
+
     static String dumps(Object value, Integer indent, boolean sortKeys) {
         StringBuilder out = new StringBuilder();
         write(out, value, indent, sortKeys, 0);
