@@ -101,6 +101,11 @@ class ChatFormatTest {
             long[] multiIds = chat.promptIds(multi);
             assertArrayEquals(expectedIds(tok, ChatTemplate.load(dir, null).render(multi, true), c.specials()),
                     multiIds);
+            if (c.system()) {
+                List<ChatMessage> withSystem = ChatTemplateTest.WITH_SYSTEM;
+                assertArrayEquals(expectedIds(tok, ChatTemplate.load(dir, null).render(withSystem, true),
+                        c.specials()), chat.promptIds(withSystem));
+            }
         }
     }
 
@@ -119,6 +124,8 @@ class ChatFormatTest {
             }
             assertEquals(c.answerTurn(), tok.decode(e.responseIds()), "the assistant turn, its end-of-turn included");
             assertEquals(c.singlePrompt() + c.answerTurn(), tok.decode(e.inputIds()));
+            assertArrayEquals(expectedIds(tok, c.singlePrompt() + c.answerTurn(), c.specials()), e.inputIds(),
+                    "the answered conversation (no generation prompt) as the documented text's ids");
 
             // multi-turn with a system message (where the template has one): only the last answer is trained
             List<ChatMessage> context = new ArrayList<>();

@@ -152,12 +152,16 @@ class ChatCommandsTest {
         }
 
         Path evalOut = dir.resolve("eval");
+        Path boolq = dir.resolve("boolq.jsonl");
+        Files.writeString(boolq, "{\"question\": \"is paris in france\", \"passage\": \"Paris is the capital of "
+                + "France.\", \"answer\": true}\n");
         r = run("eval", "--model", model.toString(), "--template", "chat", "--suite", prompts.toString(),
-                "--max-new-tokens", "3", "--out", evalOut.toString(), "--quiet");
+                "--boolq", boolq.toString(), "--max-new-tokens", "3", "--out", evalOut.toString(), "--quiet");
         assertEquals(0, r.code(), r.err());
         String results = Files.readString(evalOut.resolve("results.json"));
         assertTrue(results.contains("\"template\" : \"chat\"") || results.contains("\"template\":\"chat\""),
                 results);
+        assertTrue(results.contains("boolq"), results);
     }
 
     @Test
