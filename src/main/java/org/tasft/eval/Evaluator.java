@@ -8,6 +8,8 @@ import java.util.List;
 import java.util.Set;
 
 import org.bytedeco.javacpp.PointerScope;
+import org.tasft.chat.ChatFormat;
+import org.tasft.chat.ChatMessage;
 import org.tasft.eval.EvalReport.Answer;
 import org.tasft.eval.EvalReport.BoolqPrediction;
 import org.tasft.eval.EvalReport.BoolqResult;
@@ -18,8 +20,6 @@ import org.tasft.eval.EvalReport.WinRateResult;
 import org.tasft.generate.GenerationOptions;
 import org.tasft.generate.Generator;
 import org.tasft.model.CausalLm;
-import org.tasft.chat.ChatFormat;
-import org.tasft.chat.ChatMessage;
 import org.tasft.tokenizer.PromptTemplate;
 import org.tasft.tokenizer.Tokenizer;
 
