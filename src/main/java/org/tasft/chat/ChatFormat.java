@@ -97,6 +97,28 @@ public final class ChatFormat {
         return new Turn(promptIds, tokenizer.encode(whole.substring(prompt.length()), false), true);
     }
 
+    /**
+     * The special tokens that close an assistant turn in this template (Llama 3's {@code <|eot_id|>}, Qwen's
+     * {@code <|im_end|>}, Gemma's {@code <end_of_turn>}, Llama 2's {@code </s>}): the first special token of an
+     * empty answer's turn. Generation stops there too, so a folder whose config names only the base model's EOS
+     * (Llama 3's {@code <|end_of_text|>}) still ends a chat answer where the model ends its turn.
+     */
+    public List<Long> endOfTurnIds() {
+        long[] answer;
+        try {
+            answer = turn(conversation(List.of(), "Hi", ""), "").answerIds();
+        } catch (ChatTemplateException e) {
+            return List.of(); // a template that needs more than this probe conversation: no extra stop token
+        }
+        for (long id : answer) {
+            String content = tokenizer.decode(new long[] {id});
+            if (tokenizer.specialTokenId(content).orElse(-1) == id) {
+                return List.of(id);
+            }
+        }
+        return List.of();
+    }
+
     private static String tail(String s) {
         String t = s.length() > 30 ? s.substring(s.length() - 30) : s;
         return t.replace("\n", "\\n");

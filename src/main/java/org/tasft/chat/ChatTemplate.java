@@ -20,7 +20,8 @@ import org.tasft.io.InputFiles;
  * {@code apply_chat_template(messages, tokenize=False, add_generation_prompt=...)} renders it. It is read from a model
  * folder: {@code chat_template.jinja} when present (transformers saves it there since 4.50), else
  * {@code tokenizer_config.json}'s {@code chat_template}, a string or a list of {@code {"name", "template"}} (the one
- * named {@code default} unless a name is asked for). The template sees {@code messages}, {@code add_generation_prompt}
+ * named {@code default} unless a name is asked for; a named one may also be
+ * {@code additional_chat_templates/NAME.jinja}). The template sees {@code messages}, {@code add_generation_prompt}
  * and the special tokens of tokenizer_config.json ({@code bos_token}, {@code eos_token}, {@code unk_token},
  * {@code pad_token}), and writes its own special tokens: the rendered text is tokenized without adding any.
  *
@@ -30,6 +31,8 @@ import org.tasft.io.InputFiles;
 public final class ChatTemplate {
     /** The file transformers writes a template to. */
     public static final String JINJA_FILE = "chat_template.jinja";
+    /** Where transformers saves named templates, one {@code NAME.jinja} each. */
+    public static final String ADDITIONAL_DIR = "additional_chat_templates";
     private static final String CONFIG_FILE = "tokenizer_config.json";
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -79,6 +82,10 @@ public final class ChatTemplate {
         Path jinja = modelDir.resolve(JINJA_FILE);
         if (Files.exists(jinja) && name == null) {
             return new ChatTemplate(InputFiles.readUtf8(jinja, null), special, jinja.toString());
+        }
+        Path named = name == null ? null : modelDir.resolve(ADDITIONAL_DIR).resolve(name + ".jinja");
+        if (named != null && Files.exists(named)) {
+            return new ChatTemplate(InputFiles.readUtf8(named, null), special, named.toString());
         }
         JsonNode t = root == null ? null : root.get("chat_template");
         if (t == null || t.isNull()) {

@@ -101,6 +101,9 @@ final class GenerateCommand extends ModelCommand {
             Set<Long> stop = new LinkedHashSet<>();
             lm.config().eosTokenIds().forEach(id -> stop.add(id.longValue()));
             stop.addAll(tokenizer.eosIds());
+            if (chat != null) {
+                stop.addAll(chat.endOfTurnIds()); // the end of the assistant's turn
+            }
             options = options.stopTokens(stop.stream().mapToLong(Long::longValue).toArray());
 
             List<Generator.Generation> generations = new Generator(lm).generate(encoded, options);

@@ -188,6 +188,9 @@ public final class Evaluator {
         Set<Long> stop = new LinkedHashSet<>();
         model.config().eosTokenIds().forEach(id -> stop.add(id.longValue()));
         stop.addAll(tokenizer.eosIds());
+        if (options.chat() != null) {
+            stop.addAll(options.chat().endOfTurnIds());
+        }
         return stop.stream().mapToLong(Long::longValue).toArray();
     }
 

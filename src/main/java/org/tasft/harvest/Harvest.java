@@ -240,6 +240,9 @@ public final class Harvest {
         Set<Long> stop = new LinkedHashSet<>();
         model.config().eosTokenIds().forEach(id -> stop.add(id.longValue()));
         stop.addAll(tokenizer.eosIds());
+        if (chat != null) {
+            stop.addAll(chat.endOfTurnIds()); // the end of the assistant's turn
+        }
         GenerationOptions go = GenerationOptions.defaults().maxNewTokens(options.maxNewTokens())
                 .temperature(options.temperature()).topP(options.topP()).seed(options.seed())
                 .stopTokens(stop.stream().mapToLong(Long::longValue).toArray());

@@ -33,26 +33,27 @@ import org.tasft.tokenizer.Tokenizer;
  */
 class ChatFormatTest {
     record Case(String name, Map<String, String> tokens, List<String> specials, String singlePrompt,
-            String answerTurn, boolean system) {
+            String answerTurn, boolean system, String endOfTurn) {
     }
 
     static Stream<Arguments> templates() {
         return Stream.of(
                 new Case("llama-2-chat", ChatTemplateTest.LLAMA2_TOKENS, List.of(),
-                        "<s>[INST] Hello! [/INST]", " Hi there. </s>", true),
+                        "<s>[INST] Hello! [/INST]", " Hi there. </s>", true, "</s>"),
                 new Case("llama-3-instruct", ChatTemplateTest.LLAMA3_TOKENS, List.of("<|begin_of_text|>",
                         "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
                         "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHello!<|eot_id|>"
-                                + "<|start_header_id|>assistant<|end_header_id|>\n\n", "Hi there.<|eot_id|>", true),
+                                + "<|start_header_id|>assistant<|end_header_id|>\n\n", "Hi there.<|eot_id|>", true,
+                        "<|eot_id|>"),
                 new Case("mistral-instruct", ChatTemplateTest.LLAMA2_TOKENS, List.of(),
-                        "<s>[INST] Hello! [/INST]", "Hi there.</s>", false),
+                        "<s>[INST] Hello! [/INST]", "Hi there.</s>", false, "</s>"),
                 new Case("qwen2-instruct", ChatTemplateTest.QWEN2_TOKENS, List.of("<|endoftext|>", "<|im_start|>",
                         "<|im_end|>"), "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
                                 + "<|im_start|>user\nHello!<|im_end|>\n<|im_start|>assistant\n",
-                        "Hi there.<|im_end|>\n", true),
+                        "Hi there.<|im_end|>\n", true, "<|im_end|>"),
                 new Case("gemma-2-it", ChatTemplateTest.GEMMA_TOKENS, List.of("<bos>", "<eos>", "<start_of_turn>",
                         "<end_of_turn>"), "<bos><start_of_turn>user\nHello!<end_of_turn>\n<start_of_turn>model\n",
-                        "Hi there.<end_of_turn>\n", false))
+                        "Hi there.<end_of_turn>\n", false, "<end_of_turn>"))
                 .map(Arguments::of);
     }
 
@@ -93,6 +94,8 @@ class ChatFormatTest {
             long[] ids = chat.promptIds(chat.conversation(List.of(), "Hello!", ""));
             assertArrayEquals(expectedIds(tok, c.singlePrompt(), c.specials()), ids);
             assertEquals(c.singlePrompt(), tok.decode(ids));
+            assertEquals(List.of(tok.specialTokenId(c.endOfTurn()).orElseThrow()), chat.endOfTurnIds(),
+                    "generation stops where the template ends the assistant's turn");
             if (tok.bosId().isPresent() && ids.length > 1) {
                 assertTrue(ids[1] != tok.bosId().getAsLong(), "no double BOS");
             }

@@ -194,6 +194,9 @@ class ChatTemplateTest {
                 e.getMessage());
         Files.writeString(dir.resolve(ChatTemplate.JINJA_FILE), "J{{ eos_token }}\n");
         assertEquals("J</s>", ChatTemplate.load(dir, null).render(SINGLE, false), "the .jinja file wins");
+        Files.createDirectories(dir.resolve(ChatTemplate.ADDITIONAL_DIR));
+        Files.writeString(dir.resolve(ChatTemplate.ADDITIONAL_DIR).resolve("rag.jinja"), "R");
+        assertEquals("R", ChatTemplate.load(dir, "rag").render(SINGLE, false));
     }
 
     @Test
