@@ -22,6 +22,15 @@ public final class ChatFixtures {
     private ChatFixtures() {
     }
 
+    /** A public template of the test resources by file name ({@code llama-3-instruct.jinja}), verbatim. */
+    public static String template(String name) {
+        try (InputStream in = ChatFixtures.class.getResourceAsStream(name)) {
+            return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
     /** Writes tokenizer.json (with {@code added} special tokens) and tokenizer_config.json into {@code dir}. */
     public static Path folder(Path dir, String template, Map<String, String> specialTokens, List<String> added)
             throws IOException {
