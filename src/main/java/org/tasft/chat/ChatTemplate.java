@@ -45,6 +45,11 @@ public final class ChatTemplate {
         this.source = source.endsWith("\n") ? source.substring(0, source.length() - 1) : source;
         this.specialTokens = Map.copyOf(specialTokens);
         this.origin = origin;
+        List<String> unknown = HfJinja.unknownNames(this.source);
+        if (!unknown.isEmpty()) {
+            throw new ChatTemplateException("the chat template (" + origin + ") uses the " + String.join(", ", unknown)
+                    + ", which tasft's Jinja (Jinjava) does not have");
+        }
     }
 
     /**

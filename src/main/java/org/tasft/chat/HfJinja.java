@@ -3,6 +3,8 @@ package org.tasft.chat;
 import java.time.ZonedDateTime;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
@@ -103,6 +105,78 @@ final class HfJinja {
             }
             return super.getAsString(value);
         }
+    }
+
+    private static final Pattern FILTER = Pattern.compile("(?<!\\|)\\|\\s*([A-Za-z_][A-Za-z0-9_]*)");
+    private static final Pattern TEST = Pattern.compile("\\bis\\s+(?:not\\s+)?([A-Za-z_][A-Za-z0-9_]*)");
+
+    /**
+     * The filters ({@code x | name}) and tests ({@code x is name}) a template uses that Jinjava does not have. Jinjava
+     * renders an unknown filter or test as nothing, without an error, so they are looked for in the template's
+     * {@code {{ }}} and {@code {% %}} blocks (string literals left out) before it is used.
+     */
+    static List<String> unknownNames(String source) {
+        List<String> unknown = new java.util.ArrayList<>();
+        String code = codeOutsideStrings(source);
+        Matcher f = FILTER.matcher(code);
+        while (f.find()) {
+            if (JINJAVA.getGlobalContext().getFilter(f.group(1)) == null && !unknown.contains("filter " + f.group(1))) {
+                unknown.add("filter " + f.group(1));
+            }
+        }
+        Matcher t = TEST.matcher(code);
+        while (t.find()) {
+            if (JINJAVA.getGlobalContext().getExpTest(t.group(1)) == null && !unknown.contains("test " + t.group(1))) {
+                unknown.add("test " + t.group(1));
+            }
+        }
+        return unknown;
+    }
+
+    /** The code of the template's blocks, each block on its own line, with string literals emptied. */
+    private static String codeOutsideStrings(String source) {
+        StringBuilder code = new StringBuilder();
+        int i = 0;
+        while (true) {
+            int open = nextBlock(source, i);
+            if (open < 0) {
+                return code.toString();
+            }
+            String close = source.charAt(open + 1) == '{' ? "}}" : "%}";
+            int j = open + 2;
+            char quote = 0;
+            while (j < source.length() && (quote != 0 || !source.startsWith(close, j))) {
+                char c = source.charAt(j);
+                if (quote != 0) {
+                    if (c == '\\') {
+                        j++;
+                    } else if (c == quote) {
+                        quote = 0;
+                        code.append(c);
+                    }
+                } else {
+                    if (c == '\'' || c == '"') {
+                        quote = c;
+                    }
+                    code.append(c);
+                }
+                j++;
+            }
+            code.append('\n');
+            i = j + 2;
+        }
+    }
+
+    private static int nextBlock(String s, int from) {
+        int a = s.indexOf("{{", from);
+        int b = s.indexOf("{%", from);
+        int comment = s.indexOf("{#", from);
+        int next = a < 0 ? b : b < 0 ? a : Math.min(a, b);
+        if (comment >= 0 && (next < 0 || comment < next)) {
+            int end = s.indexOf("#}", comment + 2);
+            return end < 0 ? -1 : nextBlock(s, end + 2);
+        }
+        return next;
     }
 
     /** {@code raise_exception(message)}: the template refuses the conversation. */

@@ -170,6 +170,11 @@ class ChatTemplateTest {
         assertTrue(e.getMessage().contains(".zfill()"), e.getMessage());
         e = assertThrows(ChatTemplateException.class, () -> render("{{ no_such_function(1) }}", SINGLE));
         assertTrue(e.getMessage().contains("no_such_function"), e.getMessage());
+        // Jinjava renders an unknown filter or test as nothing: they are refused before rendering
+        e = assertThrows(ChatTemplateException.class, () -> render("{% if x is callable %}{{ messages | items "
+                + "| first }}{% endif %}{{ '<|im_start|>' }}", SINGLE));
+        assertEquals("the chat template (test) uses the filter items, test callable, which tasft's Jinja (Jinjava) "
+                + "does not have", e.getMessage());
     }
 
     static String render(String source, List<ChatMessage> m) {
