@@ -37,6 +37,8 @@ public final class ChatTemplate {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final String source;
+    /** The source as Jinjava is given it ({@link JinjaSource#withJinjaNotPrecedence}). */
+    private final String jinjavaSource;
     private final Map<String, String> specialTokens;
     private final String origin;
 
@@ -45,10 +47,11 @@ public final class ChatTemplate {
         this.source = source.endsWith("\n") ? source.substring(0, source.length() - 1) : source;
         this.specialTokens = Map.copyOf(specialTokens);
         this.origin = origin;
-        List<String> unknown = HfJinja.unknownNames(this.source);
-        if (!unknown.isEmpty()) {
-            throw new ChatTemplateException("the chat template (" + origin + ") uses the " + String.join(", ", unknown)
-                    + ", which tasft's Jinja (Jinjava) does not have");
+        this.jinjavaSource = JinjaSource.withJinjaNotPrecedence(this.source);
+        List<String> unsupported = JinjaSource.unsupportedFeatures(this.source);
+        if (!unsupported.isEmpty()) {
+            throw new ChatTemplateException("the chat template (" + origin + ") uses " + String.join(", ", unsupported)
+                    + ", which tasft's Jinja (Jinjava) does not render as Jinja does");
         }
     }
 
@@ -161,11 +164,12 @@ public final class ChatTemplate {
             list.add(o);
         }
         Map<String, Object> context = new HashMap<>(specialTokens);
+        HfJinja.GLOBALS.forEach(context::put); // `strftime_now is defined` (Llama 3.1) is true, as in transformers
         context.put("messages", list);
         context.put("add_generation_prompt", addGenerationPrompt);
         RenderResult result;
         try {
-            result = HfJinja.JINJAVA.renderForResult(source, context);
+            result = HfJinja.JINJAVA.renderForResult(jinjavaSource, context);
         } catch (RuntimeException e) {
             throw failure(e, null);
         }

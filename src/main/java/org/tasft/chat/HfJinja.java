@@ -3,11 +3,10 @@ package org.tasft.chat;
 import java.time.ZonedDateTime;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.LegacyOverrides;
 import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 import com.hubspot.jinjava.interpret.Context;
 import com.hubspot.jinjava.interpret.InterpreterFactory;
@@ -23,7 +22,8 @@ import jinjava.javax.el.CompositeELResolver;
 /**
  * Jinjava set up as transformers sets up Jinja for chat templates ({@code _compile_jinja_template}): blocks trimmed
  * ({@code trim_blocks}, {@code lstrip_blocks}), loop controls ({@code break}/{@code continue}: Jinjava has them),
- * {@code namespace()} (Jinjava has it), and what transformers adds: the {@code raise_exception(message)} global,
+ * {@code namespace()} (Jinjava has it), Jinja's behaviour where Jinjava's differs by default (white-space control on
+ * expressions and comments, operator precedence, dict iteration, printing as Python), and what transformers adds: the {@code raise_exception(message)} global,
  * {@code strftime_now(format)}, a {@code tojson} filter with Python's {@code json.dumps} output, the
  * {@code {% generation %}} block (rendered as its body), and Python's string methods and
  * {@code dict.get(key, default)} ({@link PythonMethods}).
@@ -52,6 +52,13 @@ final class HfJinja {
 
     static final Jinjava JINJAVA = create();
 
+    /**
+     * The functions transformers adds, also as variables: Jinjava keeps functions apart from variables, so a
+     * template's {@code strftime_now is defined} would be false (and Llama 3.1 would write a fixed date).
+     */
+    static final Map<String, Object> GLOBALS = Map.of("raise_exception", "raise_exception",
+            "strftime_now", "strftime_now");
+
     private HfJinja() {
     }
 
@@ -59,8 +66,14 @@ final class HfJinja {
         CompositeELResolver resolver = new CompositeELResolver();
         resolver.add(new PythonMethods()); // before Jinjava's bean resolver, which would call Java's methods
         resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
+        // Jinja's semantics where Jinjava keeps its own by default: {{- x }} and {#- #} trim white space, `not a == b`
+        // is not (a == b), iterating a dict gives its keys, None stays in a loop
+        LegacyOverrides jinja = LegacyOverrides.newBuilder().withUseTrimmingForNotesAndExpressions(true)
+                .withParseWhitespaceControlStrictly(true).withUseNaturalOperatorPrecedence(true)
+                .withIterateOverMapKeys(true).withEvaluateMapKeys(true).withKeepNullableLoopValues(true).build();
         JinjavaConfig config = JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true)
-                .withElResolver(resolver).withInterperterFactory(new PythonPrinting()).build();
+                .withLegacyOverrides(jinja).withElResolver(resolver).withInterperterFactory(new PythonPrinting())
+                .build();
         Jinjava j = new Jinjava(config);
         j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", HfJinja.class,
                 "raiseException", Object.class));
@@ -105,78 +118,6 @@ final class HfJinja {
             }
             return super.getAsString(value);
         }
-    }
-
-    private static final Pattern FILTER = Pattern.compile("(?<!\\|)\\|\\s*([A-Za-z_][A-Za-z0-9_]*)");
-    private static final Pattern TEST = Pattern.compile("\\bis\\s+(?:not\\s+)?([A-Za-z_][A-Za-z0-9_]*)");
-
-    /**
-     * The filters ({@code x | name}) and tests ({@code x is name}) a template uses that Jinjava does not have. Jinjava
-     * renders an unknown filter or test as nothing, without an error, so they are looked for in the template's
-     * {@code {{ }}} and {@code {% %}} blocks (string literals left out) before it is used.
-     */
-    static List<String> unknownNames(String source) {
-        List<String> unknown = new java.util.ArrayList<>();
-        String code = codeOutsideStrings(source);
-        Matcher f = FILTER.matcher(code);
-        while (f.find()) {
-            if (JINJAVA.getGlobalContext().getFilter(f.group(1)) == null && !unknown.contains("filter " + f.group(1))) {
-                unknown.add("filter " + f.group(1));
-            }
-        }
-        Matcher t = TEST.matcher(code);
-        while (t.find()) {
-            if (JINJAVA.getGlobalContext().getExpTest(t.group(1)) == null && !unknown.contains("test " + t.group(1))) {
-                unknown.add("test " + t.group(1));
-            }
-        }
-        return unknown;
-    }
-
-    /** The code of the template's blocks, each block on its own line, with string literals emptied. */
-    private static String codeOutsideStrings(String source) {
-        StringBuilder code = new StringBuilder();
-        int i = 0;
-        while (true) {
-            int open = nextBlock(source, i);
-            if (open < 0) {
-                return code.toString();
-            }
-            String close = source.charAt(open + 1) == '{' ? "}}" : "%}";
-            int j = open + 2;
-            char quote = 0;
-            while (j < source.length() && (quote != 0 || !source.startsWith(close, j))) {
-                char c = source.charAt(j);
-                if (quote != 0) {
-                    if (c == '\\') {
-                        j++;
-                    } else if (c == quote) {
-                        quote = 0;
-                        code.append(c);
-                    }
-                } else {
-                    if (c == '\'' || c == '"') {
-                        quote = c;
-                    }
-                    code.append(c);
-                }
-                j++;
-            }
-            code.append('\n');
-            i = j + 2;
-        }
-    }
-
-    private static int nextBlock(String s, int from) {
-        int a = s.indexOf("{{", from);
-        int b = s.indexOf("{%", from);
-        int comment = s.indexOf("{#", from);
-        int next = a < 0 ? b : b < 0 ? a : Math.min(a, b);
-        if (comment >= 0 && (next < 0 || comment < next)) {
-            int end = s.indexOf("#}", comment + 2);
-            return end < 0 ? -1 : nextBlock(s, end + 2);
-        }
-        return next;
     }
 
     /** {@code raise_exception(message)}: the template refuses the conversation. */

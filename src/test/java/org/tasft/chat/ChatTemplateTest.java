@@ -83,6 +83,25 @@ class ChatTemplateTest {
                 t.render(List.of(ChatMessage.user("  x \n")), false));
     }
 
+    /**
+     * Llama 3.1/3.2 Instruct's template: {{- }} and {#- #} white-space control, `is defined` on strftime_now (today's
+     * date, as transformers gives it), `not ... is none`, tools left out.
+     */
+    @Test
+    void llama31InstructRendersAsDocumented() {
+        ChatTemplate t = template("llama-3.1-instruct", LLAMA3_TOKENS);
+        String today = java.time.LocalDate.now().format(java.time.format.DateTimeFormatter.ofPattern("dd MMM yyyy",
+                java.util.Locale.ENGLISH));
+        assertEquals("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: "
+                + "December 2023\nToday Date: " + today + "\n\nBe brief.<|eot_id|><|start_header_id|>user"
+                + "<|end_header_id|>\n\nHello!<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+                t.render(WITH_SYSTEM, true));
+        assertEquals("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: "
+                + "December 2023\nToday Date: " + today + "\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>"
+                + "\n\nHello!<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHi there.<|eot_id|>",
+                t.render(ANSWERED, false));
+    }
+
     @Test
     void mistralInstructRendersAsDocumented() {
         ChatTemplate t = template("mistral-instruct", LLAMA2_TOKENS);
@@ -158,6 +177,9 @@ class ChatTemplateTest {
         assertEquals("a|b|c", render("{{ '|'.join(messages[1].content.split()) }}", m));
         assertEquals("[\"x\", \"y\"]", render("{{ 'x,y'.split(',') | tojson }}", m),
                 "a Python list, not a Java array");
+        // Jinja's precedence: not binds looser than ==; iterating a dict gives its keys; {{- }} trims
+        assertEquals("True|role,content|x", render("{{ not messages | length == 1 }}|"
+                + "{% for k in messages[0] %}{{ k }}{% if not loop.last %},{% endif %}{% endfor %}|  {{- 'x' }}", m));
         // trim_blocks and lstrip_blocks, as transformers compiles templates
         assertEquals("a\nb\n", render("{% if true %}\n  a\n{% endif %}\n  {% if true %}\nb\n{% endif %}", m)
                 .replace("  a", "a"));
@@ -173,8 +195,13 @@ class ChatTemplateTest {
         // Jinjava renders an unknown filter or test as nothing: they are refused before rendering
         e = assertThrows(ChatTemplateException.class, () -> render("{% if x is callable %}{{ messages | items "
                 + "| first }}{% endif %}{{ '<|im_start|>' }}", SINGLE));
-        assertEquals("the chat template (test) uses the filter items, test callable, which tasft's Jinja (Jinjava) "
-                + "does not have", e.getMessage());
+        assertEquals("the chat template (test) uses filter items, test callable, which tasft's Jinja (Jinjava) "
+                + "does not render as Jinja does", e.getMessage());
+        // Jinjava ignores a loop filter and renders a loop's else on every iteration: refused
+        e = assertThrows(ChatTemplateException.class, () -> render("{% for m in messages if m.role == 'user' %}"
+                + "{% if m %}{% else %}{% endif %}{% else %}none{% endfor %}", SINGLE));
+        assertEquals("the chat template (test) uses loop filter (for ... if ...), for ... else, which tasft's Jinja "
+                + "(Jinjava) does not render as Jinja does", e.getMessage());
     }
 
     static String render(String source, List<ChatMessage> m) {
