@@ -23,10 +23,11 @@ import jinjava.javax.el.CompositeELResolver;
  * Jinjava set up as transformers sets up Jinja for chat templates ({@code _compile_jinja_template}): blocks trimmed
  * ({@code trim_blocks}, {@code lstrip_blocks}), loop controls ({@code break}/{@code continue}: Jinjava has them),
  * {@code namespace()} (Jinjava has it), Jinja's behaviour where Jinjava's differs by default (white-space control on
- * expressions and comments, operator precedence, dict iteration, printing as Python), and what transformers adds: the {@code raise_exception(message)} global,
- * {@code strftime_now(format)}, a {@code tojson} filter with Python's {@code json.dumps} output, the
- * {@code {% generation %}} block (rendered as its body), and Python's string methods and
- * {@code dict.get(key, default)} ({@link PythonMethods}).
+ * expressions and comments, operator precedence, dict iteration, printing as Python), and what transformers adds:
+ * the {@code raise_exception(message)} global, {@code strftime_now(format)}, a {@code tojson} filter with Python's
+ * {@code json.dumps} output, the {@code {% generation %}} block (rendered as its body), and Python's string methods
+ * and {@code dict.get(key, default)} ({@link PythonMethods}). What Jinjava still reads differently is found in the
+ * template's source ({@link JinjaSource}).
  */
 final class HfJinja {
     /** Thrown by the template's {@code raise_exception(...)}; {@link ChatTemplate} reports its message. */
