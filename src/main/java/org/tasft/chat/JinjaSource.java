@@ -1,11 +1,13 @@
 package org.tasft.chat;
 
 import java.util.ArrayDeque;
-import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+
+import com.hubspot.jinjava.interpret.Context;
 
 /**
  * Where Jinjava reads a template differently from Jinja without an error, found in the template's source before it is
@@ -19,6 +21,7 @@ final class JinjaSource {
 
     private static final Pattern FILTER = Pattern.compile("(?<!\\|)\\|\\s*([A-Za-z_][A-Za-z0-9_]*)");
     private static final Pattern TEST = Pattern.compile("\\bis\\s+(?:not\\s+)?([A-Za-z_][A-Za-z0-9_]*)");
+    private static final Pattern LOOP_FILTER = Pattern.compile("\\bin\\b.*\\bif\\b");
     private static final Pattern TAG = Pattern.compile("^[-+]?\\s*([A-Za-z_]+)");
     private static final Set<String> BLOCK_TAGS = Set.of("for", "if", "macro", "call", "filter", "generation", "raw");
 
@@ -30,7 +33,7 @@ final class JinjaSource {
      * (Jinjava renders it on every iteration).
      */
     static List<String> unsupportedFeatures(String source) {
-        List<String> unknown = new ArrayList<>();
+        Set<String> unsupported = new LinkedHashSet<>();
         String code = codeOutsideStrings(source);
         ArrayDeque<String> open = new ArrayDeque<>();
         for (String block : code.split("\n")) {
@@ -43,27 +46,25 @@ final class JinjaSource {
                 open.push(name);
             } else if (name.startsWith("end") && !open.isEmpty()) {
                 open.pop();
-            } else if (name.equals("else") && "for".equals(open.peek()) && !unknown.contains("for ... else")) {
-                unknown.add("for ... else");
+            } else if (name.equals("else") && "for".equals(open.peek())) {
+                unsupported.add("for ... else");
             }
-            if (name.equals("for") && Pattern.compile("\\bin\\b.*\\bif\\b").matcher(block).find()
-                    && !unknown.contains("loop filter (for ... if ...)")) {
-                unknown.add("loop filter (for ... if ...)");
-            }
-        }
-        Matcher f = FILTER.matcher(code);
-        while (f.find()) {
-            if (HfJinja.JINJAVA.getGlobalContext().getFilter(f.group(1)) == null && !unknown.contains("filter " + f.group(1))) {
-                unknown.add("filter " + f.group(1));
+            if (name.equals("for") && LOOP_FILTER.matcher(block).find()) {
+                unsupported.add("loop filter (for ... if ...)");
             }
         }
-        Matcher t = TEST.matcher(code);
-        while (t.find()) {
-            if (HfJinja.JINJAVA.getGlobalContext().getExpTest(t.group(1)) == null && !unknown.contains("test " + t.group(1))) {
-                unknown.add("test " + t.group(1));
+        Context jinjava = HfJinja.JINJAVA.getGlobalContext();
+        for (Matcher f = FILTER.matcher(code); f.find(); ) {
+            if (jinjava.getFilter(f.group(1)) == null) {
+                unsupported.add("filter " + f.group(1));
             }
         }
-        return unknown;
+        for (Matcher t = TEST.matcher(code); t.find(); ) {
+            if (jinjava.getExpTest(t.group(1)) == null) {
+                unsupported.add("test " + t.group(1));
+            }
+        }
+        return List.copyOf(unsupported);
     }
 
     /**
