@@ -8,6 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.tasft.chat.ChatSpec;
 import org.tasft.checkpoint.OutputFolder;
 import org.tasft.eval.BoolqItems;
 import org.tasft.eval.ClassifierJudge;
@@ -28,6 +29,7 @@ import org.tasft.model.CausalLm;
 import org.tasft.tokenizer.PromptTemplate;
 import org.tasft.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code tasft eval}: answers prompt sets with a model, judges them, and writes the answers and a summary. */
@@ -104,9 +106,8 @@ final class EvalCommand extends ModelCommand {
             description = "Single-label judge model: harmful when the score is above the threshold instead.")
     boolean judgeHarmfulAbove;
 
-    @Option(names = "--template", paramLabel = "alpaca|raw|FILE", defaultValue = "alpaca",
-            description = "Prompt template (default: ${DEFAULT-VALUE}).")
-    String template;
+    @Mixin
+    TemplateOptions templateOptions;
 
     @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "128",
             description = "Most tokens per answer (default: ${DEFAULT-VALUE}).")
@@ -138,9 +139,15 @@ final class EvalCommand extends ModelCommand {
     public Integer call() {
         EvalOptions options;
         PromptSetFormat fmt;
+        ChatSpec chatSpec = templateOptions.chatSpec();
+        if (chatSpec != null && noSpecialTokens) {
+            throw new UsageException("--no-special-tokens does not go with --template chat: the chat template writes "
+                    + "its own special tokens and none are added");
+        }
+        PromptTemplate text = chatSpec == null ? templateOptions.textTemplate("alpaca") : PromptTemplate.ALPACA;
         try {
             fmt = PromptSetFormat.named(format);
-            options = EvalOptions.defaults().template(PromptTemplate.named(template)).maxNewTokens(maxNewTokens)
+            options = EvalOptions.defaults().template(text).maxNewTokens(maxNewTokens)
                     .batchSize(batchSize).limit(limit).addSpecialTokens(!noSpecialTokens);
             if (boolqChoices != null) {
                 String[] c = boolqChoices.split(",", -1);
@@ -215,11 +222,17 @@ final class EvalCommand extends ModelCommand {
                 }
                 plan = plan.withReferences(nameOf(references), refs, reward);
             }
+            if (chatSpec != null) {
+                options = options.chat(TemplateOptions.open(chatSpec, folder.dir(), tokenizer));
+            }
             CausalLm lm = folder.loadModel();
             EvalReport report = Evaluator.run(lm, tokenizer, plan, j, options);
             Map<String, Object> about = new LinkedHashMap<>();
             about.put("model", modelOption.dir.toString());
-            about.put("template", template);
+            about.put("template", templateOptions.value("alpaca"));
+            if (templateOptions.system != null) {
+                about.put("system", templateOptions.system);
+            }
             about.put("max_new_tokens", maxNewTokens);
             about.put("batch_size", batchSize);
             about.put("limit", limit);

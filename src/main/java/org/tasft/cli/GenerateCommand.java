@@ -11,6 +11,8 @@ import java.util.stream.Collectors;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.tasft.chat.ChatFormat;
+import org.tasft.chat.ChatSpec;
 import org.tasft.generate.GenerationOptions;
 import org.tasft.generate.Generator;
 import org.tasft.model.CausalLm;
@@ -27,16 +29,16 @@ import picocli.CommandLine.Option;
         footer = {"", "Examples:",
             "  tasft generate --model DIR --prompt \"Give three tips for staying healthy.\"",
             "  tasft generate --model DIR --template raw --prompt \"Once upon a time\" \\",
-            "      --temperature 0.7 --top-p 0.9 --seed 1"})
+            "      --temperature 0.7 --top-p 0.9 --seed 1",
+            "  tasft generate --model DIR --template chat --system \"You are a helpful assistant.\" \\",
+            "      --prompt \"Give three tips for staying healthy.\""})
 final class GenerateCommand extends ModelCommand {
     @Option(names = "--prompt", required = true, paramLabel = "TEXT",
             description = "An instruction (or, with --template raw, the prompt itself); repeat for a batch.")
     List<String> prompts;
 
-    @Option(names = "--template", paramLabel = "alpaca|raw|FILE", defaultValue = "alpaca",
-            description = "How a prompt becomes the model's input: alpaca (as Safety-Tuned-Llamas trains), raw "
-                    + "(as is), or a file with an {instruction} placeholder (default: ${DEFAULT-VALUE}).")
-    String template;
+    @Mixin
+    TemplateOptions templateOptions;
 
     @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "64",
             description = "Most tokens to generate per prompt (default: ${DEFAULT-VALUE}).")
@@ -59,25 +61,29 @@ final class GenerateCommand extends ModelCommand {
     @Override
     public Integer call() {
         GenerationOptions options;
-        PromptTemplate promptTemplate;
+        ChatSpec chatSpec = templateOptions.chatSpec();
+        PromptTemplate promptTemplate = chatSpec == null ? templateOptions.textTemplate("alpaca") : null;
+        if (chatSpec != null && noSpecialTokens) {
+            throw new UsageException("--no-special-tokens does not go with --template chat: the chat template writes "
+                    + "its own special tokens and none are added");
+        }
         try {
             options = GenerationOptions.defaults().maxNewTokens(maxNewTokens).temperature(sampling.temperature)
                     .topP(sampling.topP).seed(sampling.seed).useCache(!noCache);
-            promptTemplate = PromptTemplate.named(template);
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage(), e);
         }
         ModelFolder folder = modelFolder();
+        String template = templateOptions.value("alpaca");
         try (Tokenizer tokenizer = folder.tokenizer("generate")) {
-            List<String> texts = new ArrayList<>();
+            ChatFormat chat = chatSpec == null ? null : TemplateOptions.open(chatSpec, folder.dir(), tokenizer);
             List<long[]> encoded = new ArrayList<>();
             for (String prompt : prompts) {
-                String text = promptTemplate.format(prompt);
-                long[] ids = tokenizer.encode(text, !noSpecialTokens);
+                long[] ids = chat != null ? chat.promptIds(chat.conversation(List.of(), prompt, ""))
+                        : tokenizer.encode(promptTemplate.format(prompt), !noSpecialTokens);
                 if (ids.length == 0) {
                     throw new UsageException("--prompt \"" + prompt + "\" gives no tokens");
                 }
-                texts.add(text);
                 encoded.add(ids);
             }
             CausalLm lm = folder.loadModel();
@@ -95,6 +101,9 @@ final class GenerateCommand extends ModelCommand {
             Set<Long> stop = new LinkedHashSet<>();
             lm.config().eosTokenIds().forEach(id -> stop.add(id.longValue()));
             stop.addAll(tokenizer.eosIds());
+            if (chat != null) {
+                stop.addAll(chat.endOfTurnIds()); // the end of the assistant's turn
+            }
             options = options.stopTokens(stop.stream().mapToLong(Long::longValue).toArray());
 
             List<Generator.Generation> generations = new Generator(lm).generate(encoded, options);

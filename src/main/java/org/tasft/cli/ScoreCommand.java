@@ -6,11 +6,17 @@ import java.nio.file.Path;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.List;
+
+import org.tasft.chat.ChatFormat;
+import org.tasft.chat.ChatMessage;
+import org.tasft.chat.ChatSpec;
 import org.tasft.generate.Scorer;
 import org.tasft.model.CausalLm;
 import org.tasft.tokenizer.Tokenizer;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code tasft score}: the log-probability a model gives each token of a sequence, and the mean NLL. */
@@ -19,7 +25,8 @@ import picocli.CommandLine.Option;
                 + "log-likelihood of a token sequence."},
         footer = {"", "Examples:",
             "  tasft score --model DIR --ids 5,17,42,99",
-            "  tasft score --model DIR --text \"Paris is in France.\" --json"})
+            "  tasft score --model DIR --text \"Paris is in France.\" --json",
+            "  tasft score --model DIR --template chat --text \"Where is Paris?\" --response \"In France.\""})
 final class ScoreCommand extends ModelCommand {
     static final class Input {
         @Option(names = "--ids", paramLabel = "ID,ID,...", description = "Token ids, comma-separated.")
@@ -36,16 +43,48 @@ final class ScoreCommand extends ModelCommand {
             description = "With --text: do not let the tokenizer add its special tokens (e.g. Llama's BOS).")
     boolean noSpecialTokens;
 
-    @Option(names = "--json", description = "Print one JSON object {\"ids\", \"logprobs\", \"mean_nll\"}.")
+    @Option(names = "--json", description = "Print one JSON object {\"ids\", \"logprobs\", \"mean_nll\"} (with "
+            + "--response also \"response_start\" and \"response_mean_nll\").")
     boolean json;
+
+    @Mixin
+    TemplateOptions templateOptions;
+
+    @Option(names = "--response", paramLabel = "TEXT", description = "With --template chat: the assistant's answer "
+            + "to --text; its tokens (the assistant turn, found by rendering) get their own mean NLL.")
+    String response;
 
     @Override
     public Integer call() {
+        templateOptions.requireOneOf("score", "chat");
+        ChatSpec chatSpec = templateOptions.chatSpec();
+        if (chatSpec != null && input.text == null) {
+            throw new UsageException("--template chat needs --text (the user's message), not --ids");
+        }
+        if (chatSpec != null && noSpecialTokens) {
+            throw new UsageException("--no-special-tokens does not go with --template chat: the chat template writes "
+                    + "its own special tokens and none are added");
+        }
+        if (response != null && chatSpec == null) {
+            throw new UsageException("--response needs --template chat");
+        }
         ModelFolder folder = modelFolder();
         Tokenizer tokenizer = null;
         try {
             long[] ids;
-            if (input.text != null) {
+            int responseStart = -1;
+            if (chatSpec != null) {
+                tokenizer = folder.tokenizer("--text");
+                ChatFormat chat = TemplateOptions.open(chatSpec, folder.dir(), tokenizer);
+                List<ChatMessage> conversation = chat.conversation(List.of(), input.text, "");
+                if (response == null) {
+                    ids = chat.promptIds(conversation);
+                } else {
+                    ChatFormat.Turn turn = chat.turn(conversation, response);
+                    ids = concat(turn.promptIds(), turn.answerIds());
+                    responseStart = turn.promptIds().length;
+                }
+            } else if (input.text != null) {
                 tokenizer = folder.tokenizer("--text");
                 ids = tokenizer.encode(input.text, !noSpecialTokens);
             } else {
@@ -68,9 +107,13 @@ final class ScoreCommand extends ModelCommand {
             Scorer.Score score = new Scorer(lm).score(ids);
             PrintWriter out = spec.commandLine().getOut();
             if (json) {
-                printJson(out, score);
+                printJson(out, score, responseStart);
             } else {
                 printTable(out, score, tokenizer);
+                if (responseStart > 0) {
+                    out.printf("response mean NLL: %.6f over %d tokens (from position %d)%n",
+                            responseNll(score, responseStart), ids.length - responseStart, responseStart);
+                }
             }
             out.flush();
             return 0;
@@ -94,7 +137,24 @@ final class ScoreCommand extends ModelCommand {
         return ids;
     }
 
-    private static void printJson(PrintWriter out, Scorer.Score score) {
+    private static long[] concat(long[] a, long[] b) {
+        long[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    /** Mean NLL of the tokens from {@code start} on (logprobs[t - 1] is token t's). */
+    static double responseNll(Scorer.Score score, int start) {
+        double sum = 0;
+        int n = 0;
+        for (int t = start; t < score.ids().length; t++) {
+            sum -= score.logprobs()[t - 1];
+            n++;
+        }
+        return n == 0 ? Double.NaN : sum / n;
+    }
+
+    private static void printJson(PrintWriter out, Scorer.Score score, int responseStart) {
         ObjectMapper mapper = new ObjectMapper();
         ObjectNode root = mapper.createObjectNode();
         ArrayNode ids = root.putArray("ids");
@@ -106,6 +166,10 @@ final class ScoreCommand extends ModelCommand {
             logprobs.add(lp);
         }
         root.put("mean_nll", score.meanNll());
+        if (responseStart > 0) {
+            root.put("response_start", responseStart);
+            root.put("response_mean_nll", responseNll(score, responseStart));
+        }
         out.println(root.toString());
     }
 

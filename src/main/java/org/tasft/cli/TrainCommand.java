@@ -184,6 +184,9 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     DataParallelOptions dataParallel; // data parallel: --nproc-per-node, --dist-* (see README "Data-parallel training")
 
+    @Mixin
+    TemplateOptions templateOptions;
+
     @Spec
     CommandSpec spec;
 
@@ -279,7 +282,8 @@ final class TrainCommand implements Callable<Integer> {
             b.steps(steps);
         }
         b.loraRank(loraRank).saveAdapters(saveAdapters).refusalsFile(refusals).keepCheckpoints(keepCheckpoints)
-                .skipNonFinite(skipNonFinite);
+                .skipNonFinite(skipNonFinite).template(templateOptions.value("alpaca")).system(templateOptions.system);
+        templateOptions.chatSpec(); // --system without --template chat, a bad chat:NAME: usage errors
         try {
             b.fusedHead(FusedHead.parse(fusedHead));
         } catch (IllegalArgumentException e) {

@@ -11,6 +11,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.tasft.chat.ChatRow;
 import org.tasft.io.InputFiles;
 
 /**
@@ -24,6 +25,11 @@ import org.tasft.io.InputFiles;
  * Each object has {@code instruction} (required; alias {@code prompt}), {@code input} (optional, default "";
  * {@code null} counts as absent) and {@code output} (required; alias {@code response}), all strings. Other fields
  * are ignored. Giving a field and its alias together is an error (which one would be meant is unclear).
+ *
+ * <p>A chat row, as TRL's SFT datasets hold them, is accepted too: {@code "messages": [{"role", "content"}, ...]}
+ * ending with the assistant's answer (the output); the last user turn is the instruction and the messages before it
+ * (a system message, earlier turns) the example's context ({@link ChatRow}). A row with both {@code messages} and
+ * Alpaca fields is an error.
  *
  * <p>Every error is an {@link IllegalArgumentException} whose message names the file, where in it (the JSONL line,
  * or the array index, or the JSON parser's line and column) and the field: a file that is not JSON, not an array
@@ -123,8 +129,23 @@ public final class AlpacaData {
 
     private static Example example(JsonNode node, Example.Kind kind, String at) {
         if (!node.isObject()) {
-            throw new IllegalArgumentException(at + ": expected an object with instruction/input/output, got "
+            throw new IllegalArgumentException(at + ": expected an object with instruction/input/output (or "
+                    + "messages), got "
                     + describe(node));
+        }
+        if (node.has("messages")) {
+            for (String f : new String[] {"instruction", "prompt", "output", "response", "input"}) {
+                if (node.has(f)) {
+                    throw new IllegalArgumentException(at + ": both \"messages\" and \"" + f + "\" are given (a "
+                            + "chat row or an Alpaca row, not both)");
+                }
+            }
+            ChatRow row = ChatRow.parse(node.get("messages"), at);
+            if (row.answer() == null) {
+                throw new IllegalArgumentException(at + ": \"messages\" must end with the \"assistant\" answer to "
+                        + "train on");
+            }
+            return new Example(row.user(), "", row.answer(), kind, row.context());
         }
         String instruction = field(node, "instruction", "prompt", true, at);
         String input = field(node, "input", null, false, at);

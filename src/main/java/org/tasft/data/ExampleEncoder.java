@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
 
+import org.tasft.chat.ChatFormat;
 import org.tasft.tokenizer.PromptTemplate;
 import org.tasft.tokenizer.Tokenizer;
 
@@ -45,6 +46,12 @@ import org.tasft.tokenizer.Tokenizer;
  * the prompt is cut from the left (its start, the template's preamble, goes first; the lead stays) so that exactly
  * one response token remains; this is counted in {@link #promptTruncated()} and logged, not thrown.
  *
+ * <p><b>Chat format</b> ({@link #ExampleEncoder(Tokenizer, ChatFormat, int)}, {@code --template chat}): the example is
+ * the conversation (its chat context, the system message, the user turn) rendered by the model's chat template, and
+ * the labelled ids are exactly the assistant turn's, found by rendering ({@link ChatFormat#turn}): the template's
+ * own end-of-turn tokens end the response, no EOS is appended and no leading special tokens are added (the template
+ * writes its own BOS). Truncation works as above with no lead.
+ *
  * <p>Instances are thread-safe if the tokenizer is (the counters are atomic).
  */
 public final class ExampleEncoder {
@@ -61,6 +68,8 @@ public final class ExampleEncoder {
 
     private final Tokenizer tokenizer;
     private final PromptTemplate template;
+    /** The chat format, or null for a text template. */
+    private final ChatFormat chat;
     private final int maxLength;
     private final long eosId;
     private final long[] lead;
@@ -92,6 +101,7 @@ public final class ExampleEncoder {
         this.responseTokenization = Objects.requireNonNull(responseTokenization, "responseTokenization");
         this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
         this.template = Objects.requireNonNull(template, "template");
+        this.chat = null;
         if (eosId < 0 || eosId >= tokenizer.vocabSize()) {
             throw new IllegalArgumentException("eosId " + eosId + " is outside the vocabulary [0, "
                     + tokenizer.vocabSize() + ")");
@@ -101,6 +111,24 @@ public final class ExampleEncoder {
         if (maxLength < lead.length + 2) {
             throw new IllegalArgumentException("--max-length " + maxLength + " leaves no room for a prompt token and a"
                     + " response token after " + lead.length + " leading special token(s)");
+        }
+        this.maxLength = maxLength;
+    }
+
+    /**
+     * An encoder in a model's chat format: the conversation rendered by its chat template, the loss on the assistant
+     * turn's ids (see the class comment). The EOS id (for {@link #eosId()}) is the tokenizer's, -1 if it has none.
+     */
+    public ExampleEncoder(Tokenizer tokenizer, ChatFormat chat, int maxLength) {
+        this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
+        this.chat = Objects.requireNonNull(chat, "chat");
+        this.template = null;
+        this.responseTokenization = ResponseTokenization.IN_CONTEXT;
+        this.eosId = tokenizer.eosId().orElse(-1);
+        this.lead = new long[0];
+        if (maxLength < 2) {
+            throw new IllegalArgumentException("--max-length " + maxLength + " leaves no room for a prompt token and a"
+                    + " response token");
         }
         this.maxLength = maxLength;
     }
@@ -119,11 +147,31 @@ public final class ExampleEncoder {
     }
 
     public EncodedExample encode(Example example) {
-        String prompt = template.format(example.instruction(), example.input());
-        long[] promptIds = tokenizer.encode(prompt, false);
-        long[] outputIds = responseIds(prompt, promptIds, example.output());
-        long[] response = Arrays.copyOf(outputIds, outputIds.length + 1);
-        response[outputIds.length] = eosId;
+        long[] promptIds;
+        long[] response;
+        if (chat != null) {
+            ChatFormat.Turn turn = chat.turn(chat.conversation(example.context(), example.instruction(),
+                    example.input()), example.output());
+            promptIds = turn.promptIds();
+            response = turn.answerIds();
+            if (turn.boundaryFallback()) {
+                boundaryFallbacks.incrementAndGet();
+            }
+            if (response.length == 0) {
+                throw new IllegalArgumentException("the chat template (" + chat.template().origin() + ") renders the "
+                        + "assistant's turn as no tokens: there is nothing to train on");
+            }
+        } else {
+            if (!example.context().isEmpty()) {
+                throw new IllegalArgumentException("a chat row with a system message or earlier turns needs --template"
+                        + " chat: the " + template.name() + " template has no place for them");
+            }
+            String prompt = template.format(example.instruction(), example.input());
+            promptIds = tokenizer.encode(prompt, false);
+            long[] outputIds = responseIds(prompt, promptIds, example.output());
+            response = Arrays.copyOf(outputIds, outputIds.length + 1);
+            response[outputIds.length] = eosId;
+        }
 
         int promptKeep = promptIds.length;
         int responseKeep = response.length;
@@ -193,8 +241,14 @@ public final class ExampleEncoder {
         return maxLength;
     }
 
+    /** The text template, or null in the chat format. */
     public PromptTemplate template() {
         return template;
+    }
+
+    /** The chat format, or null with a text template. */
+    public ChatFormat chat() {
+        return chat;
     }
 
     public ResponseTokenization responseTokenization() {

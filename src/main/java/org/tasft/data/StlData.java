@@ -51,7 +51,7 @@ public final class StlData {
         SplittableRandom random = new SplittableRandom(seed ^ PAIRING_SALT);
         List<Example> out = new ArrayList<>(harmful.size());
         for (Example e : harmful) {
-            out.add(Example.safe(e.instruction(), e.input(), refusals.get(random.nextInt(refusals.size()))));
+            out.add(e.withOutput(refusals.get(random.nextInt(refusals.size())), Example.Kind.SAFE)); // same prompt, chat context too
         }
         return out;
     }

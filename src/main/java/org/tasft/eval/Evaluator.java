@@ -8,6 +8,8 @@ import java.util.List;
 import java.util.Set;
 
 import org.bytedeco.javacpp.PointerScope;
+import org.tasft.chat.ChatFormat;
+import org.tasft.chat.ChatMessage;
 import org.tasft.eval.EvalReport.Answer;
 import org.tasft.eval.EvalReport.BoolqPrediction;
 import org.tasft.eval.EvalReport.BoolqResult;
@@ -121,7 +123,7 @@ public final class Evaluator {
         List<long[]> encoded = new ArrayList<>();
         int truncated = 0;
         for (EvalPrompt p : prompts) {
-            long[] ids = tokenizer.encode(format(setName, p), options.addSpecialTokens());
+            long[] ids = promptIds(setName, file, p);
             if (ids.length == 0) {
                 throw new IllegalArgumentException(setName + " line " + p.line() + ": the prompt gives no tokens");
             }
@@ -160,6 +162,19 @@ public final class Evaluator {
         return Arrays.asList(out);
     }
 
+    /** A prompt's ids: in the chat format, or the text template's text with the tokenizer's specials as asked. */
+    private long[] promptIds(String setName, Path file, EvalPrompt p) {
+        ChatFormat chat = options.chat();
+        if (chat != null) {
+            return chat.promptIds(chat.conversation(p.context(), p.instruction(), p.input()));
+        }
+        if (!p.context().isEmpty()) {
+            throw new IllegalArgumentException((file != null ? file.toString() : setName) + ":" + p.line()
+                    + ": a chat row with a system message or earlier turns needs --template chat");
+        }
+        return tokenizer.encode(format(setName, p), options.addSpecialTokens());
+    }
+
     /** The template's text; a template without an {input} slot (raw) gets the input after a blank line. */
     private String format(String setName, EvalPrompt p) {
         try {
@@ -173,6 +188,9 @@ public final class Evaluator {
         Set<Long> stop = new LinkedHashSet<>();
         model.config().eosTokenIds().forEach(id -> stop.add(id.longValue()));
         stop.addAll(tokenizer.eosIds());
+        if (options.chat() != null) {
+            stop.addAll(options.chat().endOfTurnIds());
+        }
         return stop.stream().mapToLong(Long::longValue).toArray();
     }
 
@@ -198,12 +216,23 @@ public final class Evaluator {
         List<long[]> continuations = new ArrayList<>();
         int max = model.config().maxPositionEmbeddings();
         for (BoolqItems.BoolqItem item : asked) {
-            String prompt = boolqPrompt(item);
-            long[] context = tokenizer.encode(prompt, options.addSpecialTokens());
+            String prompt;
+            long[] context;
+            boolean addSpecial = options.addSpecialTokens();
+            if (options.chat() != null) { // the question, then the passage, as the user's turn
+                List<ChatMessage> messages = options.chat().conversation(List.of(), boolqQuestion(item),
+                        item.passage());
+                prompt = options.chat().promptText(messages);
+                context = options.chat().promptIds(messages);
+                addSpecial = false;
+            } else {
+                prompt = boolqPrompt(item);
+                context = tokenizer.encode(prompt, addSpecial);
+            }
             String where = (item.file() != null ? item.file().toString() : name) + ":" + item.line();
             model.config().requireInVocabulary(context, where); // before any forward: not "index out of range"
             for (String choice : choices) {
-                long[] cont = continuation(prompt, context, choice);
+                long[] cont = continuation(prompt, context, choice, addSpecial);
                 model.config().requireInVocabulary(cont, where + ", continuation '" + choice + "'");
                 long[] ctx = context;
                 if (ctx.length + cont.length > max) {
@@ -224,11 +253,13 @@ public final class Evaluator {
         return r;
     }
 
-    String boolqPrompt(BoolqItems.BoolqItem item) {
+    private static String boolqQuestion(BoolqItems.BoolqItem item) {
         String q = item.question().strip();
-        if (!q.endsWith("?")) {
-            q = q + "?";
-        }
+        return q.endsWith("?") ? q : q + "?";
+    }
+
+    String boolqPrompt(BoolqItems.BoolqItem item) {
+        String q = boolqQuestion(item);
         if (options.template() == PromptTemplate.RAW) {
             return item.passage() + "\nQuestion: " + q + "\nAnswer:";
         }
@@ -244,8 +275,8 @@ public final class Evaluator {
      * The continuation's tokens after a context: those of encode(prompt + choice) past the context when the context
      * is a prefix of it (what the model sees when it writes the answer), else the choice encoded alone.
      */
-    private long[] continuation(String prompt, long[] context, String choice) {
-        long[] full = tokenizer.encode(prompt + choice, options.addSpecialTokens());
+    private long[] continuation(String prompt, long[] context, String choice, boolean addSpecialTokens) {
+        long[] full = tokenizer.encode(prompt + choice, addSpecialTokens);
         if (full.length > context.length
                 && Arrays.equals(Arrays.copyOf(full, context.length), context)) {
             return Arrays.copyOfRange(full, context.length, full.length);

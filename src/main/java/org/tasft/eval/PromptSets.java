@@ -5,6 +5,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.tasft.chat.ChatRow;
+
 /**
  * Reads evaluation prompt sets:
  * <ul>
@@ -16,13 +21,16 @@ import java.util.Locale;
  * optional; the label is the label column (XSTest: safe/unsafe) or, without one, XSTest's type column (types
  * starting with "contrast" are the unsafe ones);</li>
  * <li>JSONL, one object per line (or a JSON array of such objects): prompt, or instruction with optional input;
- * optional label (or type, as for CSV);</li>
+ * optional label (or type, as for CSV); or a chat row, {@code "messages": [{"role", "content"}, ...]} (TRL's
+ * format): the last user turn is the prompt, the messages before it its context, an assistant answer after it is
+ * ignored;</li>
  * <li>any other file (.txt): plain text, one prompt a line, blank lines skipped.</li>
  * </ul>
  * {@code tasft eval} and {@code tasft harvest} both read their prompt files here. Blank prompts, malformed rows and
  * bytes that are not UTF-8 are errors naming the file and line.
  */
 public final class PromptSets {
+    private static final ObjectMapper JSON = new ObjectMapper();
     static final String[] PROMPT_FIELDS = {"prompt", "instruction", "goal", "behavior", "question"};
 
     private PromptSets() {
@@ -33,6 +41,11 @@ public final class PromptSets {
         List<PromptFiles.Row> rows = PromptFiles.read(file, format);
         List<EvalPrompt> prompts = new ArrayList<>();
         for (PromptFiles.Row row : rows) {
+            String messages = row.fields().get("messages");
+            if (messages != null) {
+                prompts.add(chatPrompt(file, row, messages));
+                continue;
+            }
             String instruction = PromptFiles.text(file, row, "prompt", row.first(PROMPT_FIELDS));
             if (instruction == null) {
                 throw PromptFiles.error(file, row.line(), "no prompt field (expected one of prompt, instruction, "
@@ -48,6 +61,21 @@ public final class PromptSets {
             throw new IllegalArgumentException(file + ": no prompts");
         }
         return new PromptSet(nameOf(file), file, prompts);
+    }
+
+    /** A chat row: its last user turn is the prompt, the messages before it its context, an answer is ignored. */
+    private static EvalPrompt chatPrompt(Path file, PromptFiles.Row row, String messages) {
+        JsonNode node;
+        try {
+            node = messages.startsWith("\u0000") ? JSON.readTree(messages.substring(1)) : null;
+        } catch (JsonProcessingException e) {
+            node = null;
+        }
+        ChatRow chat = ChatRow.parse(node, file + ":" + row.line());
+        if (chat.user().isBlank()) {
+            throw PromptFiles.error(file, row.line(), "empty prompt (the last user turn)");
+        }
+        return new EvalPrompt(chat.user(), "", label(file, row), row.line(), chat.context());
     }
 
     public static PromptSet read(Path file) {

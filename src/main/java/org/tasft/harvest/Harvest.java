@@ -22,6 +22,7 @@ import java.util.UUID;
 import java.util.function.IntConsumer;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
@@ -29,6 +30,9 @@ import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
+import org.tasft.chat.ChatFormat;
+import org.tasft.chat.ChatMessage;
+import org.tasft.chat.ChatSpec;
 import org.tasft.checkpoint.OutputLock;
 import org.tasft.data.Example;
 import org.tasft.data.ExampleEncoder;
@@ -55,6 +59,10 @@ import org.tasft.tokenizer.Tokenizer;
  * before anything is generated: an empty answer in a harmful set would be a silently wrong example. With sampling, prompt i draws from its own stream seeded from the seed and i, so a file is
  * reproduced by the same seed whatever the batch size.
  *
+ * <p>With {@code --template chat} the prompts are asked in the model's own chat format ({@link ChatFormat}, with
+ * {@code --system}), and each row is the conversation the model saw with its answer last, as a chat row
+ * ({@code "messages": [...]}) that {@code tasft train --template chat} reads back in the same format.
+ *
  * <p>The output is written to a temporary file beside it, forced to disk and renamed into place: a killed harvest
  * leaves no partial file under the output's name. An existing output is refused unless {@code overwrite}.
  */
@@ -69,10 +77,17 @@ public final class Harvest {
      * @param topP         nucleus sampling's mass
      * @param seed         seed of sampling
      * @param limit        harvest only the first N prompts; -1 = all
+     * @param chat         the model's chat format ({@code --template chat}, {@code --system}), or null for Alpaca
      */
-    public record Options(int maxNewTokens, int batchSize, double temperature, double topP, long seed, int limit) {
+    public record Options(int maxNewTokens, int batchSize, double temperature, double topP, long seed, int limit,
+            ChatSpec chat) {
         public static Options defaults() {
-            return new Options(128, 8, 0.0, 1.0, 0L, -1);
+            return new Options(128, 8, 0.0, 1.0, 0L, -1, null);
+        }
+
+        /** Options in the Alpaca template. */
+        public Options(int maxNewTokens, int batchSize, double temperature, double topP, long seed, int limit) {
+            this(maxNewTokens, batchSize, temperature, topP, seed, limit, null);
         }
 
         /** Checks the values; messages name the command line's options. */
@@ -136,6 +151,7 @@ public final class Harvest {
         List<EvalPrompt> prompts = set.prompts();
         long t0 = System.nanoTime();
         try (Tokenizer tokenizer = Tokenizer.load(modelDir)) {
+            ChatFormat chat = options.chat() == null ? null : options.chat().open(modelDir, tokenizer);
             CausalLm model = Models.load(modelDir);
             log.println("tasft harvest: " + prompts.size() + " prompts from " + promptsFile + ", "
                     + (options.temperature() == 0 ? "greedy" : "temperature " + options.temperature() + ", top-p "
@@ -143,14 +159,14 @@ public final class Harvest {
                     + ", at most " + options.maxNewTokens() + " new tokens, batches of " + options.batchSize());
             List<Answer> answers;
             try (ProgressBar bar = progress ? progressBar(prompts.size()) : null) {
-                answers = answer(model, tokenizer, set, options, done -> {
+                answers = answer(model, tokenizer, chat, set, options, done -> {
                     if (bar != null) {
                         bar.stepTo(done);
                     }
                 });
             }
             writeRows(out, answers.stream().map(Answer::example).toList(),
-                    answers.stream().map(Answer::stop).toList(), overwrite);
+                    answers.stream().map(Answer::stop).toList(), overwrite, chat != null);
             int empty = 0;
             int cut = 0;
             int context = 0;
@@ -181,26 +197,52 @@ public final class Harvest {
      */
     public static List<Answer> answer(CausalLm model, Tokenizer tokenizer, PromptSet set, Options options,
             IntConsumer progress) {
+        return answer(model, tokenizer, null, set, options, progress);
+    }
+
+    /**
+     * {@link #answer(CausalLm, Tokenizer, PromptSet, Options, IntConsumer)} in a chat format (null: Alpaca). In the
+     * chat format each answer's example holds the whole conversation the model was asked: the context is every
+     * message before the user turn (the system message included), the instruction the user turn.
+     */
+    public static List<Answer> answer(CausalLm model, Tokenizer tokenizer, ChatFormat chat, PromptSet set,
+            Options options, IntConsumer progress) {
         List<EvalPrompt> prompts = set.prompts();
         long[] lead = ExampleEncoder.leadingSpecialTokens(tokenizer);
         int positions = model.config().maxPositionEmbeddings();
         List<long[]> encoded = new ArrayList<>(prompts.size());
+        List<List<ChatMessage>> conversations = new ArrayList<>(prompts.size());
         for (EvalPrompt p : prompts) {
-            long[] ids = tokenizer.encode(PromptTemplate.ALPACA.format(p.instruction(), p.input()), false);
-            long[] all = new long[lead.length + ids.length];
-            System.arraycopy(lead, 0, all, 0, lead.length);
-            System.arraycopy(ids, 0, all, lead.length, ids.length);
-            model.config().requireInVocabulary(all, set.file() + ":" + p.line()); // not "index out of range"
+            String where = set.file() + ":" + p.line();
+            long[] all;
+            if (chat != null) {
+                List<ChatMessage> conversation = chat.conversation(p.context(), p.instruction(), p.input());
+                conversations.add(conversation);
+                all = chat.promptIds(conversation); // the template's own special tokens, none added
+            } else {
+                if (!p.context().isEmpty()) {
+                    throw new IllegalArgumentException(where + ": a chat row with a system message or earlier turns "
+                            + "needs --template chat");
+                }
+                long[] ids = tokenizer.encode(PromptTemplate.ALPACA.format(p.instruction(), p.input()), false);
+                all = new long[lead.length + ids.length];
+                System.arraycopy(lead, 0, all, 0, lead.length);
+                System.arraycopy(ids, 0, all, lead.length, ids.length);
+            }
+            model.config().requireInVocabulary(all, where); // not "index out of range"
             if (all.length >= positions) {
-                throw new IllegalArgumentException(set.file() + ":" + p.line() + ": the prompt is " + all.length
-                        + " tokens in the Alpaca template: it fills the model's context of " + positions
-                        + " tokens (max_position_embeddings), so no answer can be generated");
+                throw new IllegalArgumentException(where + ": the prompt is " + all.length + " tokens in the "
+                        + (chat != null ? "chat" : "Alpaca") + " template: it fills the model's context of "
+                        + positions + " tokens (max_position_embeddings), so no answer can be generated");
             }
             encoded.add(all);
         }
         Set<Long> stop = new LinkedHashSet<>();
         model.config().eosTokenIds().forEach(id -> stop.add(id.longValue()));
         stop.addAll(tokenizer.eosIds());
+        if (chat != null) {
+            stop.addAll(chat.endOfTurnIds()); // the end of the assistant's turn
+        }
         GenerationOptions go = GenerationOptions.defaults().maxNewTokens(options.maxNewTokens())
                 .temperature(options.temperature()).topP(options.topP()).seed(options.seed())
                 .stopTokens(stop.stream().mapToLong(Long::longValue).toArray());
@@ -217,8 +259,16 @@ public final class Harvest {
                 for (int i = from; i < to; i++) {
                     Generator.Generation gen = gens.get(i - from);
                     EvalPrompt p = prompts.get(i);
-                    out.add(new Answer(Example.harmful(p.instruction(), p.input(),
-                            tokenizer.decode(gen.tokens(), true)), gen.reason()));
+                    String text = tokenizer.decode(gen.tokens(), true);
+                    Example e;
+                    if (chat != null) {
+                        List<ChatMessage> c = conversations.get(i);
+                        e = new Example(c.get(c.size() - 1).content(), "", text, Example.Kind.HARMFUL,
+                                c.subList(0, c.size() - 1));
+                    } else {
+                        e = Example.harmful(p.instruction(), p.input(), text);
+                    }
+                    out.add(new Answer(e, gen.reason()));
                 }
             }
             progress.accept(to);
@@ -248,12 +298,12 @@ public final class Harvest {
      * into place (refusing an existing {@code out} unless {@code overwrite}).
      */
     public static void write(Path out, List<Example> examples, boolean overwrite) {
-        writeRows(out, examples, null, overwrite);
+        writeRows(out, examples, null, overwrite, false);
     }
 
     /** {@link #write} with a {@code stop} field per row (eos, max_new_tokens, context_limit) when stops is given. */
     private static void writeRows(Path out, List<Example> examples, List<Generator.StopReason> stops,
-            boolean overwrite) {
+            boolean overwrite, boolean chatRows) {
         checkTarget(out, overwrite);
         Path absolute = out.toAbsolutePath().normalize();
         Path parent = absolute.getParent();
@@ -266,9 +316,18 @@ public final class Harvest {
                 for (int i = 0; i < examples.size(); i++) {
                     Example e = examples.get(i);
                     ObjectNode o = JSON.createObjectNode();
-                    o.put("instruction", e.instruction());
-                    o.put("input", e.input());
-                    o.put("output", e.output());
+                    if (chatRows) { // the conversation as the model saw it, its answer last (TRL's messages)
+                        ArrayNode messages = o.putArray("messages");
+                        for (ChatMessage m : e.context()) {
+                            messages.addObject().put("role", m.role()).put("content", m.content());
+                        }
+                        messages.addObject().put("role", ChatMessage.USER).put("content", e.instruction());
+                        messages.addObject().put("role", ChatMessage.ASSISTANT).put("content", e.output());
+                    } else {
+                        o.put("instruction", e.instruction());
+                        o.put("input", e.input());
+                        o.put("output", e.output());
+                    }
                     if (stops != null) {
                         // train --harmful ignores it; it says which answers the context cut short
                         o.put("stop", stops.get(i).label());

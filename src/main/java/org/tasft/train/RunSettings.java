@@ -15,6 +15,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 
+import org.tasft.chat.ChatSpec;
+import org.tasft.chat.ChatTemplate;
 import org.tasft.model.lora.LoraConfig;
 
 /**
@@ -57,6 +59,8 @@ public final class RunSettings {
         s.put("lora", l == null ? "none" : "r " + l.rank() + ", alpha " + l.alpha() + ", dropout " + l.dropout()
                 + ", targets " + String.join(",", l.targetModules()));
         s.put("skip-nonfinite-steps", Boolean.toString(c.skipNonFinite()));
+        s.put("template", template(c));
+        s.put("system", c.system() == null ? "none" : c.system());
         return s;
     }
 
@@ -65,7 +69,7 @@ public final class RunSettings {
         return Set.of("model", "safe", "harmful", "harmful-count", "method", "refusals", "lambda", "reduction",
                 "embedding", "beta", "batch-size", "safe-per-batch", "max-length", "lr", "weight-decay",
                 "warmup-steps", "schedule", "steps", "epochs", "grad-accum", "max-grad-norm", "seed", "lora",
-                "skip-nonfinite-steps");
+                "skip-nonfinite-steps", "template", "system");
     }
 
     /**
@@ -98,6 +102,18 @@ public final class RunSettings {
                     + "--allow-change " + String.join(",", names) + " to continue with the new ones");
         }
         return changes;
+    }
+
+    /** The template by content: a template file's and the model's chat template's text count, not their names. */
+    private static String template(TrainConfig c) {
+        String t = c.template();
+        if (ChatSpec.isChat(t)) {
+            String source = ChatTemplate.load(c.modelDir(), ChatSpec.of(t, null).templateName()).source();
+            MessageDigest md = sha256();
+            md.update(source.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return t + " (content " + HexFormat.of().formatHex(md.digest()).substring(0, 12) + ")";
+        }
+        return t.equals("alpaca") || t.equals("raw") ? t : fileHash(Path.of(t));
     }
 
     private static String show(String key, String value) {

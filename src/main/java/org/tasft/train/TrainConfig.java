@@ -52,13 +52,18 @@ import org.tasft.train.TaSft.EmbeddingSource;
  * @param skipNonFinite        skip (and count) a step whose loss or gradient norm is NaN/Inf instead of stopping
  * @param fusedHead            sft / stl / emd through the fused LM head ({@link FusedHead}; auto by default)
  * @param allowedChanges       settings ({@link RunSettings} names) that may differ from the resumed checkpoint's
+ * @param template             how examples become tokens, the {@code --template} value: alpaca (default), raw, a
+ *                             template file, or chat / chat:NAME (the model's own chat template, the loss on the
+ *                             assistant turn's tokens; see {@link org.tasft.data.ExampleEncoder})
+ * @param system               a system message for chat conversations without one ({@code --system}), or null
  */
 public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int harmfulCount, int batchSize,
         int safePerBatch, int maxLength, Method method, double lambda, Reduction reduction, EmbeddingSource embedding,
         double beta, double learningRate, double weightDecay, int warmupSteps, LrSchedule.Kind schedule, long steps,
         double epochs, int gradientAccumulation, double maxGradNorm, long seed, long checkpointEvery, Path outDir,
         boolean progress, LoraConfig lora, boolean saveAdapters, Path refusalsFile, int keepCheckpoints,
-        boolean skipNonFinite, FusedHead fusedHead, java.util.Set<String> allowedChanges) {
+        boolean skipNonFinite, FusedHead fusedHead, java.util.Set<String> allowedChanges, String template,
+        String system) {
     /**
      * The default weight of the harmful term of {@code train} (emd, emd-cap, nlcl, ga): 0.5. The built-in benchmark
      * chooses its own per method on a validation split ({@code tasft experiment}; the default job uses emd's choice),
@@ -143,6 +148,8 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         b.skipNonFinite = skipNonFinite;
         b.fusedHead = fusedHead;
         b.allowedChanges = allowedChanges;
+        b.template = template;
+        b.system = system;
         return b;
     }
 
@@ -215,6 +222,8 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         private boolean skipNonFinite;
         private FusedHead fusedHead = FusedHead.AUTO;
         private java.util.Set<String> allowedChanges = java.util.Set.of();
+        private String template = "alpaca";
+        private String system;
 
         public Builder modelDir(Path v) { modelDir = v; return this; }
         public Builder safeFile(Path v) { safeFile = v; return this; }
@@ -250,6 +259,10 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         public Builder loraTargets(List<String> v) { loraTargets = v; return this; }
         public Builder saveAdapters(boolean v) { saveAdapters = v; return this; }
         public Builder refusalsFile(Path v) { refusalsFile = v; return this; }
+        /** The {@code --template} value: alpaca, raw, a template file, chat or chat:NAME. */
+        public Builder template(String v) { template = v; return this; }
+        /** A system message ({@code --template chat} only), or null. */
+        public Builder system(String v) { system = v; return this; }
         public Builder keepCheckpoints(int v) { keepCheckpoints = v; return this; }
         public Builder skipNonFinite(boolean v) { skipNonFinite = v; return this; }
         public Builder fusedHead(FusedHead v) { fusedHead = v; return this; }
@@ -311,6 +324,13 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
             require(!Double.isNaN(maxGradNorm), "--max-grad-norm must be a number");
             require(checkpointEvery >= 0, "--checkpoint-every must be >= 0, got " + checkpointEvery);
             require(keepCheckpoints >= 0, "--keep-checkpoints must be >= 0 (0 keeps all), got " + keepCheckpoints);
+            Objects.requireNonNull(template, "--template");
+            if (org.tasft.chat.ChatSpec.isChat(template)) {
+                org.tasft.chat.ChatSpec.of(template, system); // chat:NAME names a template
+            } else {
+                require(system == null, "--system needs --template chat (a text template has no system message)");
+                org.tasft.tokenizer.PromptTemplate.named(template); // a known name or a readable template file
+            }
             LoraConfig lora = loraConfig();
             require(!saveAdapters || lora != null, "--save-adapters needs LoRA (--lora-rank > 0)");
             for (String name : allowedChanges) {
@@ -322,7 +342,7 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
                     reduction, embedding, beta, learningRate, weightDecay, warmupSteps, schedule, steps, epochs,
                     gradientAccumulation, maxGradNorm, seed, checkpointEvery, outDir, progress, lora, saveAdapters,
                     refusalsFile, keepCheckpoints, skipNonFinite, Objects.requireNonNull(fusedHead, "--fused-head"),
-                    allowedChanges);
+                    allowedChanges, template, system);
         }
 
         /** The LoRA settings, checked with the command line's names; null for full fine-tuning (rank 0). */

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 
 import org.bytedeco.pytorch.Tensor;
+import org.tasft.chat.ChatSpec;
 import org.tasft.data.AlpacaData;
 import org.tasft.data.Collator;
 import org.tasft.data.EncodedExample;
@@ -20,6 +21,7 @@ import org.tasft.model.CausalLm;
 import org.tasft.model.Models;
 import org.tasft.model.lora.Lora;
 import org.tasft.model.lora.LoraConfig;
+import org.tasft.tokenizer.PromptTemplate;
 import org.tasft.tokenizer.Tokenizer;
 
 /**
@@ -107,7 +109,14 @@ final class TrainingSetup {
 
     /** The safe and harmful examples (stl: the harmful prompts with refusals) in the seeded batch sampler. */
     private MixedBatchSampler<EncodedExample> sampler(Tokenizer tokenizer, int maxLength) {
-        ExampleEncoder encoder = new ExampleEncoder(tokenizer, maxLength);
+        ExampleEncoder encoder = ChatSpec.isChat(config.template())
+                ? new ExampleEncoder(tokenizer, ChatSpec.of(config.template(), config.system())
+                        .open(config.modelDir(), tokenizer), maxLength)
+                : new ExampleEncoder(tokenizer, PromptTemplate.named(config.template()), maxLength);
+        if (encoder.chat() != null) {
+            log.line("chat format: " + encoder.chat().template().origin() + (config.system() == null ? ""
+                    : ", system message \"" + config.system() + "\"") + "; the loss covers the assistant turn");
+        }
         List<EncodedExample> safe = encoder.encodeAll(AlpacaData.read(config.safeFile(), Example.Kind.SAFE));
         List<Example> harmfulExamples = config.harmfulFile() == null ? List.of()
                 : AlpacaData.read(config.harmfulFile(), Example.Kind.HARMFUL);
