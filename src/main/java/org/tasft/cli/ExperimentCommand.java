@@ -89,6 +89,12 @@ final class ExperimentCommand implements Callable<Integer> {
         ExperimentPlan preset = quick ? ExperimentPlan.quick(n) : ExperimentPlan.full(n);
         ExperimentPlan plan;
         try {
+            if (lambda != null && !Double.isFinite(lambda)) {
+                throw new UsageException("--lambda must be a finite number, got " + lambda);
+            }
+            if (beta != null && !(Double.isFinite(beta) && beta > 0)) {
+                throw new UsageException("--beta must be a finite number > 0, got " + beta);
+            }
             Map<Method, List<Double>> weights = new EnumMap<>(quick ? ExperimentPlan.QUICK_GRID : ExperimentPlan.FULL_GRID);
             if (lambda != null) {
                 for (Method m : List.of(Method.EMD, Method.EMD_CAP, Method.NLCL, Method.GA)) {

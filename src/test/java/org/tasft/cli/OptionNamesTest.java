@@ -77,6 +77,6 @@ class OptionNamesTest {
         assertNamed(MainTest.run("experiment", "--beta", "0"), "--beta must be a finite number > 0");
         assertNamed(MainTest.run("experiment", "--lambda", "NaN"), "--lambda must be a finite number");
         assertNamed(MainTest.run("experiment", "--methods", "emd,dpo"),
-                "error: --methods: unknown method 'dpo' (known: emd, sft, nlcl, ga, kto, stl)");
+                "error: --methods: unknown method 'dpo' (known: emd, sft, nlcl, ga, kto, stl, emd-cap)");
     }
 }

@@ -197,6 +197,6 @@ class TrainerTest {
         e = assertThrows(IllegalArgumentException.class, () -> sft(dir, "x").method(null).build());
         assertEquals("--method is required", e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Method.parse("dpo"));
-        assertEquals("unknown method 'dpo': expected one of emd, sft, nlcl, ga, kto, stl", e.getMessage());
+        assertEquals("unknown method 'dpo': expected one of emd, sft, nlcl, ga, kto, stl, emd-cap", e.getMessage());
     }
 }
