@@ -215,7 +215,7 @@ final class EvalCommand extends ModelCommand {
                 }
                 plan = plan.withReferences(nameOf(references), refs, reward);
             }
-            CausalLm lm = folder.loadModel();
+            CausalLm lm = folder.loadModel(placement);
             EvalReport report = Evaluator.run(lm, tokenizer, plan, j, options);
             Map<String, Object> about = new LinkedHashMap<>();
             about.put("model", modelOption.dir.toString());

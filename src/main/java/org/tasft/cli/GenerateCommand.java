@@ -80,7 +80,7 @@ final class GenerateCommand extends ModelCommand {
                 texts.add(text);
                 encoded.add(ids);
             }
-            CausalLm lm = folder.loadModel();
+            CausalLm lm = folder.loadModel(placement);
             int context = lm.config().maxPositionEmbeddings();
             for (int i = 0; i < encoded.size(); i++) {
                 if (encoded.get(i).length >= context) {

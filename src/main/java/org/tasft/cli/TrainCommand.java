@@ -11,8 +11,10 @@ import org.tasft.benchmark.BenchmarkSettings;
 import org.tasft.benchmark.BenchmarkSetup;
 import org.tasft.benchmark.DefaultJob;
 import org.tasft.distributed.DataParallel;
+import org.tasft.distributed.LaunchEnvironment;
 import org.tasft.loss.EmdLoss.Reduction;
 import org.tasft.model.ModelConfig;
+import org.tasft.model.Placement;
 import org.tasft.train.LrSchedule;
 import org.tasft.train.Method;
 import org.tasft.train.RunFolder;
@@ -175,6 +177,13 @@ final class TrainCommand implements Callable<Integer> {
     ProgressOption progress;
 
     @Mixin
+    DeviceOptions deviceOptions;
+
+    @Option(names = "--gradient-checkpointing", description = "Keep only each decoder layer's input in the forward "
+            + "and recompute the layer in backward: activation memory of one layer instead of all, ~1/3 more compute.")
+    boolean gradientCheckpointing;
+
+    @Mixin
     DataParallelOptions dataParallel; // data parallel: --nproc-per-node, --dist-* (see README "Data-parallel training")
 
     @Spec
@@ -182,6 +191,15 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        Placement placement = deviceOptions.placement(); // a device it cannot have fails first, before any work
+        if (!dataParallel.launches() && model != null && safe != null
+                && !LaunchEnvironment.fromEnvironment().isDistributed()) {
+            // --device cuda on a machine with several GPUs: one rank per GPU, as if --nproc-per-node had said so
+            int ranks = deviceOptions.defaultRanksPerNode();
+            if (ranks > 1) {
+                dataParallel.nprocPerNode = ranks;
+            }
+        }
         if (dataParallel.launches()) { // data parallel: this process starts the ranks and waits for them
             if (model == null && safe == null) {
                 throw new UsageException("--nproc-per-node needs --model and --safe (the default job runs in one "
@@ -211,7 +229,8 @@ final class TrainCommand implements Callable<Integer> {
                             + ")");
                     folder.deletePrevious();
                 }
-                new DefaultJob(BenchmarkSettings.defaults(), dir, cacheRoot(cache), System.err).run();
+                new DefaultJob(BenchmarkSettings.defaults(), dir, cacheRoot(cache), System.err,
+                        placement).run();
             }
             return 0;
         }
@@ -271,6 +290,7 @@ final class TrainCommand implements Callable<Integer> {
         if (steps != null) {
             b.steps(steps);
         }
+        b.placement(deviceOptions.placement()).gradientCheckpointing(gradientCheckpointing);
         b.loraRank(loraRank).saveAdapters(saveAdapters).refusalsFile(refusals).keepCheckpoints(keepCheckpoints)
                 .skipNonFinite(skipNonFinite);
         if (allowChange != null) {

@@ -13,6 +13,7 @@ import org.tasft.checkpoint.AtomicFolder;
 import org.tasft.checkpoint.OutputFolder;
 import org.tasft.benchmark.BenchmarkSettings;
 import org.tasft.benchmark.BenchmarkSetup;
+import org.tasft.model.Placement;
 import org.tasft.synthetic.SyntheticEvaluator;
 import org.tasft.train.TrainCheckpoint;
 import org.tasft.train.TrainConfig;
@@ -49,9 +50,17 @@ public final class Experiment {
     private final PrintStream log;
     private final boolean progress;
     private final boolean keepModels;
+    /** Where fine-tuning and evaluation run (the cached base model is pretrained on the CPU, once). */
+    private final Placement placement;
 
     public Experiment(BenchmarkSettings settings, ExperimentPlan plan, Path out, Path cacheRoot, PrintStream log,
                       boolean progress, boolean keepModels) {
+        this(settings, plan, out, cacheRoot, log, progress, keepModels, Placement.CPU_FLOAT32);
+    }
+
+    public Experiment(BenchmarkSettings settings, ExperimentPlan plan, Path out, Path cacheRoot, PrintStream log,
+                      boolean progress, boolean keepModels, Placement placement) {
+        this.placement = placement;
         this.settings = settings;
         this.plan = plan;
         this.out = out;
@@ -78,7 +87,7 @@ public final class Experiment {
             OutputFolder.claim(out, BASE_RESULT, COMMAND);
             OutputFolder.claim(out, "runs", COMMAND);
             if (base == null) {
-                base = RunResult.of(RunResult.BASE, 0, 0, evaluator.evaluate(prep.baseModel(), prep.tokenizerFile()), 0,
+                base = RunResult.of(RunResult.BASE, 0, 0, evaluator.evaluate(prep.baseModel(), prep.tokenizerFile(), placement), 0,
                         List.of());
                 write(baseFile, base);
             }
@@ -129,7 +138,7 @@ public final class Experiment {
         long every = run.curve() ? Math.max(1, plan.steps() / plan.curvePoints()) : 0;
         BenchmarkSettings s = settings.withSteps(settings.pretrainSteps(), plan.steps());
         TrainConfig config = BenchmarkSetup.fineTuneConfig(s, prep, run.method(), run.harmfulCount(), run.seed(), dir)
-                .lambda(plan.lambda()).beta(plan.beta()).checkpointEvery(every).build();
+                .lambda(plan.lambda()).beta(plan.beta()).checkpointEvery(every).placement(placement).build();
         long t0 = System.nanoTime();
         new Trainer(config, null, log).run();
         double trainSeconds = (System.nanoTime() - t0) / 1e9;
@@ -140,11 +149,11 @@ public final class Experiment {
             for (long step = every; step <= plan.steps(); step += every) {
                 Path ckpt = TrainCheckpoint.folder(dir, step);
                 if (Files.isDirectory(ckpt)) {
-                    curve.add(RunResult.point(step, curveEvaluator.evaluate(ckpt, prep.tokenizerFile())));
+                    curve.add(RunResult.point(step, curveEvaluator.evaluate(ckpt, prep.tokenizerFile(), placement)));
                 }
             }
         }
-        SyntheticEvaluator.Result r = evaluator.evaluate(dir.resolve("final"), prep.tokenizerFile());
+        SyntheticEvaluator.Result r = evaluator.evaluate(dir.resolve("final"), prep.tokenizerFile(), placement);
         RunResult result = RunResult.of(run.method().id(), run.harmfulCount(), run.seed(), r, trainSeconds, curve);
         if (!keepModels) {
             try (var list = Files.list(dir)) {

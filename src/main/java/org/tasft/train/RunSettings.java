@@ -57,6 +57,7 @@ public final class RunSettings {
         s.put("lora", l == null ? "none" : "r " + l.rank() + ", alpha " + l.alpha() + ", dropout " + l.dropout()
                 + ", targets " + String.join(",", l.targetModules()));
         s.put("skip-nonfinite-steps", Boolean.toString(c.skipNonFinite()));
+        s.put("dtype", c.placement().precision().id()); // the device is not a setting: a run may resume on another
         return s;
     }
 
@@ -65,7 +66,7 @@ public final class RunSettings {
         return Set.of("model", "safe", "harmful", "harmful-count", "method", "refusals", "lambda", "reduction",
                 "embedding", "beta", "batch-size", "safe-per-batch", "max-length", "lr", "weight-decay",
                 "warmup-steps", "schedule", "steps", "epochs", "grad-accum", "max-grad-norm", "seed", "lora",
-                "skip-nonfinite-steps");
+                "skip-nonfinite-steps", "dtype");
     }
 
     /**

@@ -1,5 +1,6 @@
 package org.tasft.train;
 
+import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
@@ -51,8 +52,16 @@ final class StepForward {
     }
 
     static StepForward run(CausalLm model, Batch batch) {
-        Tensor logits = model.forward(batch.inputIds(), batch.attentionMask(), null);
+        Device device = model.inputEmbeddingWeight().device();
+        Tensor ids = onDevice(batch.inputIds(), device);
+        Tensor mask = onDevice(batch.attentionMask(), device);
+        Tensor logits = model.forward(ids, mask, null);
         return new StepForward(logits, shiftedTargets(batch.labels(), logits));
+    }
+
+    /** The collator's host tensor on the model's device (itself on the CPU). */
+    private static Tensor onDevice(Tensor t, Device device) {
+        return device.is_cpu() ? t : t.to(device, t.scalar_type().intern());
     }
 
     /** {@code out[b, t] = labels[b, t + 1]}, {@code out[b, T - 1] = ignore}; int64 on the logits' device. */

@@ -3,6 +3,7 @@ package org.tasft.train;
 import java.util.Objects;
 
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.tasft.data.Batch;
 import org.tasft.kernel.EmdKernel;
 import org.tasft.loss.EmdLoss;
@@ -103,8 +104,11 @@ public final class TaSft implements Objective {
         if (harmful.isEmpty()) {
             StepForward.backward(sft);
         } else {
+            // Reduced-precision logits: the kernel reads them as they are (no float32 copy) and writes its gradient
+            // over them, so the step holds no second [rows, vocab] buffer either.
+            boolean inPlace = inPlaceGradient || f.logits.scalar_type().intern() != ScalarType.Float;
             EmdLoss loss = new EmdLoss(unitEmbedding(model), lambda, reduction).withIgnoreIndex(StepForward.IGNORE)
-                    .withInPlaceGradient(inPlaceGradient);
+                    .withInPlaceGradient(inPlace);
             EmdLoss.Term term = loss.computeWithNormalizer(harmful.logits(), harmful.targets(), n[1]);
             termValue = term.value();
             if (sft == null) {

@@ -9,6 +9,7 @@ import java.util.Objects;
 import org.tasft.io.InputFiles;
 import org.tasft.loss.EmdLoss.Reduction;
 import org.tasft.model.ModelConfig;
+import org.tasft.model.Placement;
 import org.tasft.model.lora.LoraConfig;
 import org.tasft.train.TaSft.EmbeddingSource;
 
@@ -51,13 +52,19 @@ import org.tasft.train.TaSft.EmbeddingSource;
  * @param keepCheckpoints      keep only the newest K {@code checkpoint-<step>} folders; 0 = keep all
  * @param skipNonFinite        skip (and count) a step whose loss or gradient norm is NaN/Inf instead of stopping
  * @param allowedChanges       settings ({@link RunSettings} names) that may differ from the resumed checkpoint's
+ * @param placement            the device and dtype of the trained model (see {@link Placement}; float32 on the CPU by
+ *                             default). With a reduced dtype, full fine-tuning keeps float32 master weights and
+ *                             AdamW state ({@link JavaAdamW}); LoRA keeps the frozen base in that dtype and the
+ *                             adapters and their AdamW state in float32
+ * @param gradientCheckpointing recompute each decoder layer's forward in backward instead of keeping its activations
  */
 public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int harmfulCount, int batchSize,
         int safePerBatch, int maxLength, Method method, double lambda, Reduction reduction, EmbeddingSource embedding,
         double beta, double learningRate, double weightDecay, int warmupSteps, LrSchedule.Kind schedule, long steps,
         double epochs, int gradientAccumulation, double maxGradNorm, long seed, long checkpointEvery, Path outDir,
         boolean progress, LoraConfig lora, boolean saveAdapters, Path refusalsFile, int keepCheckpoints,
-        boolean skipNonFinite, java.util.Set<String> allowedChanges) {
+        boolean skipNonFinite, java.util.Set<String> allowedChanges, Placement placement,
+        boolean gradientCheckpointing) {
     /**
      * The default weight of the harmful term, for train, the default job and the experiment alike: 0.5. In the
      * built-in benchmark's lambda sweep (README "Results") TA-SFT at 0.1 is bimodal (EMD's gradient vanishes while the
@@ -142,6 +149,8 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         b.keepCheckpoints = keepCheckpoints;
         b.skipNonFinite = skipNonFinite;
         b.allowedChanges = allowedChanges;
+        b.placement = placement;
+        b.gradientCheckpointing = gradientCheckpointing;
         return b;
     }
 
@@ -212,6 +221,8 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         private int keepCheckpoints = 0;
         private boolean skipNonFinite;
         private java.util.Set<String> allowedChanges = java.util.Set.of();
+        private Placement placement = Placement.CPU_FLOAT32;
+        private boolean gradientCheckpointing;
 
         public Builder modelDir(Path v) { modelDir = v; return this; }
         public Builder safeFile(Path v) { safeFile = v; return this; }
@@ -250,6 +261,8 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         public Builder keepCheckpoints(int v) { keepCheckpoints = v; return this; }
         public Builder skipNonFinite(boolean v) { skipNonFinite = v; return this; }
         /** Settings that may differ from the resumed checkpoint's (see {@link RunSettings#names()}). */
+        public Builder placement(Placement v) { placement = Objects.requireNonNull(v, "placement"); return this; }
+        public Builder gradientCheckpointing(boolean v) { gradientCheckpointing = v; return this; }
         public Builder allowChanges(java.util.Collection<String> v) {
             allowedChanges = java.util.Set.copyOf(v);
             return this;
@@ -317,7 +330,7 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
             return new TrainConfig(modelDir, safeFile, harmfulFile, harmfulCount, batchSize, k, maxLength, m, lambda,
                     reduction, embedding, beta, learningRate, weightDecay, warmupSteps, schedule, steps, epochs,
                     gradientAccumulation, maxGradNorm, seed, checkpointEvery, outDir, progress, lora, saveAdapters,
-                    refusalsFile, keepCheckpoints, skipNonFinite, allowedChanges);
+                    refusalsFile, keepCheckpoints, skipNonFinite, allowedChanges, placement, gradientCheckpointing);
         }
 
         /** The LoRA settings, checked with the command line's names; null for full fine-tuning (rank 0). */
