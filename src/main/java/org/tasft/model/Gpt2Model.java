@@ -107,7 +107,12 @@ public final class Gpt2Model implements CausalLm {
             h = checkpointing.forward(h, deferred);
         } else {
             for (Block block : blocks) {
-                h = block.forward(h, allowed, kv, p);
+                if (kv == null) {
+                    Tensor in = h;
+                    h = ForwardScope.keepOnly(() -> block.forward(in, allowed, null, p));
+                } else {
+                    h = block.forward(h, allowed, kv, p);
+                }
             }
         }
         if (kv != null) {

@@ -55,7 +55,8 @@ final class LayerCheckpointing {
             for (UnaryOperator<Tensor> layer : layers) {
                 inputs.add(x);
                 states.add(generator.get_state());
-                x = layer.apply(x);
+                Tensor in = x;
+                x = ForwardScope.keepOnly(() -> layer.apply(in));
             }
         }
         Tensor top = x.requires_grad_(true);
@@ -95,14 +96,23 @@ final class LayerCheckpointing {
         Tensor after = p.generator().get_state();
         try (AutoGradMode grad = new AutoGradMode(true)) {
             for (int l = p.layers().size() - 1; l >= 0; l--) {
-                Tensor x = p.inputs().get(l).requires_grad_(true);
+                Tensor incoming = g;
+                UnaryOperator<Tensor> layer = p.layers().get(l);
+                Tensor input = p.inputs().get(l);
                 p.generator().set_state(p.generatorStates().get(l));
-                Tensor out = p.layers().get(l).apply(x);
-                torch.backward(new TensorVector(out), new TensorVector(g), new BoolOptional(), false,
-                        new TensorVector());
-                g = x.grad();
-                p.inputs().set(l, null); // this layer's input is no longer needed
-                if (g == null || !g.defined()) {
+                // the layer's recomputed activations and its input's gradient buffer live only in this scope
+                g = ForwardScope.keepOnly(() -> {
+                    Tensor x = input.detach().requires_grad_(true);
+                    torch.backward(new TensorVector(layer.apply(x)), new TensorVector(incoming), new BoolOptional(),
+                            false, new TensorVector());
+                    return x.grad();
+                });
+                p.inputs().set(l, null);
+                if (l > 0) {
+                    input.close(); // the saved input goes now, not at the end of the step
+                }
+                incoming.close();
+                if (!g.defined()) {
                     return; // nothing below takes a gradient
                 }
             }

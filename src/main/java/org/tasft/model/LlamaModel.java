@@ -111,6 +111,10 @@ public final class LlamaModel implements CausalLm {
             if (checkpoint) {
                 Tensor mask = allowed;
                 deferred.add(x -> layer.forward(x, cosSin[0], cosSin[1], mask, null, dropout));
+            } else if (kv == null) {
+                Tensor in = h;
+                Tensor mask = allowed;
+                h = ForwardScope.keepOnly(() -> layer.forward(in, cosSin[0], cosSin[1], mask, null, dropout));
             } else {
                 h = layer.forward(h, cosSin[0], cosSin[1], allowed, kv, dropout);
             }
