@@ -103,8 +103,9 @@ final class LayerCheckpointing {
                 // the layer's recomputed activations and its input's gradient buffer live only in this scope
                 g = ForwardScope.keepOnly(() -> {
                     Tensor x = input.detach().requires_grad_(true);
-                    torch.backward(new TensorVector(layer.apply(x)), new TensorVector(incoming), new BoolOptional(),
-                            false, new TensorVector());
+                    Tensor out = ForwardScope.keepOnly(() -> layer.apply(x)); // its temporaries go before backward
+                    torch.backward(new TensorVector(out), new TensorVector(incoming), new BoolOptional(), false,
+                            new TensorVector());
                     return x.grad();
                 });
                 p.inputs().set(l, null);

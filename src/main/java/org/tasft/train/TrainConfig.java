@@ -333,6 +333,11 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
                     refusalsFile, keepCheckpoints, skipNonFinite, allowedChanges, placement, gradientCheckpointing);
         }
 
+        /** The LoRA settings alone (for --plan, which needs no data or output folder); null for rank 0. */
+        public LoraConfig loraConfigForPlan() {
+            return loraConfig();
+        }
+
         /** The LoRA settings, checked with the command line's names; null for full fine-tuning (rank 0). */
         private LoraConfig loraConfig() {
             require(loraRank >= 0, "--lora-rank must be >= 0 (0 = full fine-tuning), got " + loraRank);
