@@ -31,7 +31,7 @@ if [[ ! -f $cuda_jni ]]; then
 fi
 
 # tasft (classes + libtasft.so, built with CUDA by cppbuild.sh) and the check program, without installing anything
-mvn -B -q package -DskipTests
+[[ ${SKIP_BUILD:-0} == 1 ]] || mvn -B -q package -DskipTests   # SKIP_BUILD=1: reuse target/
 mkdir -p "$dest/classes"
 javac -d "$dest/classes" -cp "target/classes:target/lib/*:$cuda_cls" bench/src/main/java/org/tasft/bench/GpuTrainCheck.java
 listing=$(unzip -l target/tasft-0.1.0-SNAPSHOT.jar)
@@ -54,10 +54,16 @@ for jar in target/lib/javacpp-1.5.13-linux-x86_64.jar target/lib/openblas-0.3.31
   unzip -q -o "$jar" 'org/*' -d "$tmp/natives"
 done
 unzip -q -o "$gpu_jar" 'org/bytedeco/pytorch/linux-x86_64-gpu/libjnitorch*.so' -d "$tmp/natives"
+# Loaded from a folder, JavaCPP makes none of the aliases it makes when it extracts a jar into its cache: add the
+# one openblas_nolapack needs; drop headers and the full-LAPACK JNI library nothing here loads (24 MB).
+ob=$tmp/natives/org/bytedeco/openblas/linux-x86_64
+rm -rf "$ob/include" "$ob/libjniopenblas_full.so"
+ln -sf libopenblas.so.0 "$ob/libopenblas_nolapack.so.0"
+find "$tmp/natives" -name include -type d -prune -exec rm -rf {} +
 tar -C "$tmp/natives" -cJf "$dest/natives.tar.xz" org
 
 jdk_home=$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")
-"$jdk_home/bin/jlink" --add-modules java.base,java.logging,java.management,jdk.unsupported,java.sql,java.xml \
+"$jdk_home/bin/jlink" --add-modules java.base,java.logging,java.management,jdk.management,jdk.unsupported,java.sql,java.xml \
   --strip-debug --no-header-files --no-man-pages --compress=2 --output "$tmp/jdk"
 tar -C "$tmp" -czf "$dest/jdk.tgz" jdk
 cp bench/gpu/llama-3.1-8b/config.json "$dest/llama-3.1-8b-config.json"

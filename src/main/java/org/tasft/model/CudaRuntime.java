@@ -59,7 +59,7 @@ public interface CudaRuntime {
             try {
                 Loader.load(org.bytedeco.pytorch.global.torch_cuda.class);
                 return true;
-            } catch (UnsatisfiedLinkError | RuntimeException e) {
+            } catch (LinkageError | RuntimeException e) {
                 return false; // the CPU jar has no libjnitorch_cuda.so
             }
         }

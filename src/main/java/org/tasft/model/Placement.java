@@ -51,14 +51,18 @@ public record Placement(String device, Precision precision) {
         }
         try (NoGradGuard g = new NoGradGuard()) {
             Device d = torchDevice();
-            model.module().to(d, false);
+            // each parameter goes to the device already in the dtype (an 8B model never exists there in float32),
+            // then the buffers follow (Module.to leaves parameters that are already there alone)
             TensorVector params = model.module().parameters(true);
             for (long i = 0; i < params.size(); i++) {
                 Tensor p = params.get(i);
-                if (p.is_floating_point() && p.scalar_type() != precision.scalarType()) {
+                if (p.is_floating_point()) {
                     p.__dispatch_set_data(p.to(d, precision.scalarType()));
+                } else {
+                    p.__dispatch_set_data(p.to(d, p.scalar_type().intern()));
                 }
             }
+            model.module().to(d, false);
         }
         return model;
     }

@@ -114,6 +114,26 @@ class DeviceOptionsTest {
     }
 
     @Test
+    void scoresAndGeneratesInBfloat16() {
+        MainTest.Run fp32 = MainTest.run("score", "--model", model.toString(), "--ids", "5,17,42,99,7", "--json");
+        MainTest.Run bf16 = MainTest.run("score", "--model", model.toString(), "--ids", "5,17,42,99,7", "--json",
+                "--dtype", "bfloat16", "--device", "cpu");
+        assertEquals(0, bf16.code(), bf16.err());
+        double a = meanNll(fp32.out());
+        double b = meanNll(bf16.out());
+        assertEquals(a, b, 0.02 * Math.abs(a), "bf16 scoring within 2% of float32's mean NLL");
+        MainTest.Run gen = MainTest.run("generate", "--model", model.toString(), "--prompt", "hi", "--dtype", "bf16",
+                "--max-new-tokens", "4", "--json");
+        assertEquals(0, gen.code(), gen.err());
+    }
+
+    private static double meanNll(String json) {
+        String key = "\"mean_nll\":";
+        String rest = json.substring(json.indexOf(key) + key.length());
+        return Double.parseDouble(rest.substring(0, rest.indexOf('}')).strip());
+    }
+
+    @Test
     void cudaMeansOneRankPerVisibleGpu() {
         DeviceOptions options = new DeviceOptions();
         options.device = "cuda";
