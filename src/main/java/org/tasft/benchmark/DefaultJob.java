@@ -12,6 +12,7 @@ import java.util.Map;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import org.tasft.checkpoint.OutputFolder;
+import org.tasft.model.Placement;
 import org.tasft.synthetic.ComplianceJudge.Verdict;
 import org.tasft.synthetic.SyntheticCorpus;
 import org.tasft.synthetic.SyntheticEvaluator;
@@ -37,11 +38,18 @@ public final class DefaultJob {
     private final BenchmarkSetup setup;
     private final BenchmarkSettings settings;
     private final Path out;
+    /** Where fine-tuning and evaluation run (the cached base model is pretrained on the CPU, once). */
+    private final Placement placement;
 
     public DefaultJob(BenchmarkSettings settings, Path out, Path cacheRoot, PrintStream log) {
+        this(settings, out, cacheRoot, log, Placement.CPU_FLOAT32);
+    }
+
+    public DefaultJob(BenchmarkSettings settings, Path out, Path cacheRoot, PrintStream log, Placement placement) {
         this.setup = new BenchmarkSetup(settings, out, cacheRoot, log, COMMAND);
         this.settings = settings;
         this.out = out;
+        this.placement = placement;
     }
 
     /** Whether {@code name} is one of the default job's outputs (adopted from a folder older than manifests). */
@@ -67,7 +75,7 @@ public final class DefaultJob {
             long f0 = System.nanoTime();
             TrainConfig ft = BenchmarkSetup.fineTuneConfig(settings, prep, Method.EMD, settings.harmfulCount(),
                             settings.seed(), out)
-                    .build();
+                    .placement(placement).build();
             List<StepMetrics> ftMetrics = new Trainer(ft, null, setup.log()).run();
             double fineTuneSeconds = (System.nanoTime() - f0) / 1e9;
 
@@ -125,7 +133,8 @@ public final class DefaultJob {
     }
 
     private SyntheticEvaluator.Result evaluate(Path modelDir, Path tokFile, SyntheticCorpus corpus) {
-        return new SyntheticEvaluator(corpus, BenchmarkSetup.evaluationOptions(settings)).evaluate(modelDir, tokFile);
+        return new SyntheticEvaluator(corpus, BenchmarkSetup.evaluationOptions(settings)).evaluate(modelDir, tokFile,
+                placement);
     }
 
     private static Map<String, Object> bySplit(SyntheticEvaluator.Result r) {

@@ -180,6 +180,24 @@ public final class SafetensorsFile implements TensorSource {
 
     @Override
     public Tensor load(String name) {
+        Tensor out = torch.empty(entry(name).info.shape(), new TensorOptions(ScalarType.Float),
+                new MemoryFormatOptional());
+        try {
+            loadInto(name, out);
+        } catch (RuntimeException ex) {
+            out.close();
+            throw ex;
+        }
+        return out;
+    }
+
+    /**
+     * Copies the named tensor into {@code target} (its shape; any floating dtype, any device) a chunk of the mapping
+     * at a time: a BF16 tensor loaded into a bfloat16 target is never widened, and a GPU target never has a whole
+     * host copy.
+     */
+    @Override
+    public void loadInto(String name, Tensor target) {
         Entry e = entry(name);
         if (!e.dtype.loadable()) {
             throw new CheckpointException(file + ": tensor " + name + " has dtype " + e.dtype
@@ -189,9 +207,12 @@ public final class SafetensorsFile implements TensorSource {
             throw new CheckpointException(file + ": closed; cannot load tensor " + name);
         }
         long numel = e.info.numel();
-        Tensor out = torch.empty(e.info.shape(), new TensorOptions(ScalarType.Float), new MemoryFormatOptional());
+        if (target.numel() != numel || !target.is_contiguous()) {
+            throw new IllegalArgumentException("target for " + name + ": expected a contiguous tensor of " + numel
+                    + " elements, got " + target.numel());
+        }
         if (numel == 0) {
-            return out;
+            return;
         }
         long elementsPerChunk = Math.max(1, chunkBytes / e.dtype.bytes);
         try (PointerScope scope = new PointerScope()) {
@@ -200,7 +221,7 @@ public final class SafetensorsFile implements TensorSource {
                 throw new CheckpointException(file + ": tensor " + name + ": the file was truncated after it was"
                         + " opened: expected at least " + e.end + " bytes, actual " + channel.size());
             }
-            Tensor flat = out.view(numel);
+            Tensor flat = target.view(numel);
             TensorOptions sourceType = new TensorOptions(e.dtype.scalarType);
             for (long done = 0; done < numel; ) {
                 long n = Math.min(elementsPerChunk, numel - done);
@@ -208,7 +229,7 @@ public final class SafetensorsFile implements TensorSource {
                         e.begin + done * e.dtype.bytes, n * e.dtype.bytes);
                 try {
                     Tensor source = torch.from_blob(new BytePointer(region), new long[] {n}, sourceType);
-                    // copy_ converts F16/BF16 to float32 on the way; the result never points into the mapping
+                    // copy_ converts to the target's dtype and device; the result never points into the mapping
                     flat.narrow(0, done, n).copy_(source);
                 } finally {
                     Unmapper.unmap(region);
@@ -216,16 +237,13 @@ public final class SafetensorsFile implements TensorSource {
                 done += n;
             }
         } catch (CheckpointException ex) {
-            out.close();
             throw ex;
         } catch (IOException | RuntimeException ex) {
-            out.close();
             if (closed) {
                 throw new CheckpointException(file + ": closed while loading tensor " + name, ex);
             }
             throw new CheckpointException(file + ": cannot read tensor " + name + ": " + ex, ex);
         }
-        return out;
     }
 
     /** Closes the file; tensors already loaded are independent of it and stay valid. */

@@ -160,6 +160,11 @@ public final class ShardedSafetensors implements TensorSource {
     }
 
     @Override
+    public void loadInto(String name, Tensor target) {
+        shard(name).loadInto(name, target);
+    }
+
+    @Override
     public void close() {
         shards.forEach(SafetensorsFile::close);
     }

@@ -22,6 +22,20 @@ public interface TensorSource extends AutoCloseable {
     Tensor load(String name);
 
     /**
+     * Copies the named tensor's values into {@code target} (same number of elements, contiguous, any floating dtype
+     * and device), converting on the way. This default goes through {@link #load}'s float32 copy; the safetensors
+     * sources copy from the file mapping directly, so a bfloat16 target never sees a float32 copy.
+     */
+    default void loadInto(String name, Tensor target) {
+        Tensor t = load(name);
+        try {
+            target.copy_(t);
+        } finally {
+            t.close();
+        }
+    }
+
+    /**
      * What error messages name as the checkpoint: the weights file ({@code model.safetensors}) or the sharded
      * checkpoint's index file.
      */

@@ -22,7 +22,8 @@ import picocli.CommandLine.Option;
  */
 final class DataParallelOptions {
     @Option(names = "--nproc-per-node", paramLabel = "N", description = "Start N data-parallel ranks on this machine "
-            + "(child JVMs; as torchrun). Without it, a process launched with RANK/WORLD_SIZE set joins that job.")
+            + "(child JVMs; as torchrun; default with --device cuda: one per visible GPU). Without it, a process "
+            + "launched with RANK/WORLD_SIZE set joins that job.")
     Integer nprocPerNode;
 
     @Option(names = "--nnodes", paramLabel = "N", defaultValue = "1",

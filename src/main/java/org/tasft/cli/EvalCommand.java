@@ -225,7 +225,7 @@ final class EvalCommand extends ModelCommand {
             if (chatSpec != null) {
                 options = options.chat(TemplateOptions.open(chatSpec, folder.dir(), tokenizer));
             }
-            CausalLm lm = folder.loadModel();
+            CausalLm lm = folder.loadModel(placement);
             EvalReport report = Evaluator.run(lm, tokenizer, plan, j, options);
             Map<String, Object> about = new LinkedHashMap<>();
             about.put("model", modelOption.dir.toString());

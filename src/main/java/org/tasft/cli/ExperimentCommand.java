@@ -82,8 +82,12 @@ final class ExperimentCommand implements Callable<Integer> {
     @Mixin
     ProgressOption progress;
 
+    @Mixin
+    DeviceOptions deviceOptions;
+
     @Override
     public Integer call() {
+        org.tasft.model.Placement placement = deviceOptions.placement(); // a device it cannot have fails first
         BenchmarkSettings settings = BenchmarkSettings.defaults();
         int n = steps != null ? steps : settings.fineTuneSteps();
         ExperimentPlan preset = quick ? ExperimentPlan.quick(n) : ExperimentPlan.full(n);
@@ -123,7 +127,7 @@ final class ExperimentCommand implements Callable<Integer> {
         // The folder is locked for the whole experiment; its earlier runs are kept (a stopped experiment continues).
         try (OutputFolder folder = OutputFolder.open(dir, "--out", Experiment.COMMAND, Experiment::isOutput,
                 message -> System.err.println("tasft experiment: warning: " + message))) {
-            new Experiment(settings, plan, dir, cacheRoot, System.err, progress.show(), keepModels).run();
+            new Experiment(settings, plan, dir, cacheRoot, System.err, progress.show(), keepModels, placement).run();
         }
         return 0;
     }

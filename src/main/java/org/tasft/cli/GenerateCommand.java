@@ -86,7 +86,7 @@ final class GenerateCommand extends ModelCommand {
                 }
                 encoded.add(ids);
             }
-            CausalLm lm = folder.loadModel();
+            CausalLm lm = folder.loadModel(placement);
             int context = lm.config().maxPositionEmbeddings();
             for (int i = 0; i < encoded.size(); i++) {
                 if (encoded.get(i).length >= context) {

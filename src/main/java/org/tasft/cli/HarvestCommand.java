@@ -68,7 +68,7 @@ final class HarvestCommand extends ModelCommand {
         }
         InputFiles.requireReadableFile(prompts, "--prompts"); // missing, a folder, a FIFO, unreadable
         OutputPaths.requireWritableFile("--out", out); // before the model is loaded and the answers generated
-        Harvest.run(modelOption.dir, prompts, out, options, overwrite, progress.show(), System.err);
+        Harvest.run(modelOption.dir, prompts, out, options, overwrite, progress.show(), System.err, placement);
         return 0;
     }
 }

@@ -7,12 +7,14 @@ import java.util.function.Function;
 import org.tasft.model.CausalLm;
 import org.tasft.model.ModelConfig;
 import org.tasft.model.Models;
+import org.tasft.model.Placement;
 import org.tasft.tokenizer.Tokenizer;
 
 /** A Hugging Face model folder named on the command line: config.json, weights, maybe tokenizer.json. */
 final class ModelFolder {
     /** How a model folder becomes a model (config.json, then the safetensors weights); tests may swap in another. */
-    static volatile Function<Path, CausalLm> loader = Models::load;
+    static final Function<Path, CausalLm> DEFAULT_LOADER = Models::load;
+    static volatile Function<Path, CausalLm> loader = DEFAULT_LOADER;
 
     private final Path dir;
 
@@ -44,5 +46,14 @@ final class ModelFolder {
 
     CausalLm loadModel() {
         return loader.apply(dir);
+    }
+
+    /** The model placed on a device in a dtype (read straight into place, see {@link Models#load(Path, Placement)}). */
+    CausalLm loadModel(Placement placement) {
+        Function<Path, CausalLm> l = loader;
+        if (placement.isDefault()) {
+            return l.apply(dir);
+        }
+        return l == DEFAULT_LOADER ? Models.load(dir, placement) : placement.apply(l.apply(dir));
     }
 }

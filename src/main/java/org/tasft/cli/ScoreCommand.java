@@ -96,7 +96,7 @@ final class ScoreCommand extends ModelCommand {
             if (ids.length < 2) {
                 throw new UsageException("scoring needs at least 2 tokens, got " + ids.length);
             }
-            CausalLm lm = folder.loadModel();
+            CausalLm lm = folder.loadModel(placement);
             int vocab = lm.config().vocabSize();
             for (long id : ids) {
                 if (id < 0 || id >= vocab) {

@@ -11,10 +11,13 @@ import org.tasft.benchmark.BenchmarkSettings;
 import org.tasft.benchmark.BenchmarkSetup;
 import org.tasft.benchmark.DefaultJob;
 import org.tasft.distributed.DataParallel;
+import org.tasft.distributed.LaunchEnvironment;
 import org.tasft.loss.EmdLoss.Reduction;
 import org.tasft.model.ModelConfig;
 import org.tasft.train.FusedHead;
+import org.tasft.model.Placement;
 import org.tasft.train.LrSchedule;
+import org.tasft.train.MemoryPlan;
 import org.tasft.train.Method;
 import org.tasft.train.RunFolder;
 import org.tasft.train.TaSft.EmbeddingSource;
@@ -182,6 +185,21 @@ final class TrainCommand implements Callable<Integer> {
     ProgressOption progress;
 
     @Mixin
+    DeviceOptions deviceOptions;
+
+    @Option(names = "--gradient-checkpointing", description = "Keep only each decoder layer's input in the forward "
+            + "and recompute the layer in backward: activation memory of one layer instead of all, ~1/3 more compute.")
+    boolean gradientCheckpointing;
+
+    @Option(names = "--plan", description = "Print the memory plan (weights, gradients, optimizer state, "
+            + "activations with and without checkpointing, logits) for these options and exit; nothing is loaded.")
+    boolean plan;
+
+    @Option(names = "--device-memory", paramLabel = "SIZE", description = "With --plan: the memory of one device "
+            + "(e.g. 80GiB); the plan says whether a step fits.")
+    String deviceMemory;
+
+    @Mixin
     DataParallelOptions dataParallel; // data parallel: --nproc-per-node, --dist-* (see README "Data-parallel training")
 
     @Mixin
@@ -192,6 +210,21 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (plan) {
+            return printPlan();
+        }
+        if (deviceMemory != null) {
+            throw new UsageException("--device-memory is for --plan");
+        }
+        Placement placement = deviceOptions.placement(); // a device it cannot have fails first, before any work
+        if (!dataParallel.launches() && model != null && safe != null
+                && !LaunchEnvironment.fromEnvironment().isDistributed()) {
+            // --device cuda on a machine with several GPUs: one rank per GPU, as if --nproc-per-node had said so
+            int ranks = deviceOptions.defaultRanksPerNode();
+            if (ranks > 1) {
+                dataParallel.nprocPerNode = ranks;
+            }
+        }
         if (dataParallel.launches()) { // data parallel: this process starts the ranks and waits for them
             if (model == null && safe == null) {
                 throw new UsageException("--nproc-per-node needs --model and --safe (the default job runs in one "
@@ -221,7 +254,8 @@ final class TrainCommand implements Callable<Integer> {
                             + ")");
                     folder.deletePrevious();
                 }
-                new DefaultJob(BenchmarkSettings.defaults(), dir, cacheRoot(cache), System.err).run();
+                new DefaultJob(BenchmarkSettings.defaults(), dir, cacheRoot(cache), System.err,
+                        placement).run();
             }
             return 0;
         }
@@ -281,6 +315,7 @@ final class TrainCommand implements Callable<Integer> {
         if (steps != null) {
             b.steps(steps);
         }
+        b.placement(deviceOptions.placement()).gradientCheckpointing(gradientCheckpointing);
         b.loraRank(loraRank).saveAdapters(saveAdapters).refusalsFile(refusals).keepCheckpoints(keepCheckpoints)
                 .skipNonFinite(skipNonFinite).template(templateOptions.value("alpaca")).system(templateOptions.system);
         templateOptions.chatSpec(); // --system without --template chat, a bad chat:NAME: usage errors
@@ -307,6 +342,63 @@ final class TrainCommand implements Callable<Integer> {
         TrainConfig config = b.build();
         OutputPaths.requireWritableFolder("--out", config.outDir());
         return config;
+    }
+
+    /**
+     * {@code --plan}: the memory arithmetic for these options (sequence: --max-length, else the model's context), per
+     * rank of --nproc-per-node x --nnodes; the device is not resolved, so a plan for a GPU is made anywhere.
+     */
+    private int printPlan() {
+        if (model == null) {
+            throw new UsageException("--plan needs --model (and the options of the run to plan)");
+        }
+        ModelConfig modelConfig;
+        try {
+            ModelConfig.requireFolder(model, "--model");
+            modelConfig = ModelConfig.read(model.resolve("config.json"));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage(), e);
+        }
+        double memory = 0;
+        if (deviceMemory != null) {
+            try {
+                memory = MemoryPlan.parseBytes(deviceMemory);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException(e.getMessage(), e);
+            }
+        }
+        int ranks = dataParallel.launches() ? dataParallel.checkedRanks() : 1;
+        int sequence = maxLength != null ? maxLength : modelConfig.maxPositionEmbeddings();
+        TrainConfig.Builder b = TrainConfig.builder().loraRank(loraRank).batchSize(batchSize);
+        if (loraAlpha != null) {
+            b.loraAlpha(loraAlpha);
+        }
+        if (loraDropout != null) {
+            b.loraDropout(loraDropout);
+        }
+        if (loraTargets != null) {
+            b.loraTargets(loraTargets);
+        }
+        org.tasft.model.lora.LoraConfig lora;
+        try {
+            lora = b.loraConfigForPlan();
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage(), e);
+        }
+        if (batchSize % ranks != 0) {
+            throw new UsageException("--batch-size " + batchSize + " is not a multiple of the " + ranks + " ranks");
+        }
+        org.tasft.model.Precision precision = deviceOptions.precision();
+        MemoryPlan memoryPlan = new MemoryPlan(modelConfig, batchSize / ranks, sequence, precision, lora, ranks,
+                precision.isReduced());
+        java.io.PrintWriter out = spec.commandLine().getOut();
+        for (String line : memoryPlan.lines(gradientCheckpointing, memory)) {
+            out.println(line);
+        }
+        out.printf(Locale.ROOT, "  (sequence %d: %s)%n", sequence, maxLength != null ? "--max-length"
+                : "the model's context; give --max-length for your data's");
+        out.flush();
+        return 0;
     }
 
     private void warn(String message) {

@@ -93,7 +93,7 @@ final class ContinuationScorer {
             long[] c = contexts.get(items.get(r));
             long[] x = continuations.get(items.get(r));
             // positions c.length - 1 .. c.length + x.length - 2 predict the continuation's tokens
-            Tensor rows = logits.select(0, r).narrow(0, c.length - 1, x.length).log_softmax(-1);
+            Tensor rows = logits.select(0, r).narrow(0, c.length - 1, x.length).to(ScalarType.Float).log_softmax(-1);
             Tensor targets = HostTensors.longs(x, x.length, 1, rows.device());
             Tensor picked = rows.gather(1, targets).to(ScalarType.Double).cpu().contiguous();
             double[] lp = new double[x.length];

@@ -19,6 +19,7 @@ import org.tasft.benchmark.BenchmarkSetup;
 import org.tasft.model.CausalLm;
 import org.tasft.model.Models;
 import org.tasft.synthetic.PushedAwayAnalysis;
+import org.tasft.model.Placement;
 import org.tasft.synthetic.SyntheticEvaluator;
 import org.tasft.tokenizer.Tokenizer;
 import org.tasft.train.Method;
@@ -57,9 +58,17 @@ public final class Experiment {
     private final PrintStream log;
     private final boolean progress;
     private final boolean keepModels;
+    /** Where fine-tuning and evaluation run (the cached base model is pretrained on the CPU, once). */
+    private final Placement placement;
 
     public Experiment(BenchmarkSettings settings, ExperimentPlan plan, Path out, Path cacheRoot, PrintStream log,
                       boolean progress, boolean keepModels) {
+        this(settings, plan, out, cacheRoot, log, progress, keepModels, Placement.CPU_FLOAT32);
+    }
+
+    public Experiment(BenchmarkSettings settings, ExperimentPlan plan, Path out, Path cacheRoot, PrintStream log,
+                      boolean progress, boolean keepModels, Placement placement) {
+        this.placement = placement;
         this.settings = settings;
         this.plan = plan;
         this.out = out;
@@ -87,7 +96,7 @@ public final class Experiment {
             OutputFolder.claim(out, "runs", COMMAND);
             if (base == null) {
                 base = RunResult.of(RunResult.BASE, 0, 0, null, evaluator.evaluate(prep.baseModel(),
-                        prep.tokenizerFile()), 0, List.of(), pushedAway(prep.baseModel(), prep));
+                        prep.tokenizerFile(), placement), 0, List.of(), pushedAway(prep.baseModel(), prep));
                 write(baseFile, base);
             }
             results.add(base);
@@ -194,7 +203,7 @@ public final class Experiment {
         long every = run.curve() ? Math.max(1, plan.steps() / plan.curvePoints()) : 0;
         BenchmarkSettings s = settings.withSteps(settings.pretrainSteps(), plan.steps());
         TrainConfig.Builder b = BenchmarkSetup.fineTuneConfig(s, prep, run.method(), run.harmfulCount(), run.seed(), dir)
-                .checkpointEvery(every);
+                .checkpointEvery(every).placement(placement);
         if ("lambda".equals(ExperimentPlan.weightName(run.method()))) {
             b.lambda(run.weight());
         } else if ("beta".equals(ExperimentPlan.weightName(run.method()))) {
@@ -211,11 +220,11 @@ public final class Experiment {
             for (long step = every; step <= plan.steps(); step += every) {
                 Path ckpt = TrainCheckpoint.folder(dir, step);
                 if (Files.isDirectory(ckpt)) {
-                    curve.add(RunResult.point(step, curveEvaluator.evaluate(ckpt, prep.tokenizerFile())));
+                    curve.add(RunResult.point(step, curveEvaluator.evaluate(ckpt, prep.tokenizerFile(), placement)));
                 }
             }
         }
-        SyntheticEvaluator.Result r = evaluator.evaluate(dir.resolve("final"), prep.tokenizerFile());
+        SyntheticEvaluator.Result r = evaluator.evaluate(dir.resolve("final"), prep.tokenizerFile(), placement);
         RunResult result = RunResult.of(run.method().id(), run.harmfulCount(), run.seed(), run.weight(), r,
                 trainSeconds, curve, run.validation() ? null : pushedAway(dir.resolve("final"), prep));
         if (!keepModels) {

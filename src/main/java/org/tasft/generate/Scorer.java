@@ -4,6 +4,7 @@ import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.tasft.model.NonFiniteException;
 import org.tasft.model.CausalLm;
 import org.tasft.model.HostTensors;
@@ -57,7 +58,7 @@ public final class Scorer {
             Tensor logits = model.forward(input, null, null);
             NonFiniteException.checkLogits(logits, model, "scoring " + n + " tokens");
             // Position t - 1 predicts token t.
-            Tensor logp = logits.select(0, 0).narrow(0, 0, n - 1).log_softmax(-1);
+            Tensor logp = logits.select(0, 0).narrow(0, 0, n - 1).to(ScalarType.Float).log_softmax(-1);
             Tensor targets = input.select(0, 0).narrow(0, 1, n - 1).unsqueeze(1);
             gathered = HostTensors.floats(logp.gather(1, targets));
             logits.close();

@@ -43,6 +43,7 @@ import org.tasft.generate.GenerationOptions;
 import org.tasft.generate.Generator;
 import org.tasft.model.CausalLm;
 import org.tasft.model.Models;
+import org.tasft.model.Placement;
 import org.tasft.tokenizer.PromptTemplate;
 import org.tasft.tokenizer.Tokenizer;
 
@@ -134,16 +135,22 @@ public final class Harvest {
      */
     public static Summary run(Path modelDir, Path promptsFile, Path out, Options options, boolean overwrite,
             boolean progress, PrintStream log) {
+        return run(modelDir, promptsFile, out, options, overwrite, progress, log, Placement.CPU_FLOAT32);
+    }
+
+    /** As above with the model placed on a device in a dtype ({@code --device}, {@code --dtype}). */
+    public static Summary run(Path modelDir, Path promptsFile, Path out, Options options, boolean overwrite,
+            boolean progress, PrintStream log, Placement placement) {
         checkTarget(out, overwrite);
         // One harvest per output file at a time, for the whole run.
         try (OutputLock lock = OutputLock.file(out, "--out", "harvest",
                 message -> log.println("tasft harvest: warning: " + message))) {
-            return runLocked(modelDir, promptsFile, out, options, overwrite, progress, log);
+            return runLocked(modelDir, promptsFile, out, options, overwrite, progress, log, placement);
         }
     }
 
     private static Summary runLocked(Path modelDir, Path promptsFile, Path out, Options options, boolean overwrite,
-            boolean progress, PrintStream log) {
+            boolean progress, PrintStream log, Placement placement) {
         PromptSet set = PromptSets.read(promptsFile);
         if (options.limit() > 0 && options.limit() < set.prompts().size()) {
             set = new PromptSet(set.name(), set.file(), set.prompts().subList(0, options.limit()));
@@ -152,7 +159,7 @@ public final class Harvest {
         long t0 = System.nanoTime();
         try (Tokenizer tokenizer = Tokenizer.load(modelDir)) {
             ChatFormat chat = options.chat() == null ? null : options.chat().open(modelDir, tokenizer);
-            CausalLm model = Models.load(modelDir);
+            CausalLm model = Models.load(modelDir, placement);
             log.println("tasft harvest: " + prompts.size() + " prompts from " + promptsFile + ", "
                     + (options.temperature() == 0 ? "greedy" : "temperature " + options.temperature() + ", top-p "
                             + options.topP() + ", seed " + options.seed())

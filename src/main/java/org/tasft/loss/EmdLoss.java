@@ -142,7 +142,10 @@ public final class EmdLoss {
         EmdKernel.Result result = EmdKernel.compute(logits, unitEmbedding, targets, EmdKernel.Options.defaults()
                 .ignoreIndex(ignoreIndex)
                 .gradScale((float) scale)
-                .gradient(inPlaceGradient ? GradientMode.IN_PLACE : GradientMode.NEW_TENSOR));
+                .gradient(inPlaceGradient ? GradientMode.IN_PLACE : GradientMode.NEW_TENSOR)
+                // CUDA: launch on LibTorch's current stream without the host-side target check (it copies the
+                // targets to the host and waits); the one wait left is the value read below, which is logged
+                .cudaAsync(logits.is_cuda()));
         double sum = result.lossRows().sum(new ScalarTypeOptional(ScalarType.Double)).item_double();
         // In place, the gradient is the logits' memory; detached, so that autograd takes it as a plain value.
         Tensor grad = inPlaceGradient ? logits.detach() : result.gradLogits();

@@ -22,7 +22,7 @@ public interface CausalLm {
      *                      as transformers does (cumulative sum of the mask minus one).
      * @param cache         the key/value cache to read the past from and append this call's keys and values to, or
      *                      null for a full forward without a cache
-     * @return float32 [batch, seq, vocab]
+     * @return [batch, seq, vocab] in the model's dtype (float32 unless it was placed in another {@link Precision})
      */
     Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache cache);
 
@@ -45,6 +45,28 @@ public interface CausalLm {
     /** Whether {@link #hiddenStates} is implemented (the fused LM head of training needs it). */
     default boolean exposesHiddenStates() {
         return false;
+    }
+
+    /**
+     * Turns activation checkpointing per decoder layer on or off: a training forward then keeps only each layer's
+     * input, and {@link #backwardCheckpointedLayers()} must follow the backward of every loss on its logits.
+     */
+    default void gradientCheckpointing(boolean on) {
+        if (on) {
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " has no gradient checkpointing");
+        }
+    }
+
+    default boolean gradientCheckpointing() {
+        return false;
+    }
+
+    /**
+     * With gradient checkpointing: recomputes the decoder layers of the training forwards since the last call and
+     * back-propagates the gradient that the losses' backward left at their output into the layers' parameters and the
+     * embedding. Nothing to do otherwise.
+     */
+    default void backwardCheckpointedLayers() {
     }
 
     /** An empty cache for this model. */

@@ -34,6 +34,8 @@ public final class Gpt2Model implements CausalLm {
     private final Tensor lmHead;
     /** the untied head (null when tied), held so its module stays reachable */
     private final Linear headPart;
+    /** Activation checkpointing per block, or null when off. */
+    private LayerCheckpointing checkpointing;
 
     Gpt2Model(ModelConfig config) {
         if (config.architecture() != ModelConfig.Architecture.GPT2) {
@@ -67,7 +69,8 @@ public final class Gpt2Model implements CausalLm {
 
     @Override
     public Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache cache) {
-        return torch.linear(trunk(inputIds, attentionMask, cache), lmHead).to(torch.ScalarType.Float);
+        // in the weights' dtype: a bf16 model's [tokens, vocab] logits are never widened here
+        return torch.linear(trunk(inputIds, attentionMask, cache), lmHead);
     }
 
     @Override
@@ -101,13 +104,43 @@ public final class Gpt2Model implements CausalLm {
         if (training) {
             h = CausalAttention.dropout(h, config.embeddingDropout());
         }
-        for (Block block : blocks) {
-            h = block.forward(h, allowed, kv, p);
+        if (checkpointing != null && kv == null && LayerCheckpointing.applies(training)) {
+            List<UnaryOperator<Tensor>> deferred = new ArrayList<>();
+            for (Block block : blocks) {
+                deferred.add(x -> block.forward(x, allowed, null, p));
+            }
+            h = checkpointing.forward(h, deferred);
+        } else {
+            for (Block block : blocks) {
+                if (kv == null) {
+                    Tensor in = h;
+                    h = ForwardScope.keepOnly(() -> block.forward(in, allowed, null, p));
+                } else {
+                    h = block.forward(h, allowed, kv, p);
+                }
+            }
         }
         if (kv != null) {
             kv.advance(seq);
         }
         return lnF.forward(h);
+    }
+
+    @Override
+    public void gradientCheckpointing(boolean on) {
+        checkpointing = on ? new LayerCheckpointing() : null;
+    }
+
+    @Override
+    public boolean gradientCheckpointing() {
+        return checkpointing != null;
+    }
+
+    @Override
+    public void backwardCheckpointedLayers() {
+        if (checkpointing != null) {
+            checkpointing.backward();
+        }
     }
 
     @Override

@@ -36,6 +36,8 @@ public final class LlamaModel implements CausalLm {
     private final Tensor lmHead;
     /** the untied head (null when tied), held so its module stays reachable */
     private final Linear headPart;
+    /** Activation checkpointing per decoder layer, or null when off. */
+    private LayerCheckpointing checkpointing;
 
     /** A model with uninitialized weights: {@link Models} loads or initializes them. */
     LlamaModel(ModelConfig config) {
@@ -70,7 +72,8 @@ public final class LlamaModel implements CausalLm {
 
     @Override
     public Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache cache) {
-        return torch.linear(trunk(inputIds, attentionMask, cache), lmHead).to(torch.ScalarType.Float);
+        // in the weights' dtype: a bf16 model's [tokens, vocab] logits are never widened here
+        return torch.linear(trunk(inputIds, attentionMask, cache), lmHead);
     }
 
     @Override
@@ -95,6 +98,8 @@ public final class LlamaModel implements CausalLm {
         Tensor[] cosSin = rotary.cosSin(positions, h.scalar_type().intern());
         Tensor full = null;
         Tensor sliding = null;
+        boolean checkpoint = checkpointing != null && kv == null && LayerCheckpointing.applies(root.is_training());
+        List<UnaryOperator<Tensor>> deferred = checkpoint ? new ArrayList<>() : null;
         for (DecoderLayer layer : layers) {
             Tensor allowed;
             if (layer.slidingWindow > 0) {
@@ -108,12 +113,41 @@ public final class LlamaModel implements CausalLm {
                 }
                 allowed = full;
             }
-            h = layer.forward(h, cosSin[0], cosSin[1], allowed, kv, dropout);
+            if (checkpoint) {
+                Tensor mask = allowed;
+                deferred.add(x -> layer.forward(x, cosSin[0], cosSin[1], mask, null, dropout));
+            } else if (kv == null) {
+                Tensor in = h;
+                Tensor mask = allowed;
+                h = ForwardScope.keepOnly(() -> layer.forward(in, cosSin[0], cosSin[1], mask, null, dropout));
+            } else {
+                h = layer.forward(h, cosSin[0], cosSin[1], allowed, kv, dropout);
+            }
+        }
+        if (checkpoint) {
+            h = checkpointing.forward(h, deferred);
         }
         if (kv != null) {
             kv.advance(seq);
         }
         return norm.forward(h);
+    }
+
+    @Override
+    public void gradientCheckpointing(boolean on) {
+        checkpointing = on ? new LayerCheckpointing() : null;
+    }
+
+    @Override
+    public boolean gradientCheckpointing() {
+        return checkpointing != null;
+    }
+
+    @Override
+    public void backwardCheckpointedLayers() {
+        if (checkpointing != null) {
+            checkpointing.backward();
+        }
     }
 
     @Override

@@ -8,6 +8,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.BiConsumer;
 import java.util.function.Function;
 
 import org.bytedeco.pytorch.GeneratorOptional;
@@ -45,11 +46,34 @@ public final class Models {
     }
 
     /**
+     * {@link #create(ModelConfig, long)} placed on a device in a dtype, the random weights drawn there (a model too
+     * large for the host in float32 is never made on the host).
+     */
+    public static CausalLm create(ModelConfig config, long seed, Placement placement) {
+        torch.manual_seed(seed);
+        CausalLm model = placement.apply(uninitialized(config));
+        initialize(model);
+        return model;
+    }
+
+    /**
      * A Hugging Face model folder: {@code config.json} and its safetensors weights ({@code model.safetensors} or the
      * sharded index), converted to float32 on load.
      */
     public static CausalLm load(Path modelDir) {
-        return load(modelDir, Checkpoints::open);
+        return load(modelDir, Placement.CPU_FLOAT32);
+    }
+
+    /**
+     * A Hugging Face model folder with its weights placed on a device in a dtype: the model is moved there before the
+     * checkpoint is read, and each tensor is copied from the file straight into its parameter (a bf16 checkpoint
+     * loaded as bfloat16 is never upcast; a GPU model never exists whole on the host).
+     */
+    public static CausalLm load(Path modelDir, Placement placement) {
+        ModelConfig config = ModelConfig.read(modelDir.resolve("config.json"));
+        try (TensorSource source = Checkpoints.open(modelDir)) {
+            return fromTensors(config, source, placement);
+        }
     }
 
     /**
@@ -77,8 +101,13 @@ public final class Models {
      * copied into the model's parameter (converted to its dtype) and released.
      */
     public static CausalLm fromTensors(ModelConfig config, TensorSource source) {
+        return fromTensors(config, source, Placement.CPU_FLOAT32);
+    }
+
+    /** As {@link #fromTensors(ModelConfig, TensorSource)}, the parameters placed before they are read. */
+    public static CausalLm fromTensors(ModelConfig config, TensorSource source, Placement placement) {
         return fromTensors(config, source.location(), source.names(), name -> source.info(name).shape(),
-                source::load, true);
+                source::loadInto, placement);
     }
 
     /**
@@ -86,7 +115,14 @@ public final class Models {
      * tensors stay the caller's: they are copied, not closed.
      */
     public static CausalLm fromTensors(ModelConfig config, Function<String, Tensor> loader, Set<String> names) {
-        return fromTensors(config, "the checkpoint", names, null, loader, false);
+        return fromTensors(config, "the checkpoint", names, null, (name, param) -> {
+            Tensor t = loader.apply(name);
+            if (t == null) {
+                throw new CheckpointException("the checkpoint: no tensor " + name);
+            }
+            checkShape(config, "the checkpoint", name, shapeOf(t), shapeOf(param));
+            param.copy_(t);
+        }, Placement.CPU_FLOAT32);
     }
 
     /**
@@ -94,8 +130,8 @@ public final class Models {
      * they do not match: a missing or extra tensor is the weights' fault as often as the config's.
      */
     private static CausalLm fromTensors(ModelConfig config, String weights, Set<String> names,
-            Function<String, long[]> shapes, Function<String, Tensor> loader, boolean owned) {
-        CausalLm model = uninitialized(config);
+            Function<String, long[]> shapes, BiConsumer<String, Tensor> into, Placement placement) {
+        CausalLm model = placement.apply(uninitialized(config));
         LinkedHashMap<String, Tensor> params = model.stateDict();
         Map<String, String> sourceOf = new LinkedHashMap<>();
         List<String> missing = new ArrayList<>();
@@ -131,15 +167,7 @@ public final class Models {
                 if (shapes != null) {
                     checkShape(config, weights, name, shapes.apply(name), expected);
                 }
-                Tensor t = loader.apply(name);
-                if (t == null) {
-                    throw new CheckpointException(weights + ": no tensor " + name);
-                }
-                checkShape(config, weights, name, shapeOf(t), expected);
-                param.copy_(t);
-                if (owned) {
-                    t.close();
-                }
+                into.accept(name, param);
             }
         }
         return model;

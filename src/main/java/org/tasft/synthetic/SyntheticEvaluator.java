@@ -12,6 +12,7 @@ import org.tasft.generate.GenerationOptions;
 import org.tasft.generate.Generator;
 import org.tasft.model.CausalLm;
 import org.tasft.model.Models;
+import org.tasft.model.Placement;
 import org.tasft.tokenizer.PromptTemplate;
 import org.tasft.tokenizer.Tokenizer;
 
@@ -167,7 +168,12 @@ public final class SyntheticEvaluator {
 
     /** Loads the model folder and the tokenizer file and evaluates them. */
     public Result evaluate(Path modelDir, Path tokenizerFile) {
-        CausalLm model = Models.load(modelDir);
+        return evaluate(modelDir, tokenizerFile, Placement.CPU_FLOAT32);
+    }
+
+    /** As above with the model placed on a device in a dtype. */
+    public Result evaluate(Path modelDir, Path tokenizerFile, Placement placement) {
+        CausalLm model = Models.load(modelDir, placement);
         try (Tokenizer tok = Tokenizer.load(tokenizerFile)) {
             return evaluate(model, tok);
         }

@@ -27,7 +27,9 @@ final class FinalOutputs implements TrainingListener {
             Path fin = out.resolve(MODEL_DIR);
             RunFolder.claim(out, MODEL_DIR);
             ModelFolderWriter.save(fin, run.lora == null ? run.model.stateDict() : run.lora.mergedStateDict(),
-                    run.model.config().text(), config.modelDir(), ModelFolderWriter.Options.defaults());
+                    run.model.config().text(), config.modelDir(),
+                    // in the dtype it was trained in: a bf16 run writes a bf16 model, as transformers would
+                    ModelFolderWriter.Options.defaults().dtype(config.placement().precision().scalarType()));
             run.log.line("saved the final model to " + fin + (run.lora == null ? "" : " (LoRA adapters merged)"));
             if (config.saveAdapters()) {
                 Path adapters = out.resolve(Trainer.ADAPTER_DIR);

@@ -4,10 +4,12 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
 
+import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * AdamW written in Java on LibTorch tensors, so that its state (per parameter {@code exp_avg}, {@code exp_avg_sq},
@@ -20,6 +22,12 @@ import org.bytedeco.pytorch.global.torch;
  *   p      -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
  * </pre>
  * Parameters whose gradient is undefined are skipped (their state is not advanced), as in torch.
+ *
+ * <p><b>Reduced-precision parameters</b> (bfloat16, float16): the update runs on a float32 master copy of the
+ * parameter, with float32 {@code exp_avg}/{@code exp_avg_sq}; the gradient is widened for the update and the
+ * parameter is then overwritten with the rounded master (mixed-precision training as apex/DeepSpeed do it: a bf16
+ * weight alone would lose every update smaller than its 3 significant digits). Checkpoints hold the parameter
+ * (bf16) and the float32 state; a resumed run rebuilds the master from the bf16 weights.
  */
 public final class JavaAdamW {
     public static final double BETA1 = 0.9;
@@ -31,6 +39,8 @@ public final class JavaAdamW {
     private final Map<String, Tensor> expAvg = new LinkedHashMap<>();
     private final Map<String, Tensor> expAvgSq = new LinkedHashMap<>();
     private final Map<String, Long> steps = new LinkedHashMap<>();
+    /** float32 master copies of the reduced-precision parameters (none for float32 ones). */
+    private final Map<String, Tensor> masters = new LinkedHashMap<>();
 
     /** @param params the trainable parameters by name (the tensors themselves, updated in place) */
     public JavaAdamW(Map<String, Tensor> params, double weightDecay) {
@@ -39,8 +49,14 @@ public final class JavaAdamW {
         // State is created up front (not lazily inside a step) so that it never belongs to a step's PointerScope.
         for (Map.Entry<String, Tensor> e : this.params.entrySet()) {
             try (NoGradGuard guard = new NoGradGuard()) {
-                expAvg.put(e.getKey(), torch.zeros_like(e.getValue()));
-                expAvgSq.put(e.getKey(), torch.zeros_like(e.getValue()));
+                Tensor p = e.getValue();
+                Tensor master = p;
+                if (isReduced(p)) {
+                    master = p.detach().to(ScalarType.Float, false, true, new MemoryFormatOptional());
+                    masters.put(e.getKey(), master);
+                }
+                expAvg.put(e.getKey(), torch.zeros_like(master));
+                expAvgSq.put(e.getKey(), torch.zeros_like(master));
             }
             steps.put(e.getKey(), 0L);
         }
@@ -50,16 +66,31 @@ public final class JavaAdamW {
         return params;
     }
 
+    /** The float32 master copy the update runs on for a reduced-precision parameter, or null for a float32 one. */
+    public Tensor master(String name) {
+        return masters.get(name);
+    }
+
+    private static boolean isReduced(Tensor p) {
+        ScalarType t = p.scalar_type().intern();
+        return t == ScalarType.BFloat16 || t == ScalarType.Half;
+    }
+
     /** One update with learning rate {@code lr}. */
     public void step(double lr) {
         try (NoGradGuard guard = new NoGradGuard()) {
             for (Map.Entry<String, Tensor> e : params.entrySet()) {
-                Tensor p = e.getValue();
-                Tensor g = p.grad();
+                Tensor param = e.getValue();
+                Tensor g = param.grad();
                 if (g == null || !g.defined()) {
                     continue;
                 }
                 String name = e.getKey();
+                Tensor master = masters.get(name);
+                Tensor p = master == null ? param : master;
+                if (master != null) {
+                    g = g.to(ScalarType.Float);
+                }
                 Tensor m = expAvg.get(name);
                 Tensor v = expAvgSq.get(name);
                 long t = steps.merge(name, 1L, Long::sum);
@@ -72,6 +103,9 @@ public final class JavaAdamW {
                 double bc2 = 1.0 - Math.pow(BETA2, t);
                 Tensor denom = v.sqrt().div_(new Scalar(Math.sqrt(bc2))).add_(new Scalar(EPS));
                 p.addcdiv_(m, denom, new Scalar(-lr / bc1));
+                if (master != null) {
+                    param.copy_(master);
+                }
             }
         }
     }

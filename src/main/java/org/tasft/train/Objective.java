@@ -22,7 +22,9 @@ public sealed interface Objective permits TaSft, Sft, Nlcl, GradientAscent, Kto 
 
     /** Forward, loss, one backward (accumulating into the parameters' gradients); the values. */
     default StepLoss step(CausalLm model, Batch batch) {
-        return step(model, batch, ShardTotals.SINGLE_PROCESS);
+        StepLoss loss = step(model, batch, ShardTotals.SINGLE_PROCESS);
+        model.backwardCheckpointedLayers(); // with gradient checkpointing: the layers' part of the backward
+        return loss;
     }
 
     /**

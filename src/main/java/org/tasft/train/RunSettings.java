@@ -61,6 +61,7 @@ public final class RunSettings {
         s.put("skip-nonfinite-steps", Boolean.toString(c.skipNonFinite()));
         s.put("template", template(c));
         s.put("system", c.system() == null ? "none" : c.system());
+        s.put("dtype", c.placement().precision().id()); // the device is not a setting: a run may resume on another
         return s;
     }
 
@@ -69,7 +70,7 @@ public final class RunSettings {
         return Set.of("model", "safe", "harmful", "harmful-count", "method", "refusals", "lambda", "reduction",
                 "embedding", "beta", "batch-size", "safe-per-batch", "max-length", "lr", "weight-decay",
                 "warmup-steps", "schedule", "steps", "epochs", "grad-accum", "max-grad-norm", "seed", "lora",
-                "skip-nonfinite-steps", "template", "system");
+                "skip-nonfinite-steps", "template", "system", "dtype");
     }
 
     /**

@@ -1,9 +1,11 @@
 package org.tasft.train;
 
+import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.tasft.data.Batch;
 import org.tasft.model.CausalLm;
 
@@ -37,27 +39,38 @@ final class StepForward {
     }
 
     final Tensor logits;   // [B, T, V]
-    final Tensor targets;  // [B, T], shifted labels
+    final Tensor targets;  // [B, T], shifted labels, on the logits' device
+    /** The same on the host: token counts come from here, so a GPU step does not wait for the device to count. */
+    private final Tensor hostTargets;
     final long batch;
     final long seq;
     final long vocab;
 
-    private StepForward(Tensor logits, Tensor targets) {
+    private StepForward(Tensor logits, Tensor hostTargets) {
         this.logits = logits;
-        this.targets = targets;
+        this.hostTargets = hostTargets;
+        this.targets = logits.device().is_cpu() ? hostTargets : hostTargets.to(logits.device(), ScalarType.Long);
         this.batch = logits.size(0);
         this.seq = logits.size(1);
         this.vocab = logits.size(2);
     }
 
     static StepForward run(CausalLm model, Batch batch) {
-        Tensor logits = model.forward(batch.inputIds(), batch.attentionMask(), null);
-        return new StepForward(logits, shiftedTargets(batch.labels(), logits));
+        Device device = model.inputEmbeddingWeight().device();
+        Tensor ids = onDevice(batch.inputIds(), device);
+        Tensor mask = onDevice(batch.attentionMask(), device);
+        Tensor logits = model.forward(ids, mask, null);
+        return new StepForward(logits, shiftedTargets(batch.labels()));
     }
 
-    /** {@code out[b, t] = labels[b, t + 1]}, {@code out[b, T - 1] = ignore}; int64 on the logits' device. */
-    static Tensor shiftedTargets(Tensor labels, Tensor logits) {
-        Tensor l = labels.to(logits.device(), torch.ScalarType.Long);
+    /** The collator's host tensor on the model's device (itself on the CPU). */
+    private static Tensor onDevice(Tensor t, Device device) {
+        return device.is_cpu() ? t : t.to(device, t.scalar_type().intern());
+    }
+
+    /** {@code out[b, t] = labels[b, t + 1]}, {@code out[b, T - 1] = ignore}; int64 on the labels' device. */
+    static Tensor shiftedTargets(Tensor labels) {
+        Tensor l = labels.to(torch.ScalarType.Long);
         Tensor out = torch.full_like(l, new Scalar(IGNORE));
         long t = l.size(1);
         if (t > 1) {
@@ -69,7 +82,7 @@ final class StepForward {
     /** All B*T rows with their shifted targets. */
     Rows allRows() {
         Tensor t = targets.view(-1);
-        return new Rows(logits.view(batch * seq, vocab), t, t.ne(new Scalar(IGNORE)).sum().item_long(), (int) batch);
+        return new Rows(logits.view(batch * seq, vocab), t, count(hostTargets), (int) batch);
     }
 
     /** log p(y|x) per sequence: the sum of log p over its targets, [B] in the graph. */
@@ -93,21 +106,28 @@ final class StepForward {
         }
         Tensor rowLogits;
         Tensor rowTargets;
+        long tokens;
         if (last - first + 1 == count) {
             rowLogits = logits.narrow(0, first, count).view(count * seq, vocab);
             rowTargets = targets.narrow(0, first, count).reshape(-1).contiguous();
+            tokens = count(hostTargets.narrow(0, first, count));
         } else {
             rowLogits = logits.view(batch * seq, vocab);
-            rowTargets = targets.clone();
+            Tensor host = hostTargets.clone();
             for (int b = 0; b < harmful.length; b++) {
                 if (harmful[b] != harmfulSide) {
-                    rowTargets.select(0, b).fill_(new Scalar(IGNORE));
+                    host.select(0, b).fill_(new Scalar(IGNORE));
                 }
             }
-            rowTargets = rowTargets.view(-1);
+            tokens = count(host);
+            rowTargets = (logits.device().is_cpu() ? host : host.to(logits.device(), ScalarType.Long)).view(-1);
         }
-        long tokens = rowTargets.ne(new Scalar(IGNORE)).sum().item_long();
         return new Rows(rowLogits, rowTargets, tokens, count);
+    }
+
+    /** Non-ignored targets of a host tensor. */
+    private static long count(Tensor hostTargets) {
+        return hostTargets.ne(new Scalar(IGNORE)).sum().item_long();
     }
 
     /** Sum over the rows' non-ignored targets of -log p(target), a 0-dim tensor in the graph. */

@@ -153,8 +153,11 @@ public final class TaSft implements Objective {
         if (harmful.isEmpty()) {
             StepForward.backward(sft);
         } else {
+            // Reduced-precision logits: the kernel reads them as they are (no float32 copy) and writes its gradient
+            // over them, so the step holds no second [rows, vocab] buffer either.
+            boolean inPlace = inPlaceGradient || f.logits.scalar_type().intern() != ScalarType.Float;
             EmdLoss loss = new EmdLoss(unitEmbedding(model), lambda, reduction).withIgnoreIndex(StepForward.IGNORE)
-                    .withInPlaceGradient(inPlaceGradient);
+                    .withInPlaceGradient(inPlace);
             EmdLoss.Term term = capped(loss.computeWithNormalizer(harmful.logits(), harmful.targets(), n[1]));
             termValue = term.value();
             if (sft == null) {

@@ -9,6 +9,7 @@ import java.util.Objects;
 import org.tasft.io.InputFiles;
 import org.tasft.loss.EmdLoss.Reduction;
 import org.tasft.model.ModelConfig;
+import org.tasft.model.Placement;
 import org.tasft.model.lora.LoraConfig;
 import org.tasft.train.TaSft.EmbeddingSource;
 
@@ -56,6 +57,11 @@ import org.tasft.train.TaSft.EmbeddingSource;
  *                             template file, or chat / chat:NAME (the model's own chat template, the loss on the
  *                             assistant turn's tokens; see {@link org.tasft.data.ExampleEncoder})
  * @param system               a system message for chat conversations without one ({@code --system}), or null
+ * @param placement            the device and dtype of the trained model (see {@link Placement}; float32 on the CPU by
+ *                             default). With a reduced dtype, full fine-tuning keeps float32 master weights and
+ *                             AdamW state ({@link JavaAdamW}); LoRA keeps the frozen base in that dtype and the
+ *                             adapters and their AdamW state in float32
+ * @param gradientCheckpointing recompute each decoder layer's forward in backward instead of keeping its activations
  */
 public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int harmfulCount, int batchSize,
         int safePerBatch, int maxLength, Method method, double lambda, Reduction reduction, EmbeddingSource embedding,
@@ -63,7 +69,7 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         double epochs, int gradientAccumulation, double maxGradNorm, long seed, long checkpointEvery, Path outDir,
         boolean progress, LoraConfig lora, boolean saveAdapters, Path refusalsFile, int keepCheckpoints,
         boolean skipNonFinite, FusedHead fusedHead, java.util.Set<String> allowedChanges, String template,
-        String system) {
+        String system, Placement placement, boolean gradientCheckpointing) {
     /**
      * The default weight of the harmful term of {@code train} (emd, emd-cap, nlcl, ga): 0.5. The built-in benchmark
      * chooses its own per method on a validation split ({@code tasft experiment}; the default job uses emd's choice),
@@ -150,6 +156,8 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         b.allowedChanges = allowedChanges;
         b.template = template;
         b.system = system;
+        b.placement = placement;
+        b.gradientCheckpointing = gradientCheckpointing;
         return b;
     }
 
@@ -224,6 +232,8 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         private java.util.Set<String> allowedChanges = java.util.Set.of();
         private String template = "alpaca";
         private String system;
+        private Placement placement = Placement.CPU_FLOAT32;
+        private boolean gradientCheckpointing;
 
         public Builder modelDir(Path v) { modelDir = v; return this; }
         public Builder safeFile(Path v) { safeFile = v; return this; }
@@ -267,6 +277,8 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
         public Builder skipNonFinite(boolean v) { skipNonFinite = v; return this; }
         public Builder fusedHead(FusedHead v) { fusedHead = v; return this; }
         /** Settings that may differ from the resumed checkpoint's (see {@link RunSettings#names()}). */
+        public Builder placement(Placement v) { placement = Objects.requireNonNull(v, "placement"); return this; }
+        public Builder gradientCheckpointing(boolean v) { gradientCheckpointing = v; return this; }
         public Builder allowChanges(java.util.Collection<String> v) {
             allowedChanges = java.util.Set.copyOf(v);
             return this;
@@ -342,7 +354,12 @@ public record TrainConfig(Path modelDir, Path safeFile, Path harmfulFile, int ha
                     reduction, embedding, beta, learningRate, weightDecay, warmupSteps, schedule, steps, epochs,
                     gradientAccumulation, maxGradNorm, seed, checkpointEvery, outDir, progress, lora, saveAdapters,
                     refusalsFile, keepCheckpoints, skipNonFinite, Objects.requireNonNull(fusedHead, "--fused-head"),
-                    allowedChanges, template, system);
+                    allowedChanges, template, system, placement, gradientCheckpointing);
+        }
+
+        /** The LoRA settings alone (for --plan, which needs no data or output folder); null for rank 0. */
+        public LoraConfig loraConfigForPlan() {
+            return loraConfig();
         }
 
         /** The LoRA settings, checked with the command line's names; null for full fine-tuning (rank 0). */

@@ -196,6 +196,7 @@ public final class Trainer {
             tokens += batch.attentionMask().sum().item_long();
             dp.beforeBackward(i == a - 1); // data parallel
             StepLoss l = run.objective.step(run.model, batch, totals);
+            run.model.backwardCheckpointedLayers(); // --gradient-checkpointing: the decoder layers' backward
             loss += l.total();
             sft += l.sft();
             term += l.term();

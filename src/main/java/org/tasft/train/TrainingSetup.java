@@ -74,11 +74,11 @@ final class TrainingSetup {
                 throw new IllegalArgumentException("--resume " + resume + " was trained with LoRA (it holds "
                         + TrainCheckpoint.ADAPTER_DIR + "/): give the same --lora-* options to resume it");
             }
-            this.model = Models.load(resume == null ? config.modelDir() : resume);
+            this.model = Models.load(resume == null ? config.modelDir() : resume, config.placement());
             this.lora = null;
         } else {
             // The base weights are frozen, so they come from --model even when resuming.
-            this.model = Models.load(config.modelDir());
+            this.model = Models.load(config.modelDir(), config.placement());
             this.lora = resume == null ? Lora.apply(model, config.lora(), config.seed())
                     : loadAdapters(resume, model, config.lora());
             log.line("LoRA r " + config.lora().rank() + ", alpha " + config.lora().alpha() + ", dropout "
@@ -86,6 +86,16 @@ final class TrainingSetup {
                     + config.lora().targetModules() + "; the base weights are frozen");
         }
         model.module().train(true);
+        if (config.gradientCheckpointing()) {
+            model.gradientCheckpointing(true);
+        }
+        if (!config.placement().isDefault() || config.gradientCheckpointing()) {
+            log.line("model on " + config.placement().device() + " in " + config.placement().precision()
+                    + (config.placement().precision().isReduced() ? (lora == null
+                            ? " (float32 master weights and AdamW state)" : " (float32 LoRA adapters and AdamW state)")
+                            : "") + (config.gradientCheckpointing() ? ", gradient checkpointing per decoder layer"
+                            : ""));
+        }
         this.objective = config.method().objective(config.method().needsReference()
                 ? config.objectiveOptions().reference(frozenReference()) : config.objectiveOptions());
         this.optimizer = new JavaAdamW(trainedParameters(), config.weightDecay());
@@ -178,7 +188,7 @@ final class TrainingSetup {
 
     /** kto's reference: the starting model once more, frozen (eval mode, no gradients). */
     private CausalLm frozenReference() {
-        CausalLm reference = Models.load(config.modelDir());
+        CausalLm reference = Models.load(config.modelDir(), config.placement());
         reference.module().train(false);
         for (Tensor p : reference.stateDict().values()) {
             p.requires_grad_(false);

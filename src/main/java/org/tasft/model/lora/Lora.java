@@ -44,7 +44,8 @@ import org.tasft.model.LinearLayer;
  *
  * <p>The adapter tensors live outside the model's module tree: {@link CausalLm#stateDict()} and
  * {@code module().parameters()} keep listing the base weights only; hand {@link #trainableParameters()} to the
- * optimizer. They are created on the base weight's device and dtype (move the model before applying LoRA).
+ * optimizer. They are created on the base weight's device in float32 whatever the base's dtype (a bf16 base trains
+ * float32 adapters, as PEFT does; move and cast the model before applying LoRA).
  * {@link #merge} folds the update into the base weights and removes the adapters, after which the model saves as a
  * plain Hugging Face checkpoint; {@link #saveAdapters} writes PEFT's adapter folder instead.
  */
@@ -111,9 +112,10 @@ public final class Lora {
             }
             Tensor a = torch.empty(new long[] {r, in}, new TensorOptions(ScalarType.Float), new MemoryFormatOptional());
             a.data_ptr_float().put(values);
-            TensorOptions like = layer.weight().options();
-            a = a.to(layer.weight()).requires_grad_(true);
-            Tensor b = torch.zeros(new long[] {layer.outFeatures(), r}, like).requires_grad_(true);
+            org.bytedeco.pytorch.Device device = layer.weight().device();
+            a = a.to(device, ScalarType.Float).requires_grad_(true);
+            Tensor b = torch.zeros(new long[] {layer.outFeatures(), r}, new TensorOptions(ScalarType.Float)
+                    .device(new org.bytedeco.pytorch.DeviceOptional(device))).requires_grad_(true);
             LoraAdapter adapter = new LoraAdapter(e.getKey(), layer, config, a, b);
             layer.adapter(adapter);
             adapters.put(e.getKey(), adapter);

@@ -3,6 +3,7 @@ package org.tasft.model.lora;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.tasft.model.LinearLayer;
 
 /**
@@ -29,7 +30,13 @@ public final class LoraAdapter implements LinearLayer.Adapter {
     @Override
     public Tensor forward(Tensor x) {
         Tensor in = config.dropout() > 0 && layer.isTraining() ? torch.dropout(x, config.dropout(), true) : x;
-        return torch.linear(torch.linear(in, a), b).mul(scale);
+        ScalarType compute = x.scalar_type().intern();
+        ScalarType own = a.scalar_type().intern();
+        if (compute == own) {
+            return torch.linear(torch.linear(in, a), b).mul(scale);
+        }
+        // a reduced-precision base: the adapter computes in its own float32 and hands back the base's dtype (PEFT)
+        return torch.linear(torch.linear(in.to(own), a), b).mul(scale).to(compute);
     }
 
     /** The Hugging Face module path of the adapted layer, e.g. {@code model.layers.0.self_attn.q_proj}. */
