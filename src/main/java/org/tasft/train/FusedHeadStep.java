@@ -2,6 +2,7 @@ package org.tasft.train;
 
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.pytorch.BoolOptional;
+import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -42,14 +43,17 @@ final class FusedHeadStep {
     }
 
     private static StepLoss run(CausalLm model, Batch batch, ShardTotals totals, TaSft emd) {
-        Tensor h = model.hiddenStates(batch.inputIds(), batch.attentionMask());   // [B, T, H]
+        Device device = model.inputEmbeddingWeight().device();
+        Tensor h = model.hiddenStates(StepForward.onDevice(batch.inputIds(), device),
+                StepForward.onDevice(batch.attentionMask(), device));   // [B, T, H]
         long b = h.size(0);
         long t = h.size(1);
         long dimH = h.size(2);
-        Tensor targets = StepForward.shiftedTargets(batch.labels(), h).view(-1).contiguous();   // [B*T]
+        Tensor hostTargets = StepForward.shiftedTargets(batch.labels()).view(-1).contiguous();   // [B*T]
+        Tensor targets = StepForward.onDevice(hostTargets, device);
         boolean[] harmful = batch.harmful();
         byte[] roles = new byte[(int) (b * t)];
-        long[] tokens = countTokens(targets, harmful, t);   // safe tokens, harmful tokens
+        long[] tokens = countTokens(hostTargets, harmful, t);   // safe tokens, harmful tokens (no device wait)
         int harmfulSequences = 0;
         for (int s = 0; s < b; s++) {
             harmfulSequences += harmful[s] ? 1 : 0;

@@ -64,7 +64,7 @@ final class StepForward {
     }
 
     /** The collator's host tensor on the model's device (itself on the CPU). */
-    private static Tensor onDevice(Tensor t, Device device) {
+    static Tensor onDevice(Tensor t, Device device) {
         return device.is_cpu() ? t : t.to(device, t.scalar_type().intern());
     }
 
