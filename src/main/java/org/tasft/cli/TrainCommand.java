@@ -69,8 +69,9 @@ final class TrainCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--method", converter = MethodConverters.Single.class,
-            description = "emd | sft | nlcl | ga | kto | stl (default: ${DEFAULT-VALUE}). stl: the harmful prompts "
-                    + "paired with refusals, learned with sft.")
+            description = "emd | sft | nlcl | ga | kto | stl | emd-cap (default: ${DEFAULT-VALUE}). stl: the harmful "
+                    + "prompts paired with refusals, learned with sft. emd-cap: a variant of emd (not the paper's) "
+                    + "that stops pushing a token once its distance reaches 1.")
     Method method;
 
     @Option(names = "--refusals", paramLabel = "FILE",
@@ -389,8 +390,16 @@ final class TrainCommand implements Callable<Integer> {
             throw new UsageException("--batch-size " + batchSize + " is not a multiple of the " + ranks + " ranks");
         }
         org.tasft.model.Precision precision = deviceOptions.precision();
+        FusedHead head;
+        try {
+            head = FusedHead.parse(fusedHead);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
+        int headThreads = MemoryPlan.fusedHeadThreads(head, method, precision,
+                !deviceOptions.placement().isCuda(), org.bytedeco.pytorch.global.torch.get_num_threads());
         MemoryPlan memoryPlan = new MemoryPlan(modelConfig, batchSize / ranks, sequence, precision, lora, ranks,
-                precision.isReduced());
+                precision.isReduced(), headThreads);
         java.io.PrintWriter out = spec.commandLine().getOut();
         for (String line : memoryPlan.lines(gradientCheckpointing, memory)) {
             out.println(line);

@@ -39,24 +39,43 @@ import org.tasft.model.lora.LoraConfig;
  * @param lora                  the LoRA adapters, or null for full fine-tuning
  * @param ranks                 data-parallel ranks (each holds everything; gradient buckets add a gradient copy)
  * @param emdInPlace            the EMD kernel writes its gradient over the logits
+ * @param fusedHeadThreads      the threads of the fused LM head ({@link FusedHead}: no logits; its working memory is
+ *                              the hidden states, their gradient per thread and the head's gradient), or 0 for the
+ *                              logits path
  */
 public record MemoryPlan(ModelConfig config, int batch, int sequence, Precision precision, LoraConfig lora, int ranks,
-        boolean emdInPlace) {
+        boolean emdInPlace, int fusedHeadThreads) {
     /** Bytes of the logits part per logits element-size: logits, log-softmax, backward buffers (measured). */
     static final double LOGITS_COPIES = 3.6;
     /** ... and one more when the EMD kernel writes its gradient to a new buffer. */
     static final double EMD_GRADIENT_COPIES = 1.0;
 
     public MemoryPlan {
-        if (batch < 1 || sequence < 1 || ranks < 1) {
-            throw new IllegalArgumentException("batch, sequence and ranks must be >= 1");
+        if (batch < 1 || sequence < 1 || ranks < 1 || fusedHeadThreads < 0) {
+            throw new IllegalArgumentException("batch, sequence and ranks must be >= 1, fusedHeadThreads >= 0");
         }
     }
 
+    /**
+     * The threads of the fused head a step with these settings runs through ({@link FusedHead#AUTO}: float32 on the
+     * CPU, for sft, stl and emd), or 0 when it takes the logits.
+     */
+    public static int fusedHeadThreads(FusedHead choice, Method method, Precision precision, boolean cpu,
+                                       int threads) {
+        boolean objective = method == Method.SFT || method == Method.STL || method == Method.EMD;
+        boolean used = objective && switch (choice) {
+            case ON -> true;
+            case OFF -> false;
+            case AUTO -> cpu && precision == Precision.FLOAT32;
+        };
+        return used ? Math.max(1, threads) : 0;
+    }
+
     /** The plan for a training configuration: its batch split over {@code ranks}, its longest sequence. */
-    public static MemoryPlan of(TrainConfig c, ModelConfig model, int sequence, int ranks) {
-        return new MemoryPlan(model, Math.max(1, c.batchSize() / ranks), sequence, c.placement().precision(),
-                c.lora(), ranks, c.placement().precision().isReduced());
+    public static MemoryPlan of(TrainConfig c, ModelConfig model, int sequence, int ranks, int threads) {
+        Precision p = c.placement().precision();
+        return new MemoryPlan(model, Math.max(1, c.batchSize() / ranks), sequence, p, c.lora(), ranks, p.isReduced(),
+                fusedHeadThreads(c.fusedHead(), c.method(), p, !c.placement().isCuda(), threads));
     }
 
     private double tokens() {
@@ -154,8 +173,17 @@ public record MemoryPlan(ModelConfig config, int batch, int sequence, Precision 
         return config.numLayers() * tokens() * config.hiddenSize() * e() + layerActivations() + top();
     }
 
-    /** The logits part at its peak (the LM head's backward). */
+    /**
+     * The logits part at its peak (the LM head's backward); with the fused head, its working memory instead: the
+     * float32 hidden states, their gradient and the kernel's per-row buffers, a hidden-states gradient per thread, and
+     * the head weight's gradient buffer.
+     */
     public double logits() {
+        if (fusedHeadThreads > 0) {
+            double nh = tokens() * config.hiddenSize() * 4;
+            return nh * (3 + fusedHeadThreads) + tokens() * config.hiddenSize() * 4
+                    + (double) config.vocabSize() * config.hiddenSize() * 4;
+        }
         double nv = tokens() * config.vocabSize() * e();
         return nv * (LOGITS_COPIES + (emdInPlace ? 0 : EMD_GRADIENT_COPIES));
     }
@@ -171,7 +199,8 @@ public record MemoryPlan(ModelConfig config, int batch, int sequence, Precision 
             return activations() + logits() + backwardScratch();
         }
         double inputs = config.numLayers() * tokens() * config.hiddenSize() * e() + top();
-        double held = tokens() * config.vocabSize() * e() * (2 + (emdInPlace ? 0 : EMD_GRADIENT_COPIES));
+        double held = fusedHeadThreads > 0 ? logits()
+                : tokens() * config.vocabSize() * e() * (2 + (emdInPlace ? 0 : EMD_GRADIENT_COPIES));
         double s = (double) batch * config.numHeads() * sequence * sequence;
         // recomputing a layer in backward holds ~3.5 more float32 attention matrices than the plain backward (measured)
         return inputs + Math.max(logits(), held + layerActivations() + backwardScratch() + 3.5 * 4 * s);
@@ -246,7 +275,8 @@ public record MemoryPlan(ModelConfig config, int batch, int sequence, Precision 
         }
         out.add(row("activations", activations()) + "  (without checkpointing)");
         out.add(row("activations", checkpointedActivations()) + "  (with --gradient-checkpointing)");
-        out.add(row("logits", logits()) + (emdInPlace ? "  (EMD gradient written in place)" : ""));
+        out.add(fusedHeadThreads > 0 ? row("fused LM head", logits()) + "  (no [tokens, vocab] logits)"
+                : row("logits", logits()) + (emdInPlace ? "  (EMD gradient written in place)" : ""));
         double peak = peak(checkpointing);
         out.add(row("peak per rank", peak) + (checkpointing ? "  (with checkpointing)" : "  (without checkpointing)"));
         if (deviceMemory > 0) {

@@ -33,7 +33,7 @@ class MemoryPlanTest {
     @Test
     void llama8bLoraArithmetic() {
         ModelConfig config = ModelConfig.parse(LLAMA_8B);
-        MemoryPlan plan = new MemoryPlan(config, 8, 1024, Precision.BFLOAT16, QKVO_16, 1, true);
+        MemoryPlan plan = new MemoryPlan(config, 8, 1024, Precision.BFLOAT16, QKVO_16, 1, true, 0);
         double adapters = 13_631_488; // PEFT's trainable-parameter count for this LoRA on Llama-3-8B
         assertEquals(config.parameterCount() * 2 + adapters * 4, plan.weights(), 1);
         assertEquals(adapters * 4, plan.gradients(), 1);
@@ -54,10 +54,10 @@ class MemoryPlanTest {
     @Test
     void fullFineTuningInBf16KeepsFloat32MastersAndState() {
         ModelConfig config = ModelConfig.parse(LLAMA_8B);
-        MemoryPlan plan = new MemoryPlan(config, 1, 1024, Precision.BFLOAT16, null, 1, true);
+        MemoryPlan plan = new MemoryPlan(config, 1, 1024, Precision.BFLOAT16, null, 1, true, 0);
         assertEquals(config.parameterCount() * 2, plan.gradients(), 1);
         assertEquals(config.parameterCount() * 12, plan.optimizer(), 1);
-        MemoryPlan two = new MemoryPlan(config, 1, 1024, Precision.BFLOAT16, null, 2, true);
+        MemoryPlan two = new MemoryPlan(config, 1, 1024, Precision.BFLOAT16, null, 2, true, 0);
         assertEquals(plan.gradients(), two.gradientBuckets(), 1);
     }
 

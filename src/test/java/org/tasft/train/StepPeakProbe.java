@@ -69,7 +69,10 @@ public final class StepPeakProbe {
         }
         JavaAdamW optimizer = new JavaAdamW(trained, 0.0);
         Batch b = batch(batch, seq, vocab);
-        MemoryPlan plan = new MemoryPlan(config, batch, seq, precision, loraConfig, 1, precision.isReduced());
+        // the step's objective takes the fused head where AUTO does (float32 on the CPU): the plan must know it
+        MemoryPlan plan = new MemoryPlan(config, batch, seq, precision, loraConfig, 1, precision.isReduced(),
+                MemoryPlan.fusedHeadThreads(FusedHead.AUTO, Method.EMD, precision, true,
+                        org.bytedeco.pytorch.global.torch.get_num_threads()));
         Objective objective = new TaSft(0.5, Reduction.SEQUENCE, EmbeddingSource.INPUT);
         step(model, objective, b, optimizer); // warm-up: threads, gradient buffers
         step(model, objective, b, optimizer);
