@@ -4,13 +4,15 @@
 # safetensors weights for both, processes in the order A B B A, medians and ratios, peak resident sizes.
 # PyTorch is the distribution's (Debian: apt-get install -y python3-torch libopenblas0-pthread; without OpenBLAS
 # Debian's torch uses the reference BLAS, ~10x slower). Takes ~10 minutes on 2 cores.
-# Usage: bench/run-cpu-vs-pytorch.sh            prints a Markdown table (bench/RESULTS.md keeps one)
+# Usage: [MVN_FLAGS=...] bench/run-cpu-vs-pytorch.sh      prints a Markdown table (bench/RESULTS.md keeps one)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 /usr/bin/python3 -c 'import torch' 2>/dev/null || { echo "run-cpu-vs-pytorch: no python3-torch (apt-get install -y python3-torch)" >&2; exit 1; }
-./tasft --help > /dev/null                                 # target/classes + target/lib (builds when needed)
-mvn -B -q test-compile -Dtasft.skipNativeBuild             # the benchmark's Java half lives in the test classes
+# target/classes + target/lib, and the test classes (the benchmark's Java half lives there); MVN_FLAGS: e.g.
+# -Dtasft.skipNativeBuild where the native library is already built
+mvn -B -q -DskipTests ${MVN_FLAGS:-} package
+mvn -B -q ${MVN_FLAGS:-} test-compile
 work=$(mktemp -d /tmp/tasft-cpu-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 tok=$work/tok

@@ -49,6 +49,8 @@ def main():
     for t in (1, 2):
         case(f"default model, train SFT 16x128, {t} thread(s)", ["train", small, str(t), "6", "2", "16", "128", "sft"],
              16 * 128)
+    case("default model, train SFT 16x128, 2 threads, OPENBLAS_NUM_THREADS=2 (both)",
+         ["train", small, "2", "6", "2", "16", "128", "sft"], 16 * 128, blas_threads=2)
     case("default model, train emd 16x128, 2 threads (tasft only: no emd in the anchor)",
          ["train", small, "2", "6", "2", "16", "128", "emd"], 16 * 128, anchor=False)
     for t in (1, 2):

@@ -22,7 +22,10 @@ import org.tasft.model.Models;
  * three calls (four runs), against ~10 MB with it.
  */
 class GenerationMemoryTest {
-    /** A random Llama whose keys and values dominate (a call's leftovers were ~400 MB), little Java garbage: 4 layers, hidden 256, V 2000. */
+    /**
+     * A random Llama whose keys and values dominate (a call's leftovers were ~400 MB) and whose logits make little
+     * Java garbage (which would run the collector): 4 layers, hidden 256, 4 key/value heads, V 2000.
+     */
     private static CausalLm model() {
         String json = """
                 {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "attention_bias": false,
