@@ -107,14 +107,19 @@ def main():
         for i in range(warmup + reps):
             t0 = time.perf_counter()
             opt.zero_grad(set_to_none=False)
+            t1 = time.perf_counter()
             logits = model(ids)
             loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, vocab).float(),
                                                      labels[:, 1:].reshape(-1), ignore_index=-100)
             loss.backward()
+            t2 = time.perf_counter()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            t3 = time.perf_counter()
             opt.step()
+            t4 = time.perf_counter()
             if i >= warmup:
-                print(f"rep {time.perf_counter() - t0:.6f}")
+                print(f"rep {t4 - t0:.6f}")
+                print(f"phases zero {t1 - t0:.6f} forward+backward {t2 - t1:.6f} clip {t3 - t2:.6f} adamw {t4 - t3:.6f}")
     else:
         prompts = torch.tensor([[3 + (i * 7919 + j * 104729) % (vocab - 3) for j in range(16)] for i in range(batch)])
         with torch.no_grad():

@@ -63,14 +63,24 @@ public final class CpuVsPytorchBenchmark {
         Batch data = TrainStepBenchmark.batch(b, t, Math.max(1, b / 8), model.config().vocabSize());
         for (int i = 0; i < warmup + reps; i++) {
             long t0 = System.nanoTime();
+            long t1;
+            long t2;
+            long t3;
             try (PointerScope scope = new PointerScope()) {
                 optimizer.zeroGrad();
+                t1 = System.nanoTime();
                 objective.step(model, data);
+                t2 = System.nanoTime();
                 Gradients.clipGradNorm(optimizer.params().values(), 1.0);
+                t3 = System.nanoTime();
                 optimizer.step(1e-4);
             }
+            long t4 = System.nanoTime();
             if (i >= warmup) {
-                System.out.printf(Locale.ROOT, "rep %.6f%n", (System.nanoTime() - t0) / 1e9);
+                System.out.printf(Locale.ROOT, "rep %.6f%n", (t4 - t0) / 1e9);
+                // the step's parts, for the breakdown in bench/RESULTS.md
+                System.out.printf(Locale.ROOT, "phases zero %.6f forward+backward %.6f clip %.6f adamw %.6f%n",
+                        (t1 - t0) / 1e9, (t2 - t1) / 1e9, (t3 - t2) / 1e9, (t4 - t3) / 1e9);
             }
         }
     }
