@@ -9,6 +9,11 @@ import org.bytedeco.pytorch.global.torch;
  * position seen so far (after the rotary embedding, before heads are repeated for grouped-query attention), grown by
  * concatenation along the sequence. Sliding-window layers keep everything too; the attention mask limits what they
  * see, so the logits are those of transformers.
+ *
+ * <p>The cache outlives the {@link org.bytedeco.javacpp.PointerScope} of the step that made its tensors (the
+ * generator closes one per step to free that step's temporaries at once): it holds one reference of its own on each
+ * tensor, taken when the tensor is stored and given back when it is replaced or cleared, so a replaced key tensor is
+ * freed at that moment rather than when the garbage collector runs.
  */
 public final class DynamicKvCache implements KvCache {
     private final CausalLm owner;
@@ -38,8 +43,8 @@ public final class DynamicKvCache implements KvCache {
     @Override
     public void clear() {
         for (int i = 0; i < keys.length; i++) {
-            keys[i] = null;
-            values[i] = null;
+            keys[i] = replace(keys[i], null);
+            values[i] = replace(values[i], null);
         }
         length = 0;
     }
@@ -71,8 +76,8 @@ public final class DynamicKvCache implements KvCache {
     public void selectBatch(Tensor batchIndices) {
         for (int i = 0; i < keys.length; i++) {
             if (keys[i] != null) {
-                keys[i] = keys[i].index_select(0, batchIndices);
-                values[i] = values[i].index_select(0, batchIndices);
+                keys[i] = replace(keys[i], keys[i].index_select(0, batchIndices));
+                values[i] = replace(values[i], values[i].index_select(0, batchIndices));
             }
         }
     }
@@ -80,13 +85,27 @@ public final class DynamicKvCache implements KvCache {
     /** Appends one layer's new keys and values and returns everything cached for that layer. */
     Tensor[] append(int layer, Tensor k, Tensor v) {
         if (keys[layer] == null) {
-            keys[layer] = k;
-            values[layer] = v;
+            keys[layer] = replace(null, k);
+            values[layer] = replace(null, v);
         } else {
-            keys[layer] = torch.cat(new TensorVector(keys[layer], k), 2);
-            values[layer] = torch.cat(new TensorVector(values[layer], v), 2);
+            keys[layer] = replace(keys[layer], torch.cat(new TensorVector(keys[layer], k), 2));
+            values[layer] = replace(values[layer], torch.cat(new TensorVector(values[layer], v), 2));
         }
         return new Tensor[] {keys[layer], values[layer]};
+    }
+
+    /**
+     * Takes the cache's reference on {@code next} and gives back its reference on {@code previous} (freeing it when
+     * no scope or other holder keeps it); returns {@code next}.
+     */
+    private static Tensor replace(Tensor previous, Tensor next) {
+        if (next != null) {
+            next.retainReference();
+        }
+        if (previous != null) {
+            previous.releaseReference();
+        }
+        return next;
     }
 
     /** Called once per forward, after every layer appended {@code seq} positions. */
