@@ -320,11 +320,7 @@ final class TrainCommand implements Callable<Integer> {
         b.loraRank(loraRank).saveAdapters(saveAdapters).refusalsFile(refusals).keepCheckpoints(keepCheckpoints)
                 .skipNonFinite(skipNonFinite).template(templateOptions.value("alpaca")).system(templateOptions.system);
         templateOptions.chatSpec(); // --system without --template chat, a bad chat:NAME: usage errors
-        try {
-            b.fusedHead(FusedHead.parse(fusedHead));
-        } catch (IllegalArgumentException e) {
-            throw new UsageException(e.getMessage());
-        }
+        b.fusedHead(fusedHeadChoice());
         if (allowChange != null) {
             if (resume == null) {
                 throw new UsageException("--allow-change is for --resume (the settings a resumed run may change)");
@@ -390,13 +386,7 @@ final class TrainCommand implements Callable<Integer> {
             throw new UsageException("--batch-size " + batchSize + " is not a multiple of the " + ranks + " ranks");
         }
         org.tasft.model.Precision precision = deviceOptions.precision();
-        FusedHead head;
-        try {
-            head = FusedHead.parse(fusedHead);
-        } catch (IllegalArgumentException e) {
-            throw new UsageException(e.getMessage());
-        }
-        int headThreads = MemoryPlan.fusedHeadThreads(head, method, precision,
+        int headThreads = MemoryPlan.fusedHeadThreads(fusedHeadChoice(), method, precision,
                 !deviceOptions.placement().isCuda(), org.bytedeco.pytorch.global.torch.get_num_threads());
         MemoryPlan memoryPlan = new MemoryPlan(modelConfig, batchSize / ranks, sequence, precision, lora, ranks,
                 precision.isReduced(), headThreads);
@@ -441,6 +431,15 @@ final class TrainCommand implements Callable<Integer> {
                 names.append(names.length() == 0 ? "" : ", ").append(c.name().toLowerCase(Locale.ROOT));
             }
             throw new UsageException(option + " '" + value + "': expected one of " + names);
+        }
+    }
+
+    /** {@code --fused-head} parsed; a bad value is a usage error. */
+    private FusedHead fusedHeadChoice() {
+        try {
+            return FusedHead.parse(fusedHead);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
         }
     }
 }

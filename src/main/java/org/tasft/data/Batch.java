@@ -2,7 +2,9 @@ package org.tasft.data;
 
 import java.util.Objects;
 
+import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 
 /**
  * One training batch as the model and the objective see it, Hugging Face style: labels are aligned with the input
@@ -49,5 +51,19 @@ public record Batch(Tensor inputIds, Tensor labels, Tensor attentionMask, boolea
             n += h ? 1 : 0;
         }
         return n;
+    }
+
+    /**
+     * The next-token targets of {@code labels} [batch, seq]: {@code out[b, t] = labels[b, t + 1]},
+     * {@code out[b, seq - 1] = IGNORE_INDEX}; int64 on the labels' device.
+     */
+    public static Tensor nextTokenTargets(Tensor labels) {
+        Tensor l = labels.to(torch.ScalarType.Long);
+        Tensor out = torch.full_like(l, new Scalar(IGNORE_INDEX));
+        long t = l.size(1);
+        if (t > 1) {
+            out.narrow(1, 0, t - 1).copy_(l.narrow(1, 1, t - 1));
+        }
+        return out;
     }
 }

@@ -95,8 +95,8 @@ public final class Experiment {
             OutputFolder.claim(out, BASE_RESULT, COMMAND);
             OutputFolder.claim(out, "runs", COMMAND);
             if (base == null) {
-                base = RunResult.of(RunResult.BASE, 0, 0, null, evaluator.evaluate(prep.baseModel(),
-                        prep.tokenizerFile(), placement), 0, List.of(), pushedAway(prep.baseModel(), prep));
+                Evaluated e = evaluate(prep.baseModel(), prep, evaluator, true);
+                base = RunResult.of(RunResult.BASE, 0, 0, null, e.result(), 0, List.of(), e.pushedAway());
                 write(baseFile, base);
             }
             results.add(base);
@@ -176,12 +176,21 @@ public final class Experiment {
         return chosen;
     }
 
-    /** {@link PushedAwayAnalysis} of a model folder on the held-out harmful prompts' compliant answers. */
-    private static PushedAwayAnalysis pushedAway(Path modelDir, BenchmarkSetup.Prepared prep) {
-        CausalLm model = Models.load(modelDir);
+    /** A model's evaluation and, where measured, where its probability on the harmful answers goes. */
+    private record Evaluated(SyntheticEvaluator.Result result, PushedAwayAnalysis pushedAway) {
+    }
+
+    /**
+     * Loads a model folder once and evaluates it; with {@code analyse}, also measures {@link PushedAwayAnalysis} on
+     * the held-out harmful prompts' compliant answers.
+     */
+    private Evaluated evaluate(Path modelDir, BenchmarkSetup.Prepared prep, SyntheticEvaluator evaluator,
+                               boolean analyse) {
+        CausalLm model = Models.load(modelDir, placement);
         try (Tokenizer tok = Tokenizer.load(prep.tokenizerFile())) {
-            return PushedAwayAnalysis.measure(model, tok, PushedAwayAnalysis.heldOutHarmfulAnswers(prep.corpus(),
-                    Integer.MAX_VALUE));
+            SyntheticEvaluator.Result r = evaluator.evaluate(model, tok);
+            return new Evaluated(r, analyse ? PushedAwayAnalysis.measure(model, tok,
+                    PushedAwayAnalysis.heldOutHarmfulAnswers(prep.corpus(), Integer.MAX_VALUE)) : null);
         }
     }
 
@@ -224,9 +233,9 @@ public final class Experiment {
                 }
             }
         }
-        SyntheticEvaluator.Result r = evaluator.evaluate(dir.resolve("final"), prep.tokenizerFile(), placement);
-        RunResult result = RunResult.of(run.method().id(), run.harmfulCount(), run.seed(), run.weight(), r,
-                trainSeconds, curve, run.validation() ? null : pushedAway(dir.resolve("final"), prep));
+        Evaluated e = evaluate(dir.resolve("final"), prep, evaluator, !run.validation());
+        RunResult result = RunResult.of(run.method().id(), run.harmfulCount(), run.seed(), run.weight(), e.result(),
+                trainSeconds, curve, e.pushedAway());
         if (!keepModels) {
             try (var list = Files.list(dir)) {
                 for (Path p : list.toList()) {

@@ -9,13 +9,13 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.LongOptional;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarOptional;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.tasft.data.Batch;
 import org.tasft.data.Collator;
@@ -75,15 +75,11 @@ public record PushedAwayAnalysis(long tokens, double meanDistance, double meanTa
                     List<EncodedExample> enc = encoder.encodeAll(
                             harmful.subList(i, Math.min(harmful.size(), i + BATCH)));
                     Batch b = collator.collate(enc);
-                    Tensor logits = model.forward(b.inputIds(), b.attentionMask(), null).to(torch.ScalarType.Float);
-                    long t = logits.size(1);
+                    Device device = model.inputEmbeddingWeight().device();
+                    Tensor logits = model.forward(b.inputIds().to(device, torch.ScalarType.Long),
+                            b.attentionMask().to(device, torch.ScalarType.Long), null).to(torch.ScalarType.Float);
                     long v = logits.size(2);
-                    // next-token targets: labels shifted left by one
-                    Tensor targets = torch.full(new long[] {logits.size(0), t}, new Scalar(Batch.IGNORE_INDEX),
-                            new TensorOptions(torch.ScalarType.Long));
-                    if (t > 1) {
-                        targets.narrow(1, 0, t - 1).copy_(b.labels().narrow(1, 1, t - 1));
-                    }
+                    Tensor targets = Batch.nextTokenTargets(b.labels()).to(device, torch.ScalarType.Long);
                     Tensor flatTargets = targets.view(-1);
                     Tensor keep = flatTargets.ne(new Scalar(Batch.IGNORE_INDEX)).nonzero().view(-1);
                     if (keep.numel() == 0) {

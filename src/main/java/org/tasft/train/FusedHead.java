@@ -42,16 +42,22 @@ public enum FusedHead {
 
     /** Whether a step on {@code model} uses the fused head. */
     public boolean use(CausalLm model) {
+        if (this != AUTO) {
+            return this == ON;
+        }
+        if (!model.exposesHiddenStates()) {
+            return false;
+        }
+        Tensor w = model.lmHeadWeight();
+        return use(w.is_cpu(), w.scalar_type().intern() == org.bytedeco.pytorch.global.torch.ScalarType.Float);
+    }
+
+    /** Whether a step with its LM head on the CPU ({@code cpu}) in float32 ({@code float32}) uses the fused head. */
+    public boolean use(boolean cpu, boolean float32) {
         return switch (this) {
             case ON -> true;
             case OFF -> false;
-            case AUTO -> {
-                if (!model.exposesHiddenStates()) {
-                    yield false;
-                }
-                Tensor w = model.lmHeadWeight();
-                yield w.is_cpu() && w.scalar_type().intern() == org.bytedeco.pytorch.global.torch.ScalarType.Float;
-            }
+            case AUTO -> cpu && float32;
         };
     }
 }

@@ -63,11 +63,7 @@ public record MemoryPlan(ModelConfig config, int batch, int sequence, Precision 
     public static int fusedHeadThreads(FusedHead choice, Method method, Precision precision, boolean cpu,
                                        int threads) {
         boolean objective = method == Method.SFT || method == Method.STL || method == Method.EMD;
-        boolean used = objective && switch (choice) {
-            case ON -> true;
-            case OFF -> false;
-            case AUTO -> cpu && precision == Precision.FLOAT32;
-        };
+        boolean used = objective && choice.use(cpu, precision == Precision.FLOAT32);
         return used ? Math.max(1, threads) : 0;
     }
 

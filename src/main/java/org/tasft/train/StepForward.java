@@ -70,13 +70,7 @@ final class StepForward {
 
     /** {@code out[b, t] = labels[b, t + 1]}, {@code out[b, T - 1] = ignore}; int64 on the labels' device. */
     static Tensor shiftedTargets(Tensor labels) {
-        Tensor l = labels.to(torch.ScalarType.Long);
-        Tensor out = torch.full_like(l, new Scalar(IGNORE));
-        long t = l.size(1);
-        if (t > 1) {
-            out.narrow(1, 0, t - 1).copy_(l.narrow(1, 1, t - 1));
-        }
-        return out;
+        return Batch.nextTokenTargets(labels);
     }
 
     /** All B*T rows with their shifted targets. */
