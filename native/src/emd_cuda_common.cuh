@@ -112,6 +112,13 @@ namespace cuda {
 // nothing then.
 int v2_supports(const tasft_emd_args* a, const char* fn);
 int launch_v2(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, const char* fn);
+// v3 (emd_cuda_v3.cu): wgmma + TMA on sm_90a. Same contract as v2: v3_supports answers TASFT_UNSUPPORTED with the
+// reason (not an sm_90 device or a library without sm_90a code, dtypes, alignment, skipping) and touches nothing.
+int v3_supports(const tasft_emd_args* a, const SkipOut& sk, const char* fn);
+int launch_v3(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, const char* fn);
+// Whether v3 has been validated on a GPU (tests and sanitizers green, bench/RESULTS.md): until then the automatic
+// choice never picks it, and only an explicit TASFT_CUDA_KERNEL_V3 runs it.
+bool v3_validated();
 }  // namespace cuda
 
 }  // namespace tasft
