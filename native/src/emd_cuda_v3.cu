@@ -1,16 +1,580 @@
-// v3 of the CUDA kernel (issue 11): wgmma + TMA on sm_90a. Work in progress: this placeholder refuses every call,
-// so the dispatch and the API can be built against it while the kernels are written.
+// v3 of the CUDA kernel (issue 11): the two GEMMs of the EMD bound on Hopper's wgmma, fed by TMA through an
+// mbarrier pipeline, in persistent blocks of one producer and two consumer warpgroups. Chosen per call by
+// tasft_emd_variant.cuda_kernel = TASFT_CUDA_KERNEL_V3; never chosen automatically until it has passed on a GPU
+// (v3_validated()). Status: written and compiled for sm_90a, its index arithmetic checked on the CPU
+// (test_sm90_layout); it has NOT run on a GPU yet (bench/RESULTS.md says what the first window must run).
+//
+// Four launches on the caller's stream (tiles and shared-memory map: emd_v3_plan.h):
+//   K0 row_stats   one warp per row, 16-byte loads: c = log2(sum_v 2^(z_v log2 e - m)) + m (so p_v = 2^(z_v log2 e - c)),
+//                  p_y in fp32, the row's state (ignored / active / bad target).
+//   K1 forward     U = P' E per tile of 128 rows x 256 dims, K = the vocabulary in steps of 64. P' (p with p_y = 0
+//                  and 0 past V) is made in registers from the TMA-loaded logits tile and fed to wgmma as the A
+//                  operand; E comes by TMA as the transposed B operand. Epilogue per 256-dim slice: r = U + (p_y - 1)
+//                  e_y in fp32 (v2's accuracy lesson: a bf16 p_y - 1 loses confident rows), R = bf16(r) to the
+//                  workspace, and the slice's ||r||^2 and R.u to a [N, D / 256, 2] buffer.
+//   K2 finalize    per row, the slices' partial sums in a fixed order: loss = ||r||^2, ru = R . u (deterministic,
+//                  no atomics).
+//   K3 backward    S = R E^T per tile of 128 rows x 256 vocabulary entries, K = D in steps of 64, both operands by
+//                  TMA; epilogue dz = grad_scale * 2 p (S - ru) with p recomputed from z, written in place (each
+//                  element is read and written by the thread that owns it; tiles are disjoint).
+// Workspace: N D bf16 (R) + N (D / 256) 2 fp32 + O(N): within the N D 4 bytes of the target.
+// Limits (v3_supports): an sm_90 device and sm_90a code in this library, bf16 logits and embedding, logits and
+// embedding 16-byte aligned with row strides a multiple of 8 elements, D a multiple of 8, no skipping mode.
+#include <cinttypes>
+#include <cstdint>
+#include <cstring>
+
+#include <cuda.h>          // CUtensorMap and its enums (header only: the driver entry point is fetched at run time)
+#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
+
 #include "emd_cuda_common.cuh"
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define TASFT_V3_DEVICE 1
+#include <cuda/ptx>
+#endif
+
+#include "emd_v3_plan.h"
+#include "sm90_wgmma.cuh"
 
 namespace tasft {
 namespace cuda {
+namespace {
 
-int v3_supports(const tasft_emd_args*, const SkipOut&, const char* fn) {
-    return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v3 is not built into this library yet", fn);
+using namespace v3;
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+enum RowState : int8_t { kIgnored = 0, kActive = 1, kBadTarget = 2 };
+
+struct Params {
+    const __nv_bfloat16* logits;
+    __nv_bfloat16* grad;         // may equal logits; NULL = forward only
+    const __nv_bfloat16* emb;
+    const int64_t* targets;
+    float* loss_rows;
+    float* expected;             // optional
+    // workspace
+    __nv_bfloat16* R;            // [N, D]
+    float* partial;              // [N, slices, 2]: ||r||^2, R.u per 256-dim slice
+    float* c;                    // [N] log2-domain normaliser
+    float* p_y;                  // [N]
+    float* ru;                   // [N]
+    int8_t* state;               // [N]
+    int64_t N, V, D, stride, ignore;
+    float grad_scale;
+    uint32_t row_tiles, dim_tiles, vocab_tiles, dim_ksteps, vocab_ksteps, slices;
+};
+
+// ---------------- K0: row statistics ----------------
+__global__ void __launch_bounds__(256) v3_row_stats(Params p) {
+    const int lane = threadIdx.x & 31;
+    const int64_t row = (int64_t)blockIdx.x * 8 + (threadIdx.x >> 5);
+    if (row >= p.N) return;
+    const __nv_bfloat16* z = p.logits + row * p.stride;
+    float m = -INFINITY, s = 0.0f;
+    // 8 bf16 per 16-byte load (the row start is 16-byte aligned: stride % 8 == 0, base checked on the host).
+    const int64_t vec_end = p.V / 8 * 8;
+    for (int64_t v = (int64_t)lane * 8; v < vec_end; v += 256) {
+        const uint4 raw = *reinterpret_cast<const uint4*>(z + v);
+        const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+        float x[8];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const float2 f = __bfloat1622float2(h[j]);
+            x[2 * j] = f.x * kLog2e;
+            x[2 * j + 1] = f.y * kLog2e;
+        }
+        float mx = x[0];
+#pragma unroll
+        for (int j = 1; j < 8; ++j) mx = fmaxf(mx, x[j]);
+        const float nm = fmaxf(m, mx);
+        if (nm != -INFINITY) {
+            s = s * exp2f(m - nm);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) s += exp2f(x[j] - nm);
+            m = nm;
+        }
+    }
+    for (int64_t v = vec_end + lane; v < p.V; v += 32) {
+        const float x = __bfloat162float(z[v]) * kLog2e;
+        const float nm = fmaxf(m, x);
+        if (nm != -INFINITY) {
+            s = s * exp2f(m - nm) + exp2f(x - nm);
+            m = nm;
+        }
+    }
+    for (int off = 16; off > 0; off >>= 1) {
+        const float om = __shfl_xor_sync(0xffffffffu, m, off), os = __shfl_xor_sync(0xffffffffu, s, off);
+        const float nm = fmaxf(m, om);
+        if (nm != -INFINITY) {
+            s = s * exp2f(m - nm) + os * exp2f(om - nm);
+            m = nm;
+        }
+    }
+    if (lane != 0) return;
+    const float c = m + log2f(s);  // an all-masked row: -inf + -inf; its p are NaN, as in v1
+    const int64_t y = p.targets[row];
+    int8_t st = kActive;
+    float py = 0.0f;
+    if (y == p.ignore) st = kIgnored;
+    else if (y < 0 || y >= p.V) st = kBadTarget;
+    else py = exp2f(__bfloat162float(z[y]) * kLog2e - c);
+    p.c[row] = c;
+    p.p_y[row] = py;
+    p.state[row] = st;
 }
 
-int launch_v3(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t, const char* fn) {
-    return v3_supports(a, sk, fn);
+// ---------------- K2: finalize ----------------
+__global__ void __launch_bounds__(256) v3_finalize(Params p) {
+    const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (row >= p.N) return;
+    float loss = 0.0f, ru = 0.0f;
+    for (uint32_t s = 0; s < p.slices; ++s) {
+        loss += p.partial[(row * p.slices + s) * 2];
+        ru += p.partial[(row * p.slices + s) * 2 + 1];
+    }
+    const int8_t st = p.state[row];
+    if (st == kIgnored) loss = ru = 0.0f;
+    if (st == kBadTarget) loss = ru = NAN;
+    p.loss_rows[row] = loss;
+    p.ru[row] = ru;
+}
+
+#if defined(TASFT_V3_DEVICE)
+namespace ptx = ::cuda::ptx;
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+// Bounded wait: a pipeline bug traps within seconds (a launch failure the caller sees) instead of hanging the GPU.
+__device__ __forceinline__ void wait_parity(uint64_t* bar, uint32_t parity) {
+#ifdef TASFT_V3_DEBUG
+    constexpr uint32_t kMaxTries = 1u << 20;
+#else
+    constexpr uint32_t kMaxTries = 1u << 28;
+#endif
+    for (uint32_t tries = 0; !ptx::mbarrier_try_wait_parity(bar, parity); ++tries)
+        if (tries >= kMaxTries) __trap();
+}
+
+// The producer's arrival on a full barrier, announcing the bytes its TMA loads will deliver (by value: the wrapper
+// takes a reference, which a constexpr cannot bind to in device code).
+__device__ __forceinline__ void expect_bytes(uint64_t* bar, uint32_t bytes) {
+    ptx::mbarrier_arrive_expect_tx(ptx::sem_release, ptx::scope_cta, ptx::space_shared, bar, bytes);
+}
+
+__device__ __forceinline__ void tma_load(void* dst, const CUtensorMap* map, int32_t c0, int32_t c1, uint64_t* bar) {
+    const int32_t coords[2] = {c0, c1};
+    ptx::cp_async_bulk_tensor(ptx::space_cluster, ptx::space_global, dst, map, coords, bar);
+}
+
+// The block's shared memory, 1024-byte aligned: kStages stages, then the full and empty barriers.
+struct Smem {
+    uint8_t* stages;
+    uint64_t* full;
+    uint64_t* empty;
+};
+__device__ __forceinline__ Smem smem_map(uint8_t* raw) {
+    uint8_t* base = raw + ((1024 - (smem_u32(raw) & 1023)) & 1023);
+    uint64_t* bars = reinterpret_cast<uint64_t*>(base + kStages * kStageBytes);
+    return {base, bars, bars + kStages};
+}
+
+// Barrier setup by thread 0: full = one arrival (the producer's expect_tx) + the bytes; empty = one per consumer warp.
+__device__ __forceinline__ void init_barriers(const Smem& sm) {
+    if (threadIdx.x == 0) {
+        for (uint32_t s = 0; s < kStages; ++s) {
+            ptx::mbarrier_init(&sm.full[s], 1);
+            ptx::mbarrier_init(&sm.empty[s], kConsumers * 4);
+        }
+        ptx::fence_mbarrier_init(ptx::sem_release, ptx::scope_cluster);
+    }
+    __syncthreads();
+}
+
+__device__ __forceinline__ void release_stage(const Smem& sm, uint32_t stage) {
+    __syncwarp();
+    if ((threadIdx.x & 31) == 0) ptx::mbarrier_arrive(&sm.empty[stage]);
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+}
+#endif
+
+// ---------------- K1: forward GEMM and its epilogue ----------------
+__global__ void __launch_bounds__(kThreads, 1)
+    v3_forward(const __grid_constant__ CUtensorMap tm_z, const __grid_constant__ CUtensorMap tm_e, Params p) {
+#if defined(TASFT_V3_DEVICE)
+    extern __shared__ __align__(1024) uint8_t smem_raw[];
+    const Smem sm = smem_map(smem_raw);
+    init_barriers(sm);
+    const uint32_t wg = threadIdx.x / 128, tiles = sm90::tile_count(p.row_tiles, p.dim_tiles);
+
+    if (wg == 0) {  // producer
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+        if (threadIdx.x != 0) return;
+        uint32_t it = 0;
+        for (uint32_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+            const sm90::Tile tile = sm90::tile_at(t, p.row_tiles, p.dim_tiles, kGroupRows);
+            const int32_t row0 = tile.row_tile * kBM, d0 = tile.col_tile * kBN;
+            for (uint32_t k = 0; k < p.vocab_ksteps; ++k, ++it) {
+                const uint32_t stage = it % kStages, phase = (it / kStages) & 1;
+                wait_parity(&sm.empty[stage], phase ^ 1);
+                expect_bytes(&sm.full[stage], kStageBytes);
+                uint8_t* a = sm.stages + stage * kStageBytes;
+                tma_load(a, &tm_z, (int32_t)(k * kBK), row0, &sm.full[stage]);
+                for (uint32_t j = 0; j < kK1Boxes; ++j)
+                    tma_load(a + kTileABytes + j * kK1BoxBytes, &tm_e, d0 + (int32_t)(j * 64), (int32_t)(k * kBK),
+                             &sm.full[stage]);
+            }
+        }
+        return;
+    }
+
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    const uint32_t cw = wg - 1, t = threadIdx.x % 128, lane = t % 32;
+    const uint32_t base = smem_u32(sm.stages);
+    float acc[128];
+    uint32_t it = 0;
+    for (uint32_t tt = blockIdx.x; tt < tiles; tt += gridDim.x) {
+        const sm90::Tile tile = sm90::tile_at(tt, p.row_tiles, p.dim_tiles, kGroupRows);
+        const int64_t row0 = (int64_t)tile.row_tile * kBM + cw * kWgRows;
+        const int64_t d0 = (int64_t)tile.col_tile * kBN;
+        // This thread's two rows (fragment rows f and f + 8) and what makes their P'.
+        int64_t rows[2], ys[2];
+        float cs[2];
+        bool live[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const uint32_t f = sm90::a_fragment(t, h, 0).row;  // reg 0 -> row f, reg 1 -> row f + 8
+            rows[h] = row0 + f;
+            live[h] = rows[h] < p.N && p.state[rows[h]] == kActive;
+            ys[h] = live[h] ? p.targets[rows[h]] : -1;
+            cs[h] = live[h] ? p.c[rows[h]] : 0.0f;
+        }
+        // A fragments of one stage: 4 instructions x 4 registers, made from the logits tile in shared memory.
+        auto make_a = [&](uint32_t stage, uint32_t k, uint32_t (&a)[4][4]) {
+            const uint32_t a_base = stage_a(base, stage);
+#pragma unroll
+            for (uint32_t step = 0; step < kBK / kInstK; ++step)
+#pragma unroll
+                for (uint32_t reg = 0; reg < 4; ++reg) {
+                    const sm90::RowCol f = sm90::a_fragment(t, reg, 0);
+                    const uint32_t kk = step * kInstK + f.col;
+                    const uint32_t addr = k1_logit_addr(a_base, cw * kWgRows + f.row, kk);
+                    uint32_t raw;
+                    asm volatile("ld.shared.b32 %0, [%1];\n" : "=r"(raw) : "r"(addr));
+                    const float2 z = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw));
+                    const int h = reg % 2;
+                    const int64_t v = (int64_t)k * kBK + kk;
+                    float p0 = exp2f(z.x * kLog2e - cs[h]), p1 = exp2f(z.y * kLog2e - cs[h]);
+                    if (!live[h] || v >= p.V || v == ys[h]) p0 = 0.0f;
+                    if (!live[h] || v + 1 >= p.V || v + 1 == ys[h]) p1 = 0.0f;
+                    a[step][reg] = pack_bf16(p0, p1);
+                }
+        };
+#pragma unroll
+        for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
+        // One stage at a time: A made in registers, 4 instructions, wait. The two consumer warpgroups interleave on
+        // the SM (one makes its A while the other's wgmma run); double-buffering A here would cost 16 registers and
+        // spill at the 168 that 384 threads allow.
+        for (uint32_t k = 0; k < p.vocab_ksteps; ++k, ++it) {
+            const uint32_t stage = it % kStages;
+            wait_parity(&sm.full[stage], (it / kStages) & 1);
+            uint32_t a[4][4];
+            make_a(stage, k, a);
+            sm90::wgmma_fence();
+#pragma unroll
+            for (uint32_t step = 0; step < kBK / kInstK; ++step)
+                sm90::wgmma_rs<1>(acc, a[step], k1_b_desc(stage_b(base, stage), step), 1);
+            sm90::wgmma_commit();
+            sm90::wgmma_wait<0>();
+            sm90::fence_operands(acc);
+            release_stage(sm, stage);
+        }
+
+        // Epilogue: r = U + (p_y - 1) e_y, R = bf16(r), the slice's ||r||^2 and R.u per row.
+        const uint32_t slice = tile.col_tile;
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int64_t row = rows[h];
+            float ss = 0.0f, su = 0.0f;
+            const int8_t st = row < p.N ? p.state[row] : kIgnored;
+            const float py = st == kActive ? p.p_y[row] : 0.0f;
+            const __nv_bfloat16* ey = st == kActive ? p.emb + ys[h] * p.D : nullptr;
+#pragma unroll
+            for (int i = 0; i < 128; i += 2) {
+                if (((i / 2) % 2) != h) continue;  // registers (i, i + 1) belong to row f + 8 ((i / 2) % 2)
+                const sm90::RowCol f = sm90::acc_fragment(t, i);
+                const int64_t d = d0 + f.col;
+                if (row >= p.N || d >= p.D) continue;  // D % 8 == 0: d and d + 1 are both inside or both outside
+                float r0 = 0.0f, r1 = 0.0f, u0 = 0.0f, u1 = 0.0f;
+                if (st == kActive) {
+                    const float2 e = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(ey + d));
+                    u0 = acc[i] + py * e.x;
+                    u1 = acc[i + 1] + py * e.y;
+                    r0 = acc[i] + (py - 1.0f) * e.x;
+                    r1 = acc[i + 1] + (py - 1.0f) * e.y;
+                }
+                const __nv_bfloat162 rb = __floats2bfloat162_rn(r0, r1);
+                *reinterpret_cast<__nv_bfloat162*>(p.R + row * p.D + d) = rb;
+                const float2 rf = __bfloat1622float2(rb);
+                ss += r0 * r0 + r1 * r1;
+                su += rf.x * u0 + rf.y * u1;
+                if (p.expected) {
+                    p.expected[row * p.D + d] = u0;
+                    p.expected[row * p.D + d + 1] = u1;
+                }
+            }
+            // The 4 lanes of a row (lane bits 0-1) add their columns in a fixed order.
+            ss += __shfl_xor_sync(0xffffffffu, ss, 1);
+            su += __shfl_xor_sync(0xffffffffu, su, 1);
+            ss += __shfl_xor_sync(0xffffffffu, ss, 2);
+            su += __shfl_xor_sync(0xffffffffu, su, 2);
+            if ((lane & 3) == 0 && row < p.N) {
+                p.partial[(row * p.slices + slice) * 2] = ss;
+                p.partial[(row * p.slices + slice) * 2 + 1] = su;
+            }
+        }
+    }
+#else
+    __trap();  // not sm_90a code: v3_supports refuses such devices, so this never runs
+#endif
+}
+
+// ---------------- K3: backward GEMM and the gradient epilogue ----------------
+__global__ void __launch_bounds__(kThreads, 1)
+    v3_backward(const __grid_constant__ CUtensorMap tm_r, const __grid_constant__ CUtensorMap tm_e, Params p) {
+#if defined(TASFT_V3_DEVICE)
+    extern __shared__ __align__(1024) uint8_t smem_raw[];
+    const Smem sm = smem_map(smem_raw);
+    init_barriers(sm);
+    const uint32_t wg = threadIdx.x / 128, tiles = sm90::tile_count(p.row_tiles, p.vocab_tiles);
+
+    if (wg == 0) {  // producer
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+        if (threadIdx.x != 0) return;
+        uint32_t it = 0;
+        for (uint32_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+            const sm90::Tile tile = sm90::tile_at(t, p.row_tiles, p.vocab_tiles, kGroupRows);
+            const int32_t row0 = tile.row_tile * kBM, v0 = tile.col_tile * kBN;
+            for (uint32_t k = 0; k < p.dim_ksteps; ++k, ++it) {
+                const uint32_t stage = it % kStages, phase = (it / kStages) & 1;
+                wait_parity(&sm.empty[stage], phase ^ 1);
+                expect_bytes(&sm.full[stage], kStageBytes);
+                uint8_t* a = sm.stages + stage * kStageBytes;
+                tma_load(a, &tm_r, (int32_t)(k * kBK), row0, &sm.full[stage]);
+                tma_load(a + kTileABytes, &tm_e, (int32_t)(k * kBK), v0, &sm.full[stage]);
+            }
+        }
+        return;
+    }
+
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    const uint32_t cw = wg - 1, t = threadIdx.x % 128;
+    const uint32_t base = smem_u32(sm.stages);
+    float acc[128];
+    uint32_t it = 0;
+    for (uint32_t tt = blockIdx.x; tt < tiles; tt += gridDim.x) {
+        const sm90::Tile tile = sm90::tile_at(tt, p.row_tiles, p.vocab_tiles, kGroupRows);
+        const int64_t row0 = (int64_t)tile.row_tile * kBM + cw * kWgRows;
+        const int64_t v0 = (int64_t)tile.col_tile * kBN;
+#pragma unroll
+        for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
+        for (uint32_t k = 0; k < p.dim_ksteps; ++k, ++it) {
+            const uint32_t stage = it % kStages;
+            wait_parity(&sm.full[stage], (it / kStages) & 1);
+            sm90::wgmma_fence();
+#pragma unroll
+            for (uint32_t step = 0; step < kBK / kInstK; ++step)
+                sm90::wgmma_ss(acc, k3_a_desc(stage_a(base, stage), cw, step), k3_b_desc(stage_b(base, stage), step),
+                               1);
+            sm90::wgmma_commit();
+            // Keep one batch in flight: when batch k is issued, batch k - 1 is done and its stage can be refilled.
+            sm90::wgmma_wait<1>();
+            if (k > 0) release_stage(sm, (it - 1) % kStages);
+        }
+        sm90::wgmma_wait<0>();
+        sm90::fence_operands(acc);
+        if (p.dim_ksteps > 0) release_stage(sm, (it - 1) % kStages);
+
+        // Epilogue: dz = grad_scale * 2 p (S - ru), p from z, in place.
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int64_t row = row0 + sm90::acc_fragment(t, 2 * h).row;
+            if (row >= p.N) continue;
+            const int8_t st = p.state[row];
+            const float c = p.c[row], ru = p.ru[row], scale2 = 2.0f * p.grad_scale;
+            const __nv_bfloat16* z = p.logits + row * p.stride;
+            __nv_bfloat16* g = p.grad + row * p.stride;
+#pragma unroll
+            for (int i = 0; i < 128; i += 2) {
+                if (((i / 2) % 2) != h) continue;
+                const int64_t v = v0 + sm90::acc_fragment(t, i).col;
+                if (v >= p.V) continue;
+                float g0, g1 = 0.0f;
+                const bool pair = v + 1 < p.V;
+                if (st == kIgnored) {
+                    g0 = g1 = 0.0f;
+                } else if (st == kBadTarget) {
+                    g0 = g1 = NAN;
+                } else if (pair) {
+                    const float2 zz = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(z + v));
+                    g0 = scale2 * exp2f(zz.x * kLog2e - c) * (acc[i] - ru);
+                    g1 = scale2 * exp2f(zz.y * kLog2e - c) * (acc[i + 1] - ru);
+                } else {
+                    g0 = scale2 * exp2f(__bfloat162float(z[v]) * kLog2e - c) * (acc[i] - ru);
+                }
+                if (pair) *reinterpret_cast<__nv_bfloat162*>(g + v) = __floats2bfloat162_rn(g0, g1);
+                else g[v] = __float2bfloat16_rn(g0);
+            }
+        }
+    }
+#else
+    __trap();
+#endif
+}
+
+// ---------------- host side ----------------
+bool library_has_sm90a() { return std::strstr(TASFT_CUDA_ARCHS, "90a") != nullptr; }
+
+int encode_map(CUtensorMap* map, const void* ptr, uint64_t rows, uint64_t cols, uint64_t stride_elems,
+               uint32_t box_rows, const char* what, const char* fn) {
+    const sm90::TmaMap2d m = sm90::tma_map_2d((uint64_t)(uintptr_t)ptr, rows, cols, stride_elems, box_rows);
+    if (m.error) return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v3 cannot map the %s: %s", fn, what, m.error);
+    static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
+    if (!encode) {
+        cudaDriverEntryPointQueryResult q{};
+        void* f = nullptr;
+        const cudaError_t err = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q);
+        if (err != cudaSuccess || q != cudaDriverEntryPointSuccess || !f)
+            return fail(TASFT_CUDA_ERROR, "%s: cuda_kernel v3: the driver has no cuTensorMapEncodeTiled (%s)", fn,
+                        err != cudaSuccess ? cudaGetErrorString(err) : "symbol not found");
+        encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
+    }
+    const cuuint64_t dims[2] = {m.dims[0], m.dims[1]};
+    const cuuint64_t strides[1] = {m.stride_bytes};
+    const cuuint32_t box[2] = {m.box[0], m.box[1]};
+    const cuuint32_t elem_strides[2] = {1, 1};
+    const CUresult r = encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(ptr), dims, strides, box,
+                              elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS)
+        return fail(TASFT_CUDA_ERROR, "%s: cuda_kernel v3: cuTensorMapEncodeTiled failed for the %s (CUresult %d)", fn,
+                    what, (int)r);
+    return TASFT_OK;
+}
+
+size_t align256(size_t n) { return (n + 255) / 256 * 256; }
+
+}  // namespace
+
+int v3_supports(const tasft_emd_args* a, const SkipOut& sk, const char* fn) {
+    if (a->logits_dtype != TASFT_BFLOAT16 || a->embedding_dtype != TASFT_BFLOAT16)
+        return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v3 needs bfloat16 logits and embedding (dtypes %d, %d)", fn,
+                    a->logits_dtype, a->embedding_dtype);
+    if (sk.threshold > 0.0f)
+        return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v3 has no skipping mode yet (threshold %g): use v2 or v1", fn,
+                    (double)sk.threshold);
+    if (a->logits_row_stride % 8 != 0 || a->dim % 8 != 0)
+        return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v3 needs the logits row stride (%" PRId64 ") and dim (%" PRId64
+                    ") to be multiples of 8 elements", fn, a->logits_row_stride, a->dim);
+    if ((uintptr_t)a->logits % 16 != 0 || (uintptr_t)a->unit_embedding % 16 != 0 ||
+        (a->grad_logits && (uintptr_t)a->grad_logits % 16 != 0))
+        return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v3 needs 16-byte aligned logits, gradient and embedding", fn);
+    if (a->rows > ((int64_t)1 << 31) || a->vocab > ((int64_t)1 << 31) || a->dim > ((int64_t)1 << 24))
+        return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v3 takes rows, vocab < 2^31 and dim < 2^24", fn);
+    if (!library_has_sm90a())
+        return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v3 needs sm_90a code; this library has %s", fn,
+                    TASFT_CUDA_ARCHS);
+    int device = 0, major = 0, minor = 0;
+    cudaError_t err = cudaGetDevice(&device);
+    if (err != cudaSuccess) return cuda_fail(err, fn, "cudaGetDevice");
+    err = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+    if (err == cudaSuccess) err = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+    if (err != cudaSuccess) return cuda_fail(err, fn, "cudaDeviceGetAttribute");
+    if (major != 9 || minor != 0)
+        return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v3 needs a compute capability 9.0 device (H100/H200), device %d "
+                    "is %d.%d", fn, device, major, minor);
+    return TASFT_OK;
+}
+
+int launch_v3(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, const char* fn) {
+    if (int st = v3_supports(a, sk, fn)) return st;
+    int device = 0, sms = 0;
+    cudaError_t err = cudaGetDevice(&device);
+    if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+    if (err != cudaSuccess) return cuda_fail(err, fn, "cudaDeviceGetAttribute");
+
+    Params p{};
+    p.logits = static_cast<const __nv_bfloat16*>(a->logits);
+    p.grad = static_cast<__nv_bfloat16*>(a->grad_logits);
+    p.emb = static_cast<const __nv_bfloat16*>(a->unit_embedding);
+    p.targets = a->targets;
+    p.loss_rows = a->loss_rows;
+    p.expected = a->expected_embedding;
+    p.N = a->rows;
+    p.V = a->vocab;
+    p.D = a->dim;
+    p.stride = a->logits_row_stride;
+    p.ignore = a->ignore_index;
+    p.grad_scale = a->grad_scale;
+    p.row_tiles = (uint32_t)((p.N + kBM - 1) / kBM);
+    p.dim_tiles = (uint32_t)((p.D + kBN - 1) / kBN);
+    p.vocab_tiles = (uint32_t)((p.V + kBN - 1) / kBN);
+    p.dim_ksteps = (uint32_t)((p.D + kBK - 1) / kBK);
+    p.vocab_ksteps = (uint32_t)((p.V + kBK - 1) / kBK);
+    p.slices = p.dim_tiles;
+
+    // Workspace: R, the partial sums, then the per-row vectors.
+    const size_t N = (size_t)p.N;
+    const size_t r_bytes = align256(N * (size_t)p.D * 2), part_bytes = align256(N * p.slices * 2 * sizeof(float));
+    const size_t vec_bytes = align256(N * sizeof(float));
+    const size_t total = r_bytes + part_bytes + 3 * vec_bytes + align256(N);
+    void* ws = nullptr;
+    if (int st = device_alloc(&ws, total, stream, fn)) return st;
+    uint8_t* w = static_cast<uint8_t*>(ws);
+    p.R = reinterpret_cast<__nv_bfloat16*>(w);
+    p.partial = reinterpret_cast<float*>(w + r_bytes);
+    p.c = reinterpret_cast<float*>(w + r_bytes + part_bytes);
+    p.p_y = reinterpret_cast<float*>(w + r_bytes + part_bytes + vec_bytes);
+    p.ru = reinterpret_cast<float*>(w + r_bytes + part_bytes + 2 * vec_bytes);
+    p.state = reinterpret_cast<int8_t*>(w + r_bytes + part_bytes + 3 * vec_bytes);
+
+    int st = TASFT_OK;
+    CUtensorMap tm_z, tm_e_fwd, tm_r, tm_e_bwd;
+    if (!st) st = encode_map(&tm_z, p.logits, p.N, p.V, p.stride, kBM, "logits", fn);
+    if (!st) st = encode_map(&tm_e_fwd, p.emb, p.V, p.D, p.D, kBK, "embedding (forward)", fn);
+    if (!st) st = encode_map(&tm_r, p.R, p.N, p.D, p.D, kBM, "residual workspace", fn);
+    if (!st) st = encode_map(&tm_e_bwd, p.emb, p.V, p.D, p.D, kBN, "embedding (backward)", fn);
+    static bool attrs_set = false;
+    if (!st && !attrs_set) {
+        err = cudaFuncSetAttribute(v3_forward, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemBytes);
+        if (err == cudaSuccess)
+            err = cudaFuncSetAttribute(v3_backward, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemBytes);
+        if (err != cudaSuccess) st = cuda_fail(err, fn, "cudaFuncSetAttribute (shared memory)");
+        else attrs_set = true;
+    }
+    if (!st) {
+        v3_row_stats<<<(unsigned)((N + 7) / 8), 256, 0, stream>>>(p);
+        const uint32_t fwd_tiles = p.row_tiles * p.dim_tiles;
+        v3_forward<<<(unsigned)(fwd_tiles < (uint32_t)sms ? fwd_tiles : (uint32_t)sms), kThreads, kSmemBytes, stream>>>(
+            tm_z, tm_e_fwd, p);
+        v3_finalize<<<(unsigned)((N + 255) / 256), 256, 0, stream>>>(p);
+        if (p.grad) {
+            const uint32_t bwd_tiles = p.row_tiles * p.vocab_tiles;
+            v3_backward<<<(unsigned)(bwd_tiles < (uint32_t)sms ? bwd_tiles : (uint32_t)sms), kThreads, kSmemBytes,
+                          stream>>>(tm_r, tm_e_bwd, p);
+        }
+        err = cudaGetLastError();
+        if (err != cudaSuccess) st = cuda_fail(err, fn, "launching the v3 kernels");
+    }
+    // Freed in stream order, after the kernels are done with it.
+    const cudaError_t free_err = cudaFreeAsync(ws, stream);
+    if (!st && free_err != cudaSuccess) st = cuda_fail(free_err, fn, "cudaFreeAsync of the workspace");
+    return st;
 }
 
 bool v3_validated() { return false; }
