@@ -24,18 +24,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include <cuda.h>          // CUtensorMap and its enums (header only: the driver entry point is fetched at run time)
-#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
-
 #include "emd_cuda_common.cuh"
-
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define TASFT_V3_DEVICE 1
-#include <cuda/ptx>
-#endif
-
-#include "emd_v3_plan.h"
-#include "sm90_wgmma.cuh"
+#include "emd_v3_mainloop.cuh"
 
 namespace tasft {
 namespace cuda {
@@ -141,68 +131,6 @@ __global__ void __launch_bounds__(256) v3_finalize(Params p) {
     p.ru[row] = ru;
 }
 
-#if defined(TASFT_V3_DEVICE)
-namespace ptx = ::cuda::ptx;
-
-__device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
-
-// Bounded wait: a pipeline bug traps within seconds (a launch failure the caller sees) instead of hanging the GPU.
-__device__ __forceinline__ void wait_parity(uint64_t* bar, uint32_t parity) {
-#ifdef TASFT_V3_DEBUG
-    constexpr uint32_t kMaxTries = 1u << 20;
-#else
-    constexpr uint32_t kMaxTries = 1u << 28;
-#endif
-    for (uint32_t tries = 0; !ptx::mbarrier_try_wait_parity(bar, parity); ++tries)
-        if (tries >= kMaxTries) __trap();
-}
-
-// The producer's arrival on a full barrier, announcing the bytes its TMA loads will deliver (by value: the wrapper
-// takes a reference, which a constexpr cannot bind to in device code).
-__device__ __forceinline__ void expect_bytes(uint64_t* bar, uint32_t bytes) {
-    ptx::mbarrier_arrive_expect_tx(ptx::sem_release, ptx::scope_cta, ptx::space_shared, bar, bytes);
-}
-
-__device__ __forceinline__ void tma_load(void* dst, const CUtensorMap* map, int32_t c0, int32_t c1, uint64_t* bar) {
-    const int32_t coords[2] = {c0, c1};
-    ptx::cp_async_bulk_tensor(ptx::space_cluster, ptx::space_global, dst, map, coords, bar);
-}
-
-// The block's shared memory, 1024-byte aligned: kStages stages, then the full and empty barriers.
-struct Smem {
-    uint8_t* stages;
-    uint64_t* full;
-    uint64_t* empty;
-};
-__device__ __forceinline__ Smem smem_map(uint8_t* raw) {
-    uint8_t* base = raw + ((1024 - (smem_u32(raw) & 1023)) & 1023);
-    uint64_t* bars = reinterpret_cast<uint64_t*>(base + kStages * kStageBytes);
-    return {base, bars, bars + kStages};
-}
-
-// Barrier setup by thread 0: full = one arrival (the producer's expect_tx) + the bytes; empty = one per consumer warp.
-__device__ __forceinline__ void init_barriers(const Smem& sm) {
-    if (threadIdx.x == 0) {
-        for (uint32_t s = 0; s < kStages; ++s) {
-            ptx::mbarrier_init(&sm.full[s], 1);
-            ptx::mbarrier_init(&sm.empty[s], kConsumers * 4);
-        }
-        ptx::fence_mbarrier_init(ptx::sem_release, ptx::scope_cluster);
-    }
-    __syncthreads();
-}
-
-__device__ __forceinline__ void release_stage(const Smem& sm, uint32_t stage) {
-    __syncwarp();
-    if ((threadIdx.x & 31) == 0) ptx::mbarrier_arrive(&sm.empty[stage]);
-}
-
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t*>(&h);
-}
-#endif
-
 // ---------------- K1: forward GEMM and its epilogue ----------------
 __global__ void __launch_bounds__(kThreads, 1)
     v3_forward(const __grid_constant__ CUtensorMap tm_z, const __grid_constant__ CUtensorMap tm_e, Params p) {
@@ -212,30 +140,12 @@ __global__ void __launch_bounds__(kThreads, 1)
     init_barriers(sm);
     const uint32_t wg = threadIdx.x / 128, tiles = sm90::tile_count(p.row_tiles, p.dim_tiles);
 
-    if (wg == 0) {  // producer
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
-        if (threadIdx.x != 0) return;
-        uint32_t it = 0;
-        for (uint32_t t = blockIdx.x; t < tiles; t += gridDim.x) {
-            const sm90::Tile tile = sm90::tile_at(t, p.row_tiles, p.dim_tiles, kGroupRows);
-            const int32_t row0 = tile.row_tile * kBM, d0 = tile.col_tile * kBN;
-            for (uint32_t k = 0; k < p.vocab_ksteps; ++k, ++it) {
-                const uint32_t stage = it % kStages, phase = (it / kStages) & 1;
-                wait_parity(&sm.empty[stage], phase ^ 1);
-                expect_bytes(&sm.full[stage], kStageBytes);
-                uint8_t* a = sm.stages + stage * kStageBytes;
-                tma_load(a, &tm_z, (int32_t)(k * kBK), row0, &sm.full[stage]);
-                for (uint32_t j = 0; j < kK1Boxes; ++j)
-                    tma_load(a + kTileABytes + j * kK1BoxBytes, &tm_e, d0 + (int32_t)(j * 64), (int32_t)(k * kBK),
-                             &sm.full[stage]);
-            }
-        }
+    if (wg == 0) {
+        produce_k1(sm, &tm_z, &tm_e, p.row_tiles, p.dim_tiles, p.vocab_ksteps);
         return;
     }
-
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    consumer_registers();
     const uint32_t cw = wg - 1, t = threadIdx.x % 128, lane = t % 32;
-    const uint32_t base = smem_u32(sm.stages);
     float acc[128];
     uint32_t it = 0;
     for (uint32_t tt = blockIdx.x; tt < tiles; tt += gridDim.x) {
@@ -255,8 +165,7 @@ __global__ void __launch_bounds__(kThreads, 1)
             cs[h] = live[h] ? p.c[rows[h]] : 0.0f;
         }
         // A fragments of one stage: 4 instructions x 4 registers, made from the logits tile in shared memory.
-        auto make_a = [&](uint32_t stage, uint32_t k, uint32_t (&a)[4][4]) {
-            const uint32_t a_base = stage_a(base, stage);
+        auto make_a = [&](uint32_t a_base, uint32_t k, uint32_t (&a)[4][4]) {
 #pragma unroll
             for (uint32_t step = 0; step < kBK / kInstK; ++step)
 #pragma unroll
@@ -275,25 +184,7 @@ __global__ void __launch_bounds__(kThreads, 1)
                     a[step][reg] = pack_bf16(p0, p1);
                 }
         };
-#pragma unroll
-        for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
-        // One stage at a time: A made in registers, 4 instructions, wait. The two consumer warpgroups interleave on
-        // the SM (one makes its A while the other's wgmma run); double-buffering A here would cost 16 registers and
-        // spill at the 168 that 384 threads allow.
-        for (uint32_t k = 0; k < p.vocab_ksteps; ++k, ++it) {
-            const uint32_t stage = it % kStages;
-            wait_parity(&sm.full[stage], (it / kStages) & 1);
-            uint32_t a[4][4];
-            make_a(stage, k, a);
-            sm90::wgmma_fence();
-#pragma unroll
-            for (uint32_t step = 0; step < kBK / kInstK; ++step)
-                sm90::wgmma_rs<1>(acc, a[step], k1_b_desc(stage_b(base, stage), step), 1);
-            sm90::wgmma_commit();
-            sm90::wgmma_wait<0>();
-            sm90::fence_operands(acc);
-            release_stage(sm, stage);
-        }
+        mainloop_k1(sm, acc, it, p.vocab_ksteps, make_a);
 
         // Epilogue: r = U + (p_y - 1) e_y, R = bf16(r), the slice's ||r||^2 and R.u per row.
         const uint32_t slice = tile.col_tile;
@@ -353,52 +244,19 @@ __global__ void __launch_bounds__(kThreads, 1)
     init_barriers(sm);
     const uint32_t wg = threadIdx.x / 128, tiles = sm90::tile_count(p.row_tiles, p.vocab_tiles);
 
-    if (wg == 0) {  // producer
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
-        if (threadIdx.x != 0) return;
-        uint32_t it = 0;
-        for (uint32_t t = blockIdx.x; t < tiles; t += gridDim.x) {
-            const sm90::Tile tile = sm90::tile_at(t, p.row_tiles, p.vocab_tiles, kGroupRows);
-            const int32_t row0 = tile.row_tile * kBM, v0 = tile.col_tile * kBN;
-            for (uint32_t k = 0; k < p.dim_ksteps; ++k, ++it) {
-                const uint32_t stage = it % kStages, phase = (it / kStages) & 1;
-                wait_parity(&sm.empty[stage], phase ^ 1);
-                expect_bytes(&sm.full[stage], kStageBytes);
-                uint8_t* a = sm.stages + stage * kStageBytes;
-                tma_load(a, &tm_r, (int32_t)(k * kBK), row0, &sm.full[stage]);
-                tma_load(a + kTileABytes, &tm_e, (int32_t)(k * kBK), v0, &sm.full[stage]);
-            }
-        }
+    if (wg == 0) {
+        produce_k3(sm, &tm_r, &tm_e, p.row_tiles, p.vocab_tiles, p.dim_ksteps);
         return;
     }
-
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    consumer_registers();
     const uint32_t cw = wg - 1, t = threadIdx.x % 128;
-    const uint32_t base = smem_u32(sm.stages);
     float acc[128];
     uint32_t it = 0;
     for (uint32_t tt = blockIdx.x; tt < tiles; tt += gridDim.x) {
         const sm90::Tile tile = sm90::tile_at(tt, p.row_tiles, p.vocab_tiles, kGroupRows);
         const int64_t row0 = (int64_t)tile.row_tile * kBM + cw * kWgRows;
         const int64_t v0 = (int64_t)tile.col_tile * kBN;
-#pragma unroll
-        for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
-        for (uint32_t k = 0; k < p.dim_ksteps; ++k, ++it) {
-            const uint32_t stage = it % kStages;
-            wait_parity(&sm.full[stage], (it / kStages) & 1);
-            sm90::wgmma_fence();
-#pragma unroll
-            for (uint32_t step = 0; step < kBK / kInstK; ++step)
-                sm90::wgmma_ss(acc, k3_a_desc(stage_a(base, stage), cw, step), k3_b_desc(stage_b(base, stage), step),
-                               1);
-            sm90::wgmma_commit();
-            // Keep one batch in flight: when batch k is issued, batch k - 1 is done and its stage can be refilled.
-            sm90::wgmma_wait<1>();
-            if (k > 0) release_stage(sm, (it - 1) % kStages);
-        }
-        sm90::wgmma_wait<0>();
-        sm90::fence_operands(acc);
-        if (p.dim_ksteps > 0) release_stage(sm, (it - 1) % kStages);
+        mainloop_k3(sm, acc, it, p.dim_ksteps, cw);
 
         // Epilogue: dz = grad_scale * 2 p (S - ru), p from z, in place.
 #pragma unroll
@@ -442,28 +300,10 @@ bool library_has_sm90a() { return std::strstr(TASFT_CUDA_ARCHS, "90a") != nullpt
 
 int encode_map(CUtensorMap* map, const void* ptr, uint64_t rows, uint64_t cols, uint64_t stride_elems,
                uint32_t box_rows, const char* what, const char* fn) {
-    const sm90::TmaMap2d m = sm90::tma_map_2d((uint64_t)(uintptr_t)ptr, rows, cols, stride_elems, box_rows);
-    if (m.error) return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v3 cannot map the %s: %s", fn, what, m.error);
-    static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
-    if (!encode) {
-        cudaDriverEntryPointQueryResult q{};
-        void* f = nullptr;
-        const cudaError_t err = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q);
-        if (err != cudaSuccess || q != cudaDriverEntryPointSuccess || !f)
-            return fail(TASFT_CUDA_ERROR, "%s: cuda_kernel v3: the driver has no cuTensorMapEncodeTiled (%s)", fn,
-                        err != cudaSuccess ? cudaGetErrorString(err) : "symbol not found");
-        encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
-    }
-    const cuuint64_t dims[2] = {m.dims[0], m.dims[1]};
-    const cuuint64_t strides[1] = {m.stride_bytes};
-    const cuuint32_t box[2] = {m.box[0], m.box[1]};
-    const cuuint32_t elem_strides[2] = {1, 1};
-    const CUresult r = encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(ptr), dims, strides, box,
-                              elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    if (r != CUDA_SUCCESS)
-        return fail(TASFT_CUDA_ERROR, "%s: cuda_kernel v3: cuTensorMapEncodeTiled failed for the %s (CUresult %d)", fn,
-                    what, (int)r);
+    char why[256];
+    const int r = encode_tma_2d(map, ptr, rows, cols, stride_elems, box_rows, why, sizeof why);
+    if (r == kTmaRefused) return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v3 cannot map the %s: %s", fn, what, why);
+    if (r != kTmaOk) return fail(TASFT_CUDA_ERROR, "%s: cuda_kernel v3, the %s: %s", fn, what, why);
     return TASFT_OK;
 }
 
