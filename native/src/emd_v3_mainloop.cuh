@@ -75,16 +75,25 @@ namespace ptx = ::cuda::ptx;
 
 __device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
-// Bounded wait: a pipeline bug traps (a launch failure the caller sees) instead of hanging the GPU. Debug builds
-// (TASFT_V3_DEBUG) give up after ~10^6 tries, a fraction of a second.
+__device__ __forceinline__ uint64_t global_ns() {
+    uint64_t t;
+    asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
+    return t;
+}
+
+// Bounded wait: a pipeline bug traps (a launch failure the caller sees, "unspecified launch failure" / illegal
+// instruction) instead of hanging the GPU. No legitimate wait here lasts more than microseconds; the limit is 10 s,
+// 0.5 s in debug builds (TASFT_V3_DEBUG), checked on the global timer every 256 failed tries.
 __device__ __forceinline__ void wait_parity(uint64_t* bar, uint32_t parity) {
 #ifdef TASFT_V3_DEBUG
-    constexpr uint32_t kMaxTries = 1u << 20;
+    constexpr uint64_t kLimitNs = 500ull * 1000 * 1000;
 #else
-    constexpr uint32_t kMaxTries = 1u << 28;
+    constexpr uint64_t kLimitNs = 10ull * 1000 * 1000 * 1000;
 #endif
-    for (uint32_t tries = 0; !ptx::mbarrier_try_wait_parity(bar, parity); ++tries)
-        if (tries >= kMaxTries) __trap();
+    if (ptx::mbarrier_try_wait_parity(bar, parity)) return;
+    const uint64_t start = global_ns();
+    for (uint32_t tries = 1; !ptx::mbarrier_try_wait_parity(bar, parity); ++tries)
+        if ((tries & 255) == 0 && global_ns() - start > kLimitNs) __trap();
 }
 
 // The producer's arrival on a full barrier, announcing the bytes its TMA loads will deliver (by value: the wrapper
