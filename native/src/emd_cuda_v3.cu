@@ -324,8 +324,13 @@ int v3_supports(const tasft_emd_args* a, const SkipOut& sk, const char* fn) {
     if ((uintptr_t)a->logits % 16 != 0 || (uintptr_t)a->unit_embedding % 16 != 0 ||
         (a->grad_logits && (uintptr_t)a->grad_logits % 16 != 0))
         return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v3 needs 16-byte aligned logits, gradient and embedding", fn);
-    if (a->rows > ((int64_t)1 << 31) || a->vocab > ((int64_t)1 << 31) || a->dim > ((int64_t)1 << 24))
-        return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v3 takes rows, vocab < 2^31 and dim < 2^24", fn);
+    // Tile indices are 32-bit and TMA coordinates signed 32-bit.
+    const int64_t row_tiles = (a->rows + kBM - 1) / kBM, vocab_tiles = (a->vocab + kBN - 1) / kBN;
+    if (a->rows >= ((int64_t)1 << 31) || a->vocab >= ((int64_t)1 << 31) || a->dim >= ((int64_t)1 << 24) ||
+        row_tiles * vocab_tiles >= ((int64_t)1 << 31))
+        return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v3 takes rows, vocab < 2^31, dim < 2^24 and fewer than 2^31 "
+                    "tiles of 128 x 256 (rows %" PRId64 ", vocab %" PRId64 ", dim %" PRId64 ")", fn, a->rows, a->vocab,
+                    a->dim);
     if (!library_has_sm90a())
         return fail(TASFT_UNSUPPORTED, "%s: cuda_kernel v3 needs sm_90a code; this library has %s", fn,
                     TASFT_CUDA_ARCHS);
@@ -389,13 +394,11 @@ int launch_v3(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, c
     if (!st) st = encode_map(&tm_e_fwd, p.emb, p.V, p.D, p.D, kBK, "embedding (forward)", fn);
     if (!st) st = encode_map(&tm_r, p.R, p.N, p.D, p.D, kBM, "residual workspace", fn);
     if (!st) st = encode_map(&tm_e_bwd, p.emb, p.V, p.D, p.D, kBN, "embedding (backward)", fn);
-    static bool attrs_set = false;
-    if (!st && !attrs_set) {
+    if (!st) {  // per call: the attribute belongs to the current device, and a process may use several
         err = cudaFuncSetAttribute(v3_forward, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemBytes);
         if (err == cudaSuccess)
             err = cudaFuncSetAttribute(v3_backward, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemBytes);
         if (err != cudaSuccess) st = cuda_fail(err, fn, "cudaFuncSetAttribute (shared memory)");
-        else attrs_set = true;
     }
     if (!st) {
         v3_row_stats<<<(unsigned)((N + 7) / 8), 256, 0, stream>>>(p);
