@@ -26,14 +26,13 @@
 
 #include "emd_cuda_common.cuh"
 #include "emd_v3_mainloop.cuh"
+#include "emd_v3_math.h"
 
 namespace tasft {
 namespace cuda {
 namespace {
 
 using namespace v3;
-
-constexpr float kLog2e = 1.4426950408889634f;
 
 enum RowState : int8_t { kIgnored = 0, kActive = 1, kBadTarget = 2 };
 
@@ -78,38 +77,29 @@ __global__ void __launch_bounds__(256) v3_row_stats(Params p) {
         float mx = x[0];
 #pragma unroll
         for (int j = 1; j < 8; ++j) mx = fmaxf(mx, x[j]);
-        const float nm = fmaxf(m, mx);
-        if (nm != -INFINITY) {
-            s = s * exp2f(m - nm);
+        float sx = 0.0f;
+        if (mx != -INFINITY) {
 #pragma unroll
-            for (int j = 0; j < 8; ++j) s += exp2f(x[j] - nm);
-            m = nm;
+            for (int j = 0; j < 8; ++j) sx += exp2f(x[j] - mx);
         }
+        lse2_merge(m, s, mx, sx);
     }
     for (int64_t v = vec_end + lane; v < p.V; v += 32) {
         const float x = __bfloat162float(z[v]) * kLog2e;
-        const float nm = fmaxf(m, x);
-        if (nm != -INFINITY) {
-            s = s * exp2f(m - nm) + exp2f(x - nm);
-            m = nm;
-        }
+        lse2_merge(m, s, x, x == -INFINITY ? 0.0f : 1.0f);
     }
     for (int off = 16; off > 0; off >>= 1) {
         const float om = __shfl_xor_sync(0xffffffffu, m, off), os = __shfl_xor_sync(0xffffffffu, s, off);
-        const float nm = fmaxf(m, om);
-        if (nm != -INFINITY) {
-            s = s * exp2f(m - nm) + os * exp2f(om - nm);
-            m = nm;
-        }
+        lse2_merge(m, s, om, os);
     }
     if (lane != 0) return;
-    const float c = m + log2f(s);  // an all-masked row: -inf + -inf; its p are NaN, as in v1
+    const float c = row_c(m, s);
     const int64_t y = p.targets[row];
     int8_t st = kActive;
     float py = 0.0f;
     if (y == p.ignore) st = kIgnored;
     else if (y < 0 || y >= p.V) st = kBadTarget;
-    else py = exp2f(__bfloat162float(z[y]) * kLog2e - c);
+    else py = prob(__bfloat162float(z[y]), c);
     p.c[row] = c;
     p.p_y[row] = py;
     p.state[row] = st;
@@ -178,10 +168,8 @@ __global__ void __launch_bounds__(kThreads, 1)
                     const float2 z = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw));
                     const int h = reg % 2;
                     const int64_t v = (int64_t)k * kBK + kk;
-                    float p0 = exp2f(z.x * kLog2e - cs[h]), p1 = exp2f(z.y * kLog2e - cs[h]);
-                    if (!live[h] || v >= p.V || v == ys[h]) p0 = 0.0f;
-                    if (!live[h] || v + 1 >= p.V || v + 1 == ys[h]) p1 = 0.0f;
-                    a[step][reg] = pack_bf16(p0, p1);
+                    a[step][reg] = pack_bf16(forward_a(z.x, cs[h], v, p.V, ys[h], live[h]),
+                                             forward_a(z.y, cs[h], v + 1, p.V, ys[h], live[h]));
                 }
         };
         mainloop_k1(sm, acc, it, p.vocab_ksteps, make_a);
@@ -204,10 +192,10 @@ __global__ void __launch_bounds__(kThreads, 1)
                 float r0 = 0.0f, r1 = 0.0f, u0 = 0.0f, u1 = 0.0f;
                 if (st == kActive) {
                     const float2 e = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(ey + d));
-                    u0 = acc[i] + py * e.x;
-                    u1 = acc[i + 1] + py * e.y;
-                    r0 = acc[i] + (py - 1.0f) * e.x;
-                    r1 = acc[i + 1] + (py - 1.0f) * e.y;
+                    u0 = expected(acc[i], py, e.x);
+                    u1 = expected(acc[i + 1], py, e.y);
+                    r0 = residual(acc[i], py, e.x);
+                    r1 = residual(acc[i + 1], py, e.y);
                 }
                 const __nv_bfloat162 rb = __floats2bfloat162_rn(r0, r1);
                 *reinterpret_cast<__nv_bfloat162*>(p.R + row * p.D + d) = rb;
@@ -264,7 +252,7 @@ __global__ void __launch_bounds__(kThreads, 1)
             const int64_t row = row0 + sm90::acc_fragment(t, 2 * h).row;
             if (row >= p.N) continue;
             const int8_t st = p.state[row];
-            const float c = p.c[row], ru = p.ru[row], scale2 = 2.0f * p.grad_scale;
+            const float c = p.c[row], ru = p.ru[row];
             const __nv_bfloat16* z = p.logits + row * p.stride;
             __nv_bfloat16* g = p.grad + row * p.stride;
 #pragma unroll
@@ -280,10 +268,10 @@ __global__ void __launch_bounds__(kThreads, 1)
                     g0 = g1 = NAN;
                 } else if (pair) {
                     const float2 zz = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(z + v));
-                    g0 = scale2 * exp2f(zz.x * kLog2e - c) * (acc[i] - ru);
-                    g1 = scale2 * exp2f(zz.y * kLog2e - c) * (acc[i + 1] - ru);
+                    g0 = gradient(p.grad_scale, prob(zz.x, c), acc[i], ru);
+                    g1 = gradient(p.grad_scale, prob(zz.y, c), acc[i + 1], ru);
                 } else {
-                    g0 = scale2 * exp2f(__bfloat162float(z[v]) * kLog2e - c) * (acc[i] - ru);
+                    g0 = gradient(p.grad_scale, prob(__bfloat162float(z[v]), c), acc[i], ru);
                 }
                 if (pair) *reinterpret_cast<__nv_bfloat162*>(g + v) = __floats2bfloat162_rn(g0, g1);
                 else g[v] = __float2bfloat16_rn(g0);
