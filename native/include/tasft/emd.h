@@ -265,12 +265,12 @@ int tasft_emd_cuda_variant(const tasft_emd_args* args, const tasft_emd_skip* ski
 int tasft_emd_cuda_variant_async(const tasft_emd_args* args, const tasft_emd_skip* skip,
                                  const tasft_emd_variant* variant);
 
-/* The CUDA kernel version (TASFT_CUDA_KERNEL_V1, _V2 or _V3) that tasft_emd_cuda_variant(args, skip, variant) would
- * run on the current device, in *kernel, without running it: for logs and benchmarks. The same checks and the same
- * status as that call up to the launch (bad arguments, a bad TASFT_CUDA_KERNEL under AUTO, no device, an explicit
- * version that cannot run the call), except that the targets are not read; rows = 0 reports the version a call of
- * this shape with rows would run. Device pointers are only checked for NULL, never dereferenced. TASFT_UNSUPPORTED
- * without CUDA. */
+/* The CUDA kernel version (TASFT_CUDA_KERNEL_V1, _V2 or _V3) that tasft_emd_cuda_variant(args, skip, variant) runs on
+ * the calling thread's current device, in *kernel, without running it: for logs and benchmarks. The same checks and
+ * the same failures as that call before its launch (bad arguments, a bad TASFT_CUDA_KERNEL under AUTO, no device, an
+ * explicit version that cannot run the call: *kernel is then left alone), except that the targets are not read, and
+ * that rows = 0, where the call returns at once, still gets its answer (the device is needed then too). Device
+ * pointers are only checked for NULL and alignment, never dereferenced. TASFT_UNSUPPORTED without CUDA. */
 int tasft_emd_cuda_kernel_choice(const tasft_emd_args* args, const tasft_emd_skip* skip,
                                  const tasft_emd_variant* variant, int* kernel);
 
