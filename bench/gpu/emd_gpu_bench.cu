@@ -1,13 +1,16 @@
 // GPU benchmark harness of the fused EMD kernel (issue 5), in the manner of llm.c's dev/cuda: every kernel version of
-// libtasft (v1, v2, each named by tasft_emd_variant) and a naive CUDA version (cuBLAS GEMMs + simple kernels) are
+// libtasft (v1, v2, v3, each named by tasft_emd_variant, and "auto", the version AUTO picks for the call, named in the
+// output) and a naive CUDA version (cuBLAS GEMMs + simple kernels) are
 // timed by the same code on the same inputs, with CUDA events, warm-up, the median of many runs, logits larger than L2
 // (restored from a pristine copy before every run, then L2 flushed), the gradient written in place, bf16 inputs, fp32
 // accumulation; extra device memory from the stream-ordered pool's high watermark; error against a float64 reference
 // computed on the device for sampled rows.
 //
-//   emd_gpu_bench [--shapes N,V,D;N,V,D...] [--impls v1,v2,v2fwd,naive,floor] [--iters K] [--warmup W] [--out FILE.tsv]
-//                 [--skip 1e-6,1e-5,1e-4] [--skip-impls v1,v2] [--entropy 2] [--sanitize]
+//   emd_gpu_bench [--shapes N,V,D;N,V,D...] [--impls v1,v2,v2fwd,v3,v3fwd,auto,naive,floor] [--iters K] [--warmup W]
+//                 [--out FILE.tsv] [--skip 1e-6,1e-5,1e-4] [--skip-impls v1,v2,v3,auto] [--entropy 2] [--sanitize]
 // --sanitize runs one small case of every implementation once and checks it (for compute-sanitizer).
+// A version that cannot run a case on this device (tasft_emd_cuda_kernel_choice answers TASFT_UNSUPPORTED, e.g. v3
+// off sm_90 or before its kernels are built) gets a "skipped: <reason>" line instead of a timing.
 // Output: one line per (shape, implementation) on stdout and as TSV rows in --out (bench/gpu/make_table.py merges
 // them with torch_anchor.py's rows into the table of bench/RESULTS.md).
 //
@@ -372,41 +375,89 @@ void free_problem(Problem& pb) {
 }
 
 // One implementation's forward + backward, gradient in place over pb.logits. threshold > 0: skipping mode.
-enum class Impl { V1, V2, V2Fwd, Naive, Floor };
+enum class Impl { V1, V2, V2Fwd, V3, V3Fwd, Auto, Naive, Floor };
 const char* impl_name(Impl i) {
-    return i == Impl::V1 ? "fused v1" : i == Impl::V2 ? "fused v2" : i == Impl::V2Fwd ? "fused v2, forward only"
-         : i == Impl::Naive ? "naive CUDA (cuBLAS)" : "cuBLAS two-GEMM floor";
+    switch (i) {
+        case Impl::V1: return "fused v1";
+        case Impl::V2: return "fused v2";
+        case Impl::V2Fwd: return "fused v2, forward only";
+        case Impl::V3: return "fused v3";
+        case Impl::V3Fwd: return "fused v3, forward only";
+        case Impl::Auto: return "fused auto";
+        case Impl::Naive: return "naive CUDA (cuBLAS)";
+        case Impl::Floor: return "cuBLAS two-GEMM floor";
+    }
+    return "?";
+}
+bool is_fused(Impl i) { return i != Impl::Naive && i != Impl::Floor; }
+bool is_forward_only(Impl i) { return i == Impl::V2Fwd || i == Impl::V3Fwd; }
+int cuda_kernel_of(Impl i) {
+    switch (i) {
+        case Impl::V1: return TASFT_CUDA_KERNEL_V1;
+        case Impl::V2: case Impl::V2Fwd: return TASFT_CUDA_KERNEL_V2;
+        case Impl::V3: case Impl::V3Fwd: return TASFT_CUDA_KERNEL_V3;
+        default: return TASFT_CUDA_KERNEL_AUTO;
+    }
 }
 
 struct NaiveBuffers {  // the floor's operands, made once per shape (its timing is the two GEMMs alone)
     __nv_bfloat16 *P = nullptr, *R = nullptr, *S = nullptr, *U = nullptr;
 };
 
+// One fused call of the library: the arguments, the skipping settings and the variant (every version is named per
+// call; Auto leaves the choice to the library).
+struct FusedCall {
+    tasft_emd_args a{};
+    tasft_emd_skip sk{};
+    tasft_emd_variant variant{};
+};
+FusedCall fused_call(Impl impl, Problem& pb, float threshold) {
+    const Shape& s = pb.s;
+    FusedCall f;
+    f.variant.cuda_kernel = cuda_kernel_of(impl);
+    tasft_emd_args& a = f.a;
+    a.logits = pb.logits;
+    a.logits_dtype = TASFT_BFLOAT16;
+    a.rows = s.N;
+    a.vocab = s.V;
+    a.logits_row_stride = s.V;
+    a.unit_embedding = pb.emb;
+    a.embedding_dtype = TASFT_BFLOAT16;
+    a.dim = s.D;
+    a.targets = pb.targets;
+    a.ignore_index = -100;
+    a.grad_scale = 1.0f;
+    a.loss_rows = pb.loss;
+    a.grad_logits = is_forward_only(impl) ? nullptr : pb.logits;  // forward only: where the time goes
+    a.cuda_stream = g_stream;
+    f.sk.threshold = threshold;
+    f.sk.loss_error_bound = pb.bound;
+    f.sk.skipped_mass = pb.mass;
+    return f;
+}
+
+// The version a fused implementation runs for this problem ("v1", "v2", "v3"), or "" with the reason in *why when it
+// cannot (TASFT_UNSUPPORTED); any other failure ends the run.
+std::string fused_version(Impl impl, Problem& pb, float threshold, std::string* why) {
+    FusedCall f = fused_call(impl, pb, threshold);
+    int kernel = 0;
+    const int st = tasft_emd_cuda_kernel_choice(&f.a, &f.sk, &f.variant, &kernel);
+    if (st == TASFT_UNSUPPORTED) {
+        *why = tasft_last_error();
+        return "";
+    }
+    if (st != TASFT_OK) {
+        std::fprintf(stderr, "%s: tasft_emd_cuda_kernel_choice: %s\n", impl_name(impl), tasft_last_error());
+        std::exit(1);
+    }
+    return kernel == TASFT_CUDA_KERNEL_V3 ? "v3" : kernel == TASFT_CUDA_KERNEL_V2 ? "v2" : "v1";
+}
+
 void run_impl(Impl impl, Problem& pb, float threshold, NaiveBuffers* fb) {
     const Shape& s = pb.s;
-    if (impl == Impl::V1 || impl == Impl::V2 || impl == Impl::V2Fwd) {
-        tasft_emd_variant variant{};
-        variant.cuda_kernel = impl == Impl::V1 ? TASFT_CUDA_KERNEL_V1 : TASFT_CUDA_KERNEL_V2;
-        tasft_emd_args a{};
-        a.logits = pb.logits;
-        a.logits_dtype = TASFT_BFLOAT16;
-        a.rows = s.N;
-        a.vocab = s.V;
-        a.logits_row_stride = s.V;
-        a.unit_embedding = pb.emb;
-        a.embedding_dtype = TASFT_BFLOAT16;
-        a.dim = s.D;
-        a.targets = pb.targets;
-        a.ignore_index = -100;
-        a.grad_scale = 1.0f;
-        a.loss_rows = pb.loss;
-        a.grad_logits = impl == Impl::V2Fwd ? nullptr : pb.logits;  // forward only: where the time goes
-        a.cuda_stream = g_stream;
-        tasft_emd_skip sk{};
-        sk.threshold = threshold;
-        sk.loss_error_bound = pb.bound;
-        sk.skipped_mass = pb.mass;
-        const int st = tasft_emd_cuda_variant_async(&a, &sk, &variant);
+    if (is_fused(impl)) {
+        FusedCall f = fused_call(impl, pb, threshold);
+        const int st = tasft_emd_cuda_variant_async(&f.a, &f.sk, &f.variant);
         if (st != TASFT_OK) {
             std::fprintf(stderr, "%s: %s\n", impl_name(impl), tasft_last_error());
             std::exit(1);
@@ -451,7 +502,7 @@ void measure_error(Problem& pb, Result& r, bool skipping, bool forward_only) {
             sb += bound[(size_t)n];
             se += err;
             sl += L;
-            // the bf16 allowance of v2 (test_emd_cuda.cpp's kV2Tol: 2^-6 |r| tail + 2^-15 tail^2) plus fp32's
+            // the bf16 allowance of v2 and v3 (test_emd_cuda.cpp's kV2Tol: 2^-6 |r| tail + 2^-15 tail^2) plus fp32's
             const double tail = pb.ref_tail[i];
             beyond += err > bound[(size_t)n] + std::ldexp(std::sqrt(L) * tail, -6) + std::ldexp(tail * tail, -15) +
                                 2e-5 * L + 1e-6;
@@ -527,7 +578,7 @@ Result time_impl(Impl impl, Problem& pb, float threshold, int iters, int warmup)
     std::sort(ms.begin(), ms.end());
     r.median_ms = ms[ms.size() / 2];
     r.min_ms = ms[0];
-    if (impl != Impl::Floor) measure_error(pb, r, threshold > 0.0f, impl == Impl::V2Fwd);
+    if (impl != Impl::Floor) measure_error(pb, r, threshold > 0.0f, is_forward_only(impl));
     if (impl == Impl::Floor)
         for (void* p : {(void*)fb.P, (void*)fb.S, (void*)fb.R, (void*)fb.U}) CK(cudaFree(p));
     CK(cudaEventDestroy(e0));
@@ -572,8 +623,14 @@ int sanitize_case() {
         for (int lm_mode = 0; lm_mode < 2; ++lm_mode) {
             Problem pb;
             make_problem(pb, s, lm_mode, 2.0, 5);
-            for (Impl impl : {Impl::V1, Impl::V2})
+            for (Impl impl : {Impl::V1, Impl::V2, Impl::V3})
                 for (float thr : {0.0f, 1e-4f}) {
+                    std::string why;
+                    if (fused_version(impl, pb, thr, &why).empty()) {  // (v3 off sm_90: nothing to sanitize)
+                        std::printf("sanitize %s N=%lld V=%lld D=%lld lm=%d thr=%g: skipped: %s\n", impl_name(impl),
+                                    (long long)s.N, (long long)s.V, (long long)s.D, lm_mode, thr, why.c_str());
+                        continue;
+                    }
                     Result r = time_impl(impl, pb, thr, 1, 0);
                     // The sanitizer is the point here; the numbers only have to be sane (peaked LM rows have tiny
                     // losses, whose bf16 relative errors are large by nature: the ctest cases check them properly).
@@ -595,7 +652,8 @@ int sanitize_case() {
 
 int main(int argc, char** argv) {
     std::string shapes_arg = "8192,32000,4096;8192,128256,4096;4096,32000,5120;2048,32000,2048;1024,32000,1024";
-    std::string impls_arg = "v1,v2,v2fwd,naive,floor", skip_arg = "1e-6,1e-5,1e-4", skip_impls_arg = "v2", out_path;
+    std::string impls_arg = "v1,v2,v2fwd,v3,v3fwd,naive,floor", skip_arg = "1e-6,1e-5,1e-4", skip_impls_arg = "v2,v3";
+    std::string out_path;
     int iters = 10, warmup = 2;
     double v1_max_work = 2048.0 * 32000 * 2048;  // v1 streams the embedding once per row: only up to this N*V*D
     double entropy = 2.0;
@@ -672,6 +730,9 @@ int main(int argc, char** argv) {
         if (n == "v1") *out = Impl::V1;
         else if (n == "v2") *out = Impl::V2;
         else if (n == "v2fwd") *out = Impl::V2Fwd;
+        else if (n == "v3") *out = Impl::V3;
+        else if (n == "v3fwd") *out = Impl::V3Fwd;
+        else if (n == "auto") *out = Impl::Auto;
         else if (n == "naive") *out = Impl::Naive;
         else if (n == "floor") *out = Impl::Floor;
         else return false;
@@ -681,14 +742,15 @@ int main(int argc, char** argv) {
     for (const std::string& n : split(impls_arg, ',')) {
         Impl i;
         if (!impl_of(n, &i)) {
-            std::fprintf(stderr, "emd_gpu_bench: unknown implementation '%s' (v1, v2, v2fwd, naive, floor)\n", n.c_str());
+            std::fprintf(stderr, "emd_gpu_bench: unknown implementation '%s' (v1, v2, v2fwd, v3, v3fwd, auto, naive, "
+                         "floor)\n", n.c_str());
             return 2;
         }
         impls.push_back(i);
     }
     for (const std::string& n : split(skip_impls_arg, ',')) {
         Impl i;
-        if (!n.empty() && impl_of(n, &i) && (i == Impl::V1 || i == Impl::V2)) skip_impls.push_back(i);
+        if (!n.empty() && impl_of(n, &i) && is_fused(i) && !is_forward_only(i)) skip_impls.push_back(i);
     }
     std::vector<float> thresholds;
     for (const std::string& t : split(skip_arg, ','))
@@ -697,28 +759,45 @@ int main(int argc, char** argv) {
     for (const Shape& s : shapes) {
         std::printf("== N=%lld V=%lld D=%lld (logits %.0f MiB bf16)\n", (long long)s.N, (long long)s.V, (long long)s.D,
                     (double)s.N * s.V * 2 / 1048576.0);
+        // The row name of an implementation on this problem, or "" when it does not run here (the line says why):
+        // a version the library refuses for this call on this device, v1 above --v1-max-work. "auto" names the
+        // version it resolved to.
+        auto row_name = [&](Impl impl, Problem& pb, float thr, const char* suffix) -> std::string {
+            std::string name = std::string(impl_name(impl)) + suffix, version = "v1";
+            if (is_fused(impl)) {
+                std::string why;
+                version = fused_version(impl, pb, thr, &why);
+                if (version.empty()) {
+                    std::printf("  %-24s thr=%-7g skipped: %s\n", name.c_str(), thr, why.c_str());
+                    return "";
+                }
+                if (impl == Impl::Auto) name = std::string(impl_name(impl)) + " (" + version + ")" + suffix;
+            }
+            if (is_fused(impl) && version == "v1" && (double)s.N * s.V * s.D > v1_max_work) {
+                std::printf("  %-24s skipped: N*V*D above --v1-max-work %.3g (one block per row: hours here)\n",
+                            name.c_str(), v1_max_work);
+                return "";
+            }
+            return name;
+        };
         Problem pb;
         make_problem(pb, s, false, entropy, 1);
         for (Impl impl : impls) {
             if ((impl == Impl::Naive || impl == Impl::Floor) && !g_cublas.ok) continue;
-            if (impl == Impl::V1 && (double)s.N * s.V * s.D > v1_max_work) {
-                std::printf("  %-24s skipped: N*V*D above --v1-max-work %.3g (one block per row: hours here)\n",
-                            impl_name(impl), v1_max_work);
-                continue;
-            }
-            report(tsv, prop.name, s, impl_name(impl), 0.0f, time_impl(impl, pb, 0.0f, iters, warmup));
+            const std::string name = row_name(impl, pb, 0.0f, "");
+            if (!name.empty()) report(tsv, prop.name, s, name.c_str(), 0.0f, time_impl(impl, pb, 0.0f, iters, warmup));
         }
         free_problem(pb);
         if (thresholds.empty() || skip_impls.empty()) continue;
         std::printf("  -- skipping mode on LM-like logits (entropy %.1f nats)\n", entropy);
         make_problem(pb, s, true, entropy, 2);
         for (Impl impl : skip_impls) {
-            if (impl == Impl::V1 && (double)s.N * s.V * s.D > v1_max_work) continue;
-            report(tsv, prop.name, s, (std::string(impl_name(impl)) + " exact, lm").c_str(), 0.0f,
-                   time_impl(impl, pb, 0.0f, iters, warmup));
-            for (float thr : thresholds)
-                report(tsv, prop.name, s, (std::string(impl_name(impl)) + " skip, lm").c_str(), thr,
-                       time_impl(impl, pb, thr, iters, warmup));
+            std::string name = row_name(impl, pb, 0.0f, " exact, lm");
+            if (!name.empty()) report(tsv, prop.name, s, name.c_str(), 0.0f, time_impl(impl, pb, 0.0f, iters, warmup));
+            for (float thr : thresholds) {
+                name = row_name(impl, pb, thr, " skip, lm");
+                if (!name.empty()) report(tsv, prop.name, s, name.c_str(), thr, time_impl(impl, pb, thr, iters, warmup));
+            }
         }
         free_problem(pb);
     }

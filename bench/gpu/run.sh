@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The GPU run of issue 5, in one call on a machine with an NVIDIA GPU (H100/H200), nvcc, CMake, python3 + PyTorch:
 #   1. build libtasft, its tests and bench/gpu/emd_gpu_bench for this GPU's architecture (./cppbuild.sh)
-#   2. ctest (the CUDA tests run here instead of skipping: v1, v2, the skipping mode, the vocabulary-parallel form)
+#   2. ctest (the CUDA tests run here instead of skipping: v1, v2, v3 where it runs, AUTO, the skipping mode, the
+#      vocabulary-parallel form)
 #   3. compute-sanitizer memcheck and racecheck on a small case of every kernel (emd_gpu_bench --sanitize)
-#   4. timing, main shapes first: emd_gpu_bench (v1, v2, naive CUDA, cuBLAS floor; skipping mode on LM-like logits)
+#   4. timing, main shapes first: emd_gpu_bench (v1, v2, v3, naive CUDA, cuBLAS floor; skipping mode on LM-like
+#      logits; every version named per call, a version this GPU cannot run gets a "skipped: <reason>" line)
 #      and torch_anchor.py (PyTorch eager, torch.compile, cuBLAS two-GEMM floor) in the same run
 #   5. the smaller shapes, then JMH of the JNI binding on device memory (when .jre/gpu-jmh/ was carried along)
 #   6. one table (make_table.py) -> $OUT/table.md, printed at the end
@@ -15,6 +17,7 @@
 #   TASFT_GPU_BUDGET_S=540 (default) caps the whole run.
 #   TASFT_GPU_TORCH=0 / TASFT_GPU_JMH=0 leave out the PyTorch anchors / JMH (e.g. a rerun after a kernel fix);
 #   TASFT_GPU_PROFILE=1 adds Nsight Compute sections of v2's kernels (ncu, where installed and permitted).
+#   TASFT_GPU_JMH_KERNELS=v2,v3 (default): the CUDA kernel versions JMH times (auto, v1, v2, v3).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -91,14 +94,14 @@ else
   summary+=("MISSING compute-sanitizer")
   failed=1
 fi
-step "native timing, main shapes (v1 only where it finishes, v2, naive, floor; skipping mode)" 150 \
+step "native timing, main shapes (v1 only where it finishes, v2, v3, naive, floor; skipping mode)" 150 \
   "$bench_bin" --shapes "$main_shapes" --iters "$iters" --warmup "$warmup" --out "$tsv"
 torch=${TASFT_GPU_TORCH:-1}
 [[ $torch == 1 ]] && step "PyTorch anchors, main shapes (eager, torch.compile, cuBLAS floor)" 180 \
   python3 bench/gpu/torch_anchor.py --shapes "$main_shapes" --iters "$iters" --warmup "$warmup" --out "$tsv"
 if [[ $quick != 1 ]]; then
   step "native timing, smaller shapes (v1 included)" 90 \
-    "$bench_bin" --shapes "$small_shapes" --iters "$iters" --warmup "$warmup" --skip 1e-5 --skip-impls v1,v2 --out "$tsv"
+    "$bench_bin" --shapes "$small_shapes" --iters "$iters" --warmup "$warmup" --skip 1e-5 --skip-impls v1,v2,v3 --out "$tsv"
   [[ $torch == 1 ]] && step "PyTorch anchors, smaller shapes (eager, floor)" 60 \
     python3 bench/gpu/torch_anchor.py --shapes "$small_shapes" --compile-shapes "" --iters "$iters" --warmup "$warmup" --out "$tsv"
 fi
@@ -119,9 +122,10 @@ if [[ -f $jmh/jdk.tgz && ${TASFT_GPU_JMH:-1} == 1 ]]; then
   tar -C "$rt" -xzf "$jmh/jdk.tgz"
   gomp_path=""
   ldconfig -p 2>/dev/null | grep -q 'libgomp.so.1 ' || gomp_path=$root/$jmh/native
-  step "JMH: EmdCudaBenchmark (fused v2 vs cuBLAS floor through JNI, device memory)" 120 \
-    env TASFT_CUDA_KERNEL=v2 LD_LIBRARY_PATH="$LD_LIBRARY_PATH${gomp_path:+:$gomp_path}" \
-    "$rt/jdk/bin/java" -cp "$jmh/lib/*" org.openjdk.jmh.Main EmdCudaBenchmark -f 1 -wi 2 -w 1 -i 3 -r 2 \
+  step "JMH: EmdCudaBenchmark (fused v2 and v3, each named per call, vs cuBLAS floor through JNI, device memory)" 120 \
+    env LD_LIBRARY_PATH="$LD_LIBRARY_PATH${gomp_path:+:$gomp_path}" \
+    "$rt/jdk/bin/java" -cp "$jmh/lib/*" org.openjdk.jmh.Main EmdCudaBenchmark -p kernel="${TASFT_GPU_JMH_KERNELS:-v2,v3}" \
+    -f 1 -wi 2 -w 1 -i 3 -r 2 \
     -jvmArgsAppend "-Dorg.bytedeco.javacpp.cachedir=$rt/javacpp-cache" -rf json -rff "$OUT/jmh-gpu.json"
 else
   summary+=("not run: JMH ($jmh/jdk.tgz absent: run bench/gpu/prepare-jvm.sh where Java is, carry .jre)")

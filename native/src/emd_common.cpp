@@ -60,9 +60,9 @@ int check_variant(const tasft_emd_variant* v, const char* fn) {
         return fail(TASFT_INVALID_ARGUMENT,
                     "%s: variant->cpu_isa %d is not a tasft_cpu_isa_id (0 default, 1 generic, 2 avx2, 3 avx512)", fn,
                     v->cpu_isa);
-    if (v->cuda_kernel < TASFT_CUDA_KERNEL_DEFAULT || v->cuda_kernel > TASFT_CUDA_KERNEL_V2)
+    if (v->cuda_kernel < TASFT_CUDA_KERNEL_AUTO || v->cuda_kernel > TASFT_CUDA_KERNEL_V3)
         return fail(TASFT_INVALID_ARGUMENT,
-                    "%s: variant->cuda_kernel %d is not a tasft_cuda_kernel_id (0 default, 1 v1, 2 v2)", fn,
+                    "%s: variant->cuda_kernel %d is not a tasft_cuda_kernel_id (0 auto, 1 v1, 2 v2, 3 v3)", fn,
                     v->cuda_kernel);
     return TASFT_OK;
 }

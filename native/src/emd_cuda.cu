@@ -20,14 +20,15 @@
 // takes the same vote and writes zeros without the dot products.
 //
 // Kernel versions (llm.c's dev/cuda style: every version stays runnable and is timed by bench/gpu):
-//   v1 = this file, the oracle on the device;  v2 = emd_cuda_v2.cu, tensor cores, chosen by tasft_emd_variant (or by
-//   default under TASFT_CUDA_KERNEL=v2).
+//   v1 = this file, the oracle on the device;  v2 = emd_cuda_v2.cu, tensor cores;  v3 = emd_cuda_v3.cu, wgmma + TMA.
+//   tasft_emd_variant.cuda_kernel names one per call; AUTO picks one by the rule of emd_cuda_choice.h (choose below).
 #include <cinttypes>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include "emd_cuda_choice.h"
 #include "emd_cuda_common.cuh"
 
 namespace tasft {
@@ -244,24 +245,36 @@ int dispatch_v1(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream,
     return fail(TASFT_INVALID_ARGUMENT, "%s: bad logits_dtype %d", fn, a->logits_dtype);
 }
 
-// The default kernel: v2 when TASFT_CUDA_KERNEL=v2 asks for it (and it can run the call), else v1.
-bool env_asks_v2() {
-    const char* k = std::getenv("TASFT_CUDA_KERNEL");
-    return k && std::strcmp(k, "v2") == 0;
+// The value of TASFT_CUDA_KERNEL, which changes what AUTO means (tasft/emd.h); NULL when unset.
+const char* cuda_kernel_env() { return std::getenv("TASFT_CUDA_KERNEL"); }
+
+// Checks TASFT_CUDA_KERNEL where the call would read it (AUTO), before the device is looked at: a bad value fails the
+// call whatever it is (rows = 0 and no GPU included), never silently ignored.
+int check_env(const tasft_emd_variant* variant, const char* fn) {
+    if (variant && variant->cuda_kernel != TASFT_CUDA_KERNEL_AUTO) return TASFT_OK;  // explicit: not read
+    int preferred = TASFT_CUDA_KERNEL_AUTO;
+    char why[160];
+    if (int st = parse_cuda_kernel_env(cuda_kernel_env(), &preferred, why, sizeof why)) return fail(st, "%s: %s", fn, why);
+    return TASFT_OK;
+}
+
+// The version this call runs (tasft/emd.h's AUTO rule, in emd_cuda_choice.h), decided before anything is written: an
+// explicit v2 / v3 that cannot run the call is refused with v2_supports' / v3_supports' reason; AUTO asks them and
+// moves on. Needs the device (the supports checks read its compute capability).
+int choose(const tasft_emd_args* a, const SkipOut& sk, const tasft_emd_variant* variant, const char* fn, int* kernel) {
+    auto supports = [&](int k) {
+        return k == TASFT_CUDA_KERNEL_V3 ? v3_supports(a, sk, fn) : v2_supports(a, fn);
+    };
+    char why[160];
+    const int st = choose_cuda_kernel(variant ? variant->cuda_kernel : TASFT_CUDA_KERNEL_AUTO, cuda_kernel_env(),
+                                      a->logits_dtype, a->embedding_dtype, v3_validated(), supports, kernel, why,
+                                      sizeof why);
+    if (st != TASFT_OK) return why[0] ? fail(st, "%s: %s", fn, why) : st;
+    clear_error();  // AUTO may have left a version's reason for not running behind
+    return TASFT_OK;
 }
 
 int dispatch(const tasft_emd_args* a, const SkipOut& sk, int kernel, cudaStream_t stream, const char* fn) {
-    // Decided before anything is written: an explicit v2 that cannot run is refused; the default falls back to v1.
-    bool v2 = false;
-    if (kernel == TASFT_CUDA_KERNEL_V2) {
-        if (int st = v2_supports(a, fn)) return st;
-        v2 = true;
-    } else if (kernel == TASFT_CUDA_KERNEL_DEFAULT && env_asks_v2()) {
-        const int st = v2_supports(a, fn);
-        if (st != TASFT_OK && st != TASFT_UNSUPPORTED) return st;
-        v2 = st == TASFT_OK;
-        clear_error();
-    }
     // Threshold 0 is the exact kernel; the skipping outputs are then zeros (also for ignored rows).
     if (sk.threshold == 0.0f) {
         for (float* out : {sk.loss_error_bound, sk.skipped_mass}) {
@@ -270,27 +283,44 @@ int dispatch(const tasft_emd_args* a, const SkipOut& sk, int kernel, cudaStream_
             if (err != cudaSuccess) return cuda_fail(err, fn, "cudaMemsetAsync of the skipping outputs");
         }
     }
-    return v2 ? launch_v2(a, sk, stream, fn) : dispatch_v1(a, sk, stream, fn);
+    switch (kernel) {
+        case TASFT_CUDA_KERNEL_V3: return launch_v3(a, sk, stream, fn);
+        case TASFT_CUDA_KERNEL_V2: return launch_v2(a, sk, stream, fn);
+        default: return dispatch_v1(a, sk, stream, fn);
+    }
 }
 
-// Every entry point: checks, then (when asked) the host-side target check, then the launch.
-int run(const tasft_emd_args* a, const tasft_emd_skip* skip, const tasft_emd_variant* variant,
-        bool check_targets_on_host, const char* fn) {
-    clear_error();
-    int st = check_shapes(a, fn);
-    if (st != TASFT_OK) return st;
-    st = check_skip(skip, fn);
-    if (st != TASFT_OK) return st;
-    st = check_variant(variant, fn);
-    if (st != TASFT_OK) return st;
+SkipOut skip_out(const tasft_emd_skip* skip) {
     SkipOut sk;
     if (skip) {
         sk.threshold = skip->threshold;
         sk.loss_error_bound = skip->loss_error_bound;
         sk.skipped_mass = skip->skipped_mass;
     }
+    return sk;
+}
+
+// The checks every entry point makes before it needs the device.
+int check_call(const tasft_emd_args* a, const tasft_emd_skip* skip, const tasft_emd_variant* variant, const char* fn) {
+    int st = check_shapes(a, fn);
+    if (st == TASFT_OK) st = check_skip(skip, fn);
+    if (st == TASFT_OK) st = check_variant(variant, fn);
+    if (st == TASFT_OK) st = check_env(variant, fn);
+    return st;
+}
+
+// Every entry point: checks, the choice of the version, then (when asked) the host-side target check, then the launch.
+int run(const tasft_emd_args* a, const tasft_emd_skip* skip, const tasft_emd_variant* variant,
+        bool check_targets_on_host, const char* fn) {
+    clear_error();
+    int st = check_call(a, skip, variant, fn);
+    if (st != TASFT_OK) return st;
+    const SkipOut sk = skip_out(skip);
     if (a->rows == 0) return TASFT_OK;  // nothing to do; the pointers may be NULL
     st = check_device(fn);
+    if (st != TASFT_OK) return st;
+    int kernel = TASFT_CUDA_KERNEL_V1;
+    st = choose(a, sk, variant, fn, &kernel);
     if (st != TASFT_OK) return st;
     cudaStream_t stream = static_cast<cudaStream_t>(a->cuda_stream);
 
@@ -305,7 +335,19 @@ int run(const tasft_emd_args* a, const tasft_emd_skip* skip, const tasft_emd_var
         st = check_targets(host_targets.data(), a->rows, a->vocab, a->ignore_index, fn);
         if (st != TASFT_OK) return st;
     }
-    return dispatch(a, sk, variant ? variant->cuda_kernel : TASFT_CUDA_KERNEL_DEFAULT, stream, fn);
+    return dispatch(a, sk, kernel, stream, fn);
+}
+
+int kernel_choice(const tasft_emd_args* a, const tasft_emd_skip* skip, const tasft_emd_variant* variant, int* kernel,
+                  const char* fn) {
+    clear_error();
+    if (!kernel) return fail(TASFT_INVALID_ARGUMENT, "%s: kernel is NULL", fn);
+    int st = check_call(a, skip, variant, fn);
+    if (st == TASFT_OK) st = check_device(fn);
+    int chosen = TASFT_CUDA_KERNEL_V1;
+    if (st == TASFT_OK) st = choose(a, skip_out(skip), variant, fn, &chosen);
+    if (st == TASFT_OK) *kernel = chosen;
+    return st;
 }
 
 }  // namespace
@@ -337,7 +379,17 @@ extern "C" int tasft_emd_cuda_variant_async(const tasft_emd_args* args, const ta
     return tasft::run(args, skip, variant, false, "tasft_emd_cuda_variant_async");
 }
 
-extern "C" const char* tasft_cuda_kernel(void) { return tasft::env_asks_v2() ? "v2" : "v1"; }
+extern "C" int tasft_emd_cuda_kernel_choice(const tasft_emd_args* args, const tasft_emd_skip* skip,
+                                            const tasft_emd_variant* variant, int* kernel) {
+    return tasft::kernel_choice(args, skip, variant, kernel, "tasft_emd_cuda_kernel_choice");
+}
+
+extern "C" const char* tasft_cuda_kernel(void) {
+    int kernel = TASFT_CUDA_KERNEL_AUTO;
+    char why[160];
+    if (tasft::parse_cuda_kernel_env(tasft::cuda_kernel_env(), &kernel, why, sizeof why) != TASFT_OK) return "invalid";
+    return tasft::cuda_kernel_name(kernel);
+}
 
 extern "C" int tasft_cuda_available(void) {
     int count = 0;

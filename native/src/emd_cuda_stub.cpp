@@ -36,5 +36,9 @@ extern "C" int tasft_emd_cuda_variant(const tasft_emd_args*, const tasft_emd_ski
 extern "C" int tasft_emd_cuda_variant_async(const tasft_emd_args*, const tasft_emd_skip*, const tasft_emd_variant*) {
     return TASFT_NO_CUDA("tasft_emd_cuda_variant_async");
 }
+extern "C" int tasft_emd_cuda_kernel_choice(const tasft_emd_args*, const tasft_emd_skip*, const tasft_emd_variant*,
+                                            int*) {
+    return TASFT_NO_CUDA("tasft_emd_cuda_kernel_choice");
+}
 extern "C" const char* tasft_cuda_kernel(void) { return "none"; }
 extern "C" int tasft_head_cuda(const tasft_head_args*) { return TASFT_NO_CUDA("tasft_head_cuda"); }

@@ -1,5 +1,5 @@
 // v2 of the CUDA kernel: the two GEMMs on tensor cores (bf16 MMA, fp32 accumulation), chosen per call by
-// tasft_emd_variant.cuda_kernel = TASFT_CUDA_KERNEL_V2 (or by default under TASFT_CUDA_KERNEL=v2). Opt-in: see emd.h.
+// tasft_emd_variant.cuda_kernel = TASFT_CUDA_KERNEL_V2, or AUTO for bf16 / fp16 logits with a bf16 embedding (emd.h).
 //
 // Four launches on the caller's stream, with a workspace of N*D fp32 (U, later R) + O(N) + the skip flags:
 //   1. row_stats   one warp per row: m = max z, inv_s = 1 / sum exp(z - m)  (p = exp(z - m) * inv_s, normalised exactly
@@ -25,7 +25,7 @@
 // from call to call; with one split (N * D large enough to fill the device) every output is deterministic.
 // Precision: P - Y and R are rounded to bf16 for the MMAs, as PyTorch's bf16 computation rounds softmax and its gradient;
 // using the same R_b in S and in ru keeps dz the exact gradient of a slightly perturbed r (p one-hot: dz = 0 exactly).
-// Limits: the embedding must be bf16 and the device sm_80+ (v2_supports: the default then runs v1, an explicit v2
+// Limits: the embedding must be bf16 and the device sm_80+ (v2_supports: AUTO then runs v1, an explicit v2
 // fails). Logits fp32/bf16/fp16.
 // Not yet done (v3): cp.async / TMA double buffering, wgmma on sm_90a, persistent scheduling; see bench/RESULTS.md.
 #include <cinttypes>

@@ -41,12 +41,12 @@ struct Variant {
     tasft_emd_variant kernel{};
     Cuts cuts;
     bool is_default() const {
-        return kernel.cpu_isa == TASFT_CPU_ISA_DEFAULT && kernel.cuda_kernel == TASFT_CUDA_KERNEL_DEFAULT;
+        return kernel.cpu_isa == TASFT_CPU_ISA_DEFAULT && kernel.cuda_kernel == TASFT_CUDA_KERNEL_AUTO;
     }
     std::string describe() const {
         static const char* isa[] = {"default isa", "generic", "avx2", "avx512"};
-        static const char* cuda[] = {"default kernel", "v1", "v2"};
-        std::string s = kernel.cuda_kernel ? cuda[kernel.cuda_kernel] : isa[kernel.cpu_isa & 3];
+        static const char* cuda[] = {"auto kernel", "v1", "v2", "v3"};
+        std::string s = kernel.cuda_kernel ? cuda[kernel.cuda_kernel & 3] : isa[kernel.cpu_isa & 3];
         return cuts.empty() ? s : s + ", " + tt::describe(cuts);
     }
 };
@@ -237,7 +237,7 @@ inline const std::vector<BadArgument>& bad_arguments() {
 // Out-of-range variant fields: INVALID_ARGUMENT naming the field, from every _variant entry point.
 inline const std::vector<std::pair<tasft_emd_variant, const char*>>& bad_variants() {
     static const std::vector<std::pair<tasft_emd_variant, const char*>> table = {
-        {{4, 0}, "cpu_isa 4"}, {{-1, 0}, "cpu_isa -1"}, {{0, 3}, "cuda_kernel 3"}, {{0, -2}, "cuda_kernel -2"}};
+        {{4, 0}, "cpu_isa 4"}, {{-1, 0}, "cpu_isa -1"}, {{0, 4}, "cuda_kernel 4"}, {{0, -2}, "cuda_kernel -2"}};
     return table;
 }
 

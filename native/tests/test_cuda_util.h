@@ -5,6 +5,9 @@
 
 #include <cuda_runtime.h>
 
+#include <optional>
+#include <string>
+
 #include "test_cases.h"
 
 namespace {
@@ -71,8 +74,11 @@ tt::Variant cuda_kernel(int kernel) {
 }
 
 // Copies the case to the device, runs tasft_emd_cuda(_skip)(_async) (the default variant) or
-// tasft_emd_cuda_variant(_async), waits for it and copies every output back.
-tt::Outputs run_cuda(const tt::Case& c, const tt::Variant& v, const tt::RunOptions& o) {
+// tasft_emd_cuda_variant(_async), waits for it and copies every output back. With `refused` given, a call answered
+// TASFT_UNSUPPORTED (an explicit version that cannot run it) is no failure: the outputs and the logits must then be
+// untouched, *refused gets the message, and the result is empty.
+std::optional<tt::Outputs> try_run_cuda(const tt::Case& c, const tt::Variant& v, const tt::RunOptions& o,
+                                        std::string* refused) {
     const std::vector<int64_t>& targets = o.targets ? *o.targets : c.targets;
     const size_t rows = (size_t)c.spec.rows;
     cudaStream_t stream = static_cast<cudaStream_t>(o.stream);
@@ -109,6 +115,18 @@ tt::Outputs run_cuda(const tt::Case& c, const tt::Variant& v, const tt::RunOptio
         st = o.async ? tasft_emd_cuda_skip_async(&a, skip) : tasft_emd_cuda_skip(&a, skip);
     else
         st = o.async ? tasft_emd_cuda_async(&a) : tasft_emd_cuda(&a);
+    if (refused && st == TASFT_UNSUPPORTED) {
+        *refused = tasft_last_error();
+        CHECK(!refused->empty(), "%s: %s refused without a message", c.spec.describe().c_str(), v.describe().c_str());
+        CUDA_OK(cudaDeviceSynchronize());
+        for (DeviceBuffer* b : {&loss, &expected, &grad, &bound, &mass})
+            for (unsigned char x : b->download<unsigned char>())
+                CHECK(x == 0xFF, "%s: %s was refused (%s) but wrote an output", c.spec.describe().c_str(),
+                      v.describe().c_str(), refused->c_str());
+        CHECK(logits.download<unsigned char>() == c.logits.bytes, "%s: %s was refused but changed the logits",
+              c.spec.describe().c_str(), v.describe().c_str());
+        return std::nullopt;
+    }
     CHECK(st == TASFT_OK, "%s: %s: status %d: %s", c.spec.describe().c_str(), v.describe().c_str(), st,
           tasft_last_error());
     CHECK(tasft_last_error()[0] == '\0', "a successful call left the message '%s'", tasft_last_error());
@@ -128,6 +146,10 @@ tt::Outputs run_cuda(const tt::Case& c, const tt::Variant& v, const tt::RunOptio
         CHECK(logits.download<unsigned char>() == c.logits.bytes, "%s: forward-only call modified the logits",
               c.spec.describe().c_str());
     return out;
+}
+
+tt::Outputs run_cuda(const tt::Case& c, const tt::Variant& v, const tt::RunOptions& o) {
+    return *try_run_cuda(c, v, o, nullptr);
 }
 
 // The CUDA backend on one kernel version, named explicitly (without a device, every test using it skips).

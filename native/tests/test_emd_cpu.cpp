@@ -1,7 +1,10 @@
 // Native tests of tasft_emd_cpu on every instruction set this CPU has, against the float64 reference and the
 // PyTorch-made golden cases; the cases and the runner are shared with the other backends (test_cases.h).
+#include <cstdlib>
+
 #include "test_cases.h"
 #include "emd_isa.h"  // the instruction-set choice as a pure function: every branch, whatever this CPU has
+#include "emd_cuda_choice.h"  // the same for the CUDA kernel version: every branch, with or without a GPU
 
 namespace {
 
@@ -121,7 +124,7 @@ TEST_CASE("bad_arguments") {
     const tt::Case c = tt::make_case(tt::spec(3, 10, 4));
     std::vector<float> loss(3);
     const tasft_emd_args ok = host_args(c, loss.data());
-    const tasft_emd_variant generic = {TASFT_CPU_ISA_GENERIC, TASFT_CUDA_KERNEL_DEFAULT};
+    const tasft_emd_variant generic = {TASFT_CPU_ISA_GENERIC, TASFT_CUDA_KERNEL_AUTO};
     // Each entry point names the broken argument (and itself) in its message.
     auto expect = [&](const tasft_emd_args& a, const char* needle) {
         for (int variant = 0; variant < 2; ++variant) {
@@ -250,7 +253,7 @@ TEST_CASE("variants") {
     const tasft_emd_args a = host_args(c, loss.data());
     for (int isa : {A2, A5}) {
         if (tasft_cpu_isa_available(isa)) continue;
-        const tasft_emd_variant v = {isa, TASFT_CUDA_KERNEL_DEFAULT};
+        const tasft_emd_variant v = {isa, TASFT_CUDA_KERNEL_AUTO};
         CHECK(tasft_emd_cpu_variant(&a, nullptr, &v) == TASFT_UNSUPPORTED &&
                   std::strstr(tasft_last_error(), "is not available on this CPU"),
               "cpu_isa %s on a CPU without it: %s", tasft::cpu_isa_name(isa), tasft_last_error());
@@ -285,6 +288,205 @@ TEST_CASE("variants") {
     CHECK(loss == std::vector<float>(c.spec.rows, 42.0f) && m == std::vector<float>(c.spec.rows, 42.0f) &&
               grad == std::vector<float>(c.spec.rows * c.stride, 42.0f),
           "a refused variant wrote outputs");
+}
+
+// ---------- the CUDA kernel version (tasft_emd_variant.cuda_kernel): the choice, testable without a GPU ----------
+
+TEST_CASE("cuda_kernel_choice") {
+    // The choice itself (emd_cuda_choice.h): every branch of the AUTO rule and of TASFT_CUDA_KERNEL, with each
+    // version's answer (v2_supports / v3_supports) given, and which versions were asked.
+    const int A = TASFT_CUDA_KERNEL_AUTO, K1 = TASFT_CUDA_KERNEL_V1, K2 = TASFT_CUDA_KERNEL_V2, K3 = TASFT_CUDA_KERNEL_V3;
+    const int F32 = TASFT_FLOAT32, BF = TASFT_BFLOAT16, F16 = TASFT_FLOAT16;
+    const int OK = TASFT_OK, NO = TASFT_UNSUPPORTED, BAD = TASFT_INVALID_ARGUMENT, ERR = TASFT_CUDA_ERROR;
+    struct Row {
+        int requested;
+        const char* env;
+        int logits, embedding;
+        bool v3_validated;
+        int v2, v3;  // what v2_supports / v3_supports answer
+        int status, kernel;
+        const char* asked;  // the versions asked, in order ("23": v2 then v3)
+        const char* why;    // in `why` ("" when the status is a version's answer)
+    };
+    const Row rows[] = {
+        // AUTO without the variable: v3 (validated, can run) > v2 (16-bit logits, bf16 embedding, can run) > v1
+        {A, nullptr, BF, BF, true, OK, OK, OK, K3, "3", ""},
+        {A, nullptr, BF, BF, true, OK, NO, OK, K2, "32", ""},
+        {A, nullptr, BF, BF, false, OK, OK, OK, K2, "2", ""},       // v3 not validated: never automatic
+        {A, nullptr, F16, BF, false, OK, OK, OK, K2, "2", ""},
+        {A, nullptr, F32, BF, false, OK, OK, OK, K1, "", ""},       // fp32 logits keep v1's fp32 arithmetic
+        {A, nullptr, F32, BF, true, OK, NO, OK, K1, "3", ""},
+        {A, nullptr, F32, BF, true, OK, OK, OK, K3, "3", ""},
+        {A, nullptr, BF, F32, false, NO, NO, OK, K1, "", ""},       // v2 needs a bf16 embedding
+        {A, nullptr, BF, F16, true, NO, NO, OK, K1, "3", ""},
+        {A, nullptr, BF, BF, false, NO, OK, OK, K1, "2", ""},       // v2 refuses (an old device): v1
+        {A, "", BF, BF, false, OK, OK, OK, K2, "2", ""},            // empty = unset
+        {A, "auto", BF, BF, true, OK, OK, OK, K3, "3", ""},
+        {A, nullptr, BF, BF, true, OK, ERR, ERR, 0, "3", ""},       // a CUDA error while asking is the call's error
+        {A, nullptr, BF, BF, false, ERR, OK, ERR, 0, "2", ""},
+        // AUTO with TASFT_CUDA_KERNEL naming a version: that version where it can run the call, else the rule
+        {A, "v1", BF, BF, true, OK, OK, OK, K1, "", ""},
+        {A, "v2", F32, BF, false, OK, OK, OK, K2, "2", ""},         // the user's v2 even for fp32 logits
+        {A, "v2", BF, F32, false, NO, NO, OK, K1, "2", ""},         // v2 cannot run it: the rule (v1 here)
+        {A, "v3", BF, BF, false, OK, OK, OK, K3, "3", ""},          // the user's v3 even before it is validated
+        {A, "v3", BF, BF, false, OK, NO, OK, K2, "32", ""},
+        {A, "v3", F32, F32, true, NO, NO, OK, K1, "3", ""},         // v3 is not asked twice
+        {A, "v2", BF, BF, true, NO, OK, OK, K3, "23", ""},
+        // a bad value of the variable: the AUTO call fails, naming it
+        {A, "v4", BF, BF, true, OK, OK, BAD, 0, "", "the environment variable TASFT_CUDA_KERNEL='v4' is not auto"},
+        {A, "V2", BF, BF, true, OK, OK, BAD, 0, "", "TASFT_CUDA_KERNEL='V2'"},
+        {A, "default", BF, BF, true, OK, OK, BAD, 0, "", "TASFT_CUDA_KERNEL='default'"},
+        // explicit versions ignore the variable (bad values included) and are run or refused, never replaced
+        {K1, "v9", BF, BF, true, OK, OK, OK, K1, "", ""},
+        {K1, nullptr, F32, F32, true, NO, NO, OK, K1, "", ""},
+        {K2, "v3", F32, BF, true, OK, OK, OK, K2, "2", ""},
+        {K2, nullptr, BF, F32, true, NO, OK, NO, 0, "2", ""},
+        {K3, "v1", BF, BF, false, OK, OK, OK, K3, "3", ""},
+        {K3, "bogus", BF, BF, true, OK, NO, NO, 0, "3", ""},
+        {K3, nullptr, BF, BF, true, OK, ERR, ERR, 0, "3", ""},
+        // not a tasft_cuda_kernel_id
+        {4, nullptr, BF, BF, true, OK, OK, BAD, 0, "", "cuda_kernel 4 is not a tasft_cuda_kernel_id"},
+        {-1, "v2", BF, BF, true, OK, OK, BAD, 0, "", "cuda_kernel -1 is not a tasft_cuda_kernel_id"},
+    };
+    for (const Row& r : rows) {
+        std::string asked;
+        auto supports = [&](int k) {
+            asked += (char)('0' + k);
+            return k == K3 ? r.v3 : k == K2 ? r.v2 : -100;
+        };
+        int kernel = -7;
+        char why[160] = "x";
+        const int st = tasft::choose_cuda_kernel(r.requested, r.env, r.logits, r.embedding, r.v3_validated, supports,
+                                                 &kernel, why, sizeof why);
+        const bool why_ok = r.why[0] ? std::strstr(why, r.why) != nullptr : why[0] == '\0';
+        CHECK(st == r.status && (st != TASFT_OK || kernel == r.kernel) && asked == r.asked && why_ok,
+              "choose_cuda_kernel(%d, env %s, logits %s, embedding %s, v3 validated %d, v2 %d, v3 %d) = %d, kernel %d, "
+              "asked '%s', why '%s'", r.requested, r.env ? r.env : "unset", tt::dname(r.logits), tt::dname(r.embedding),
+              r.v3_validated, r.v2, r.v3, st, kernel, asked.c_str(), why);
+    }
+    // The variable's values.
+    for (const char* ok : {"auto", "v1", "v2", "v3", ""}) {
+        int k = -7;
+        char why[160] = "";
+        CHECK(tasft::parse_cuda_kernel_env(ok, &k, why, sizeof why) == TASFT_OK && k >= A && k <= K3 &&
+                  (ok[0] == '\0' ? k == A : std::strcmp(tasft::cuda_kernel_name(k), ok) == 0),
+              "TASFT_CUDA_KERNEL=%s: kernel %d", ok, k);
+    }
+    const std::string long_value(300, 'x');
+    for (const char* bad : {"v0", "V1", " v1", "v1 ", "2", "default", "none", long_value.c_str()}) {
+        int k = -7;
+        char why[160] = "";
+        const int st = tasft::parse_cuda_kernel_env(bad, &k, why, sizeof why);
+        CHECK(st == TASFT_INVALID_ARGUMENT && std::strstr(why, "TASFT_CUDA_KERNEL") && std::strstr(why, "auto, v1, v2 or v3")
+                  && std::strlen(why) < 120 && k == -7,
+              "TASFT_CUDA_KERNEL='%.20s': %d, '%s'", bad, st, why);
+    }
+
+    // The entry points, on any machine: a variant's cuda_kernel is checked before the device (INVALID_ARGUMENT), V3
+    // is a valid value that the CPU entry points ignore, and rows = 0 needs no device.
+    const tt::Case c = tt::make_case(tt::spec(5, 40, 8).with_seed(1600));
+    std::vector<float> loss(c.spec.rows, 42.0f);
+    tasft_emd_args a = host_args(c, loss.data());
+    const tt::Outputs plain = cpu.run(c, tt::Variant(), tt::RunOptions());
+    for (int k : {A, K1, K2, K3}) {
+        const tasft_emd_variant v = {TASFT_CPU_ISA_DEFAULT, k};
+        CHECK(tasft_emd_cpu_variant(&a, nullptr, &v) == TASFT_OK && loss == plain.loss,
+              "tasft_emd_cpu_variant with cuda_kernel %s: %s", tasft::cuda_kernel_name(k), tasft_last_error());
+    }
+    const bool cuda_built = std::strcmp(tasft_cuda_kernel(), "none") != 0;
+    std::printf("  (tasft_cuda_kernel() = %s, cuda_available %d)\n", tasft_cuda_kernel(), tasft_cuda_available());
+    int kernel = -7;
+    for (int bad : {4, -1, 1000}) {
+        const tasft_emd_variant v = {TASFT_CPU_ISA_DEFAULT, bad};
+        const char needle[] = "cuda_kernel";
+        int st = tasft_emd_cuda_variant(&a, nullptr, &v);
+        CHECK(cuda_built ? st == TASFT_INVALID_ARGUMENT && std::strstr(tasft_last_error(), needle)
+                         : st == TASFT_UNSUPPORTED && std::strstr(tasft_last_error(), "without CUDA"),
+              "tasft_emd_cuda_variant, cuda_kernel %d: %d '%s'", bad, st, tasft_last_error());
+        st = tasft_emd_cuda_kernel_choice(&a, nullptr, &v, &kernel);
+        CHECK(cuda_built ? st == TASFT_INVALID_ARGUMENT && std::strstr(tasft_last_error(), needle) &&
+                               std::strncmp(tasft_last_error(), "tasft_emd_cuda_kernel_choice:", 29) == 0
+                         : st == TASFT_UNSUPPORTED && std::strstr(tasft_last_error(), "without CUDA"),
+              "tasft_emd_cuda_kernel_choice, cuda_kernel %d: %d '%s'", bad, st, tasft_last_error());
+    }
+    CHECK(kernel == -7, "a failed tasft_emd_cuda_kernel_choice wrote *kernel");
+    const tasft_emd_variant kv1 = {TASFT_CPU_ISA_DEFAULT, K1};
+    CHECK(tasft_emd_cuda_kernel_choice(&a, nullptr, &kv1, nullptr) != TASFT_OK && tasft_last_error()[0] != '\0',
+          "tasft_emd_cuda_kernel_choice with kernel NULL");
+    tasft_emd_args empty = a;  // rows = 0: nothing to run, on any device or none (where the library has CUDA)
+    empty.rows = 0;
+    empty.logits = empty.targets = nullptr;
+    empty.loss_rows = nullptr;
+    if (cuda_built)
+        for (int k : {K1, K2, K3}) {
+            const tasft_emd_variant v = {TASFT_CPU_ISA_DEFAULT, k};
+            CHECK(tasft_emd_cuda_variant(&empty, nullptr, &v) == TASFT_OK && tasft_emd_cuda_variant_async(&empty, nullptr, &v) == TASFT_OK,
+                  "rows = 0 with cuda_kernel %s: %s", tasft::cuda_kernel_name(k), tasft_last_error());
+        }
+    CHECK(loss == plain.loss, "a refused call wrote loss_rows");
+}
+
+// The variable TASFT_CUDA_KERNEL, end to end: ctest runs this case with several values of it (CMakeLists.txt:
+// cpu.cuda_kernel_env_*; the test never sets it itself). Whatever the value, it is checked against the parser.
+TEST_CASE("cuda_kernel_env") {
+    const char* env = std::getenv("TASFT_CUDA_KERNEL");
+    int want = -1;
+    char why[160] = "";
+    const bool valid = tasft::parse_cuda_kernel_env(env, &want, why, sizeof why) == TASFT_OK;
+    std::printf("  (TASFT_CUDA_KERNEL %s%s%s, tasft_cuda_kernel() = %s)\n", env ? "'" : "unset", env ? env : "",
+                env ? "'" : "", tasft_cuda_kernel());
+    if (std::strcmp(tasft_cuda_kernel(), "none") == 0) {  // a library without CUDA: the variable means nothing
+        CHECK(!tasft_cuda_available(), "tasft_cuda_kernel() = none with a CUDA device");
+        return;
+    }
+    CHECK(std::strcmp(tasft_cuda_kernel(), valid ? tasft::cuda_kernel_name(want) : "invalid") == 0,
+          "tasft_cuda_kernel() = %s with TASFT_CUDA_KERNEL %s", tasft_cuda_kernel(), env ? env : "unset");
+    // rows = 0 with valid pointers: no device is needed to get past the checks.
+    const tt::Case c = tt::make_case(tt::spec(3, 10, 4).with_seed(1610));
+    std::vector<float> loss(c.spec.rows, 42.0f);
+    tasft_emd_args empty = host_args(c, loss.data());
+    empty.rows = 0;
+    const tasft_emd_variant kv1 = {TASFT_CPU_ISA_DEFAULT, TASFT_CUDA_KERNEL_V1};
+    const tasft_emd_variant kauto = {TASFT_CPU_ISA_DEFAULT, TASFT_CUDA_KERNEL_AUTO};
+    // Explicit versions never read the variable; the CPU entry points neither.
+    CHECK(tasft_emd_cuda_variant(&empty, nullptr, &kv1) == TASFT_OK, "explicit v1, rows 0: %s", tasft_last_error());
+    std::vector<float> cpu_loss(c.spec.rows);
+    tasft_emd_args full = host_args(c, cpu_loss.data());
+    CHECK(tasft_emd_cpu(&full) == TASFT_OK, "tasft_emd_cpu: %s", tasft_last_error());
+    // The calls that read it: every AUTO entry point.
+    tasft_emd_skip sk{};
+    struct Entry {
+        const char* fn;
+        std::function<int()> call;
+    };
+    int kernel = -7;
+    const Entry entries[] = {
+        {"tasft_emd_cuda", [&] { return tasft_emd_cuda(&empty); }},
+        {"tasft_emd_cuda_async", [&] { return tasft_emd_cuda_async(&empty); }},
+        {"tasft_emd_cuda_skip", [&] { return tasft_emd_cuda_skip(&empty, &sk); }},
+        {"tasft_emd_cuda_skip_async", [&] { return tasft_emd_cuda_skip_async(&empty, &sk); }},
+        {"tasft_emd_cuda_variant", [&] { return tasft_emd_cuda_variant(&empty, nullptr, nullptr); }},
+        {"tasft_emd_cuda_variant_async", [&] { return tasft_emd_cuda_variant_async(&empty, nullptr, &kauto); }},
+        {"tasft_emd_cuda_kernel_choice", [&] { return tasft_emd_cuda_kernel_choice(&empty, nullptr, &kauto, &kernel); }},
+    };
+    for (const Entry& e : entries) {
+        const int st = e.call();
+        if (!valid) {
+            CHECK(st == TASFT_INVALID_ARGUMENT && std::strncmp(tasft_last_error(), e.fn, std::strlen(e.fn)) == 0 &&
+                      std::strstr(tasft_last_error(), "TASFT_CUDA_KERNEL") && !std::strchr(tasft_last_error(), '\n'),
+                  "%s with TASFT_CUDA_KERNEL='%s': %d '%s'", e.fn, env, st, tasft_last_error());
+        } else if (std::strcmp(e.fn, "tasft_emd_cuda_kernel_choice") != 0) {
+            CHECK(st == TASFT_OK, "%s, rows 0: %d '%s'", e.fn, st, tasft_last_error());
+        } else if (tasft_cuda_available()) {  // the choice needs the device; here it is one of the versions
+            CHECK(st == TASFT_OK && kernel >= TASFT_CUDA_KERNEL_V1 && kernel <= TASFT_CUDA_KERNEL_V3 &&
+                      (want != TASFT_CUDA_KERNEL_V1 || kernel == TASFT_CUDA_KERNEL_V1),
+                  "tasft_emd_cuda_kernel_choice: %d, kernel %d '%s'", st, kernel, tasft_last_error());
+            std::printf("  (AUTO on a 0 x 10 x 4 fp32 call runs %s)\n", tasft::cuda_kernel_name(kernel));
+        } else {
+            CHECK(st == TASFT_CUDA_ERROR, "tasft_emd_cuda_kernel_choice without a device: %d '%s'", st, tasft_last_error());
+        }
+    }
+    CHECK(loss == std::vector<float>(c.spec.rows, 42.0f), "a call with rows = 0 wrote loss_rows");
 }
 
 // ---------- skipping mode (tasft_emd_cpu_skip) ----------
@@ -379,7 +581,7 @@ TEST_CASE("skip_bad_arguments") {
     const tt::Case c = tt::make_case(tt::spec(3, 10, 4));
     std::vector<float> loss(3, 42.0f);
     const tasft_emd_args a = host_args(c, loss.data());
-    const tasft_emd_variant generic = {TASFT_CPU_ISA_GENERIC, TASFT_CUDA_KERNEL_DEFAULT};
+    const tasft_emd_variant generic = {TASFT_CPU_ISA_GENERIC, TASFT_CUDA_KERNEL_AUTO};
     for (float bad : {-1e-9f, 1.5f, std::nanf(""), INFINITY}) {
         tasft_emd_skip sk{};
         sk.threshold = bad;

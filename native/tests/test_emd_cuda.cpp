@@ -1,12 +1,11 @@
-// Native tests of tasft_emd_cuda* (kernel versions v1 and v2, named explicitly) against the float64 reference, the
-// PyTorch-made golden cases and tasft_emd_cpu; the cases and the runner are shared with the other backends
-// (test_cases.h). Built whenever the CUDA kernel is; without a usable device every test prints SKIP and passes.
+// Native tests of tasft_emd_cuda* (kernel versions v1, v2 and v3, each named explicitly, and the AUTO choice) against
+// the float64 reference, the PyTorch-made golden cases and tasft_emd_cpu; the cases and the runner are shared with the
+// other backends (test_cases.h). Built whenever the CUDA kernel is; without a usable device every test prints SKIP and passes.
 #include "test_cuda_util.h"
 
 namespace {
 
 const tt::Backend v1 = cuda_backend(TASFT_CUDA_KERNEL_V1);
-const tt::Backend v2 = cuda_backend(TASFT_CUDA_KERNEL_V2);
 
 tt::Check checks(std::vector<tt::Grad> grads, cudaStream_t stream = nullptr) {
     tt::Check k;
@@ -327,12 +326,67 @@ TEST_CASE("skip_v1") {
     CUDA_OK(cudaDeviceSynchronize());
 }
 
-// ---------- v2 (tensor cores), selected by tasft_emd_variant.cuda_kernel ----------
+// ---------- the tensor-core versions v2 (WMMA) and v3 (wgmma + TMA), each named by tasft_emd_variant ----------
+//
+// Both are held to the bf16 bounds above (kV2Tol) on the same cases. v2 must run every one of them (sm_80+). v3 may
+// refuse a case (v3_supports: not an sm_90 device, a library without sm_90a code, dtypes, alignment, skipping): the
+// refusal must name v3 and write nothing (try_run_cuda checks every output), and a test in which v3 ran no case SKIPs
+// with v3's reason, so these tests check v3 by themselves wherever it runs.
 
-TEST_CASE("v2_random_shapes") {
+class TensorCore {
+public:
+    explicit TensorCore(int kernel) : kernel_(kernel) {}
+    const char* name() const { return kernel_ == TASFT_CUDA_KERNEL_V3 ? "v3" : "v2"; }
+    tt::Variant variant() const { return cuda_kernel(kernel_); }
+
+    // Runs the case on this version: false when it refused (checked: no output written, the reason names it).
+    bool run(const tt::Case& c, const tt::RunOptions& o, tt::Outputs* out) {
+        std::string why;
+        std::optional<tt::Outputs> r = try_run_cuda(c, variant(), o, &why);
+        ++calls_;
+        if (!r) {
+            CHECK(kernel_ != TASFT_CUDA_KERNEL_V2, "%s: v2 refused: %s", c.spec.describe().c_str(), why.c_str());
+            CHECK(std::strstr(why.c_str(), name()) != nullptr, "%s: the refusal '%s' does not name %s",
+                  c.spec.describe().c_str(), why.c_str(), name());
+            if (reason_.empty()) reason_ = why;
+            return false;
+        }
+        ++ran_;
+        *out = std::move(*r);
+        return true;
+    }
+
+    // The shared runner's checks (check_skip) on this version; a refused case ends the check quietly.
+    struct Refused {};
+    tt::Backend backend() {
+        return tt::Backend{std::string("cuda ") + name(), [this] { return std::vector<tt::Variant>{variant()}; },
+                           [this](const tt::Case& c, const tt::Variant&, const tt::RunOptions& o) {
+                               tt::Outputs out;
+                               if (!run(c, o, &out)) throw Refused();
+                               return out;
+                           },
+                           nullptr, tt::Tolerance()};
+    }
+
+    // The end of a test: SKIP when this version ran nothing, else say how much it refused.
+    void finish() const {
+        if (ran_ == 0)
+            throw tt::Skipped(std::string(name()) + " refused all " + std::to_string(calls_) + " calls: " + reason_);
+        if (ran_ < calls_) std::printf("  (%s refused %d of %d calls, e.g. %s)\n", name(), calls_ - ran_, calls_, reason_.c_str());
+    }
+
+private:
+    int kernel_;
+    int calls_ = 0, ran_ = 0;
+    std::string reason_;
+};
+
+// rows x vocab x dim: tile edges (64 rows, 32/128 vocabulary, 256/32 dims), odd sizes, several row tiles; logits fp32,
+// bf16 and fp16 with a bf16 embedding, ignored rows, masked logits, padded rows; a new gradient buffer and in place.
+void tensor_core_random_shapes(int kernel) {
     require_cuda();
+    TensorCore tc(kernel);
     Stream stream;
-    // rows x vocab x dim: tile edges (64 rows, 32/128 vocabulary, 256/32 dims), odd sizes, several row tiles.
     const tt::cases::Shape shapes[] = {{1, 1, 8},      {1, 7, 1},      {3, 1000, 33},  {37, 4099, 64}, {64, 128, 256},
                                        {65, 129, 257}, {130, 513, 72}, {7, 32003, 24}, {200, 300, 8},  {5, 301, 4096}};
     uint64_t seed = 1200;
@@ -344,27 +398,32 @@ TEST_CASE("v2_random_shapes") {
             const tt::Case c = tt::make_case(s);
             tt::RunOptions o;
             o.stream = stream.get();
-            const tt::Outputs a = run_cuda(c, cuda_kernel(TASFT_CUDA_KERNEL_V2), o);
-            compare_v2(c, a, true, true);
+            tt::Outputs a, b;
+            const bool ran_a = tc.run(c, o, &a);
+            if (ran_a) compare_v2(c, a, true, true);
             o.grad = tt::Grad::InPlace;
-            const tt::Outputs b = run_cuda(c, cuda_kernel(TASFT_CUDA_KERNEL_V2), o);
-            // (Not bit for bit: with the vocabulary split over CTAs the fp32 atomics add in any order.)
-            for (int64_t n = 0; n < s.rows; ++n)
-                CHECK(std::fabs(a.loss[n] - b.loss[n]) <= 1e-6 * std::fabs(a.loss[n]) + 1e-9,
-                      "%s: v2 in-place loss[%lld] %.9g vs %.9g", s.describe().c_str(), (long long)n, a.loss[n], b.loss[n]);
+            if (!tc.run(c, o, &b)) continue;
             compare_v2(c, b, true, true);
+            // (Not bit for bit: with the vocabulary split over CTAs the fp32 atomics add in any order.)
+            if (ran_a)
+                for (int64_t n = 0; n < s.rows; ++n)
+                    CHECK(std::fabs(a.loss[n] - b.loss[n]) <= 1e-6 * std::fabs(a.loss[n]) + 1e-9,
+                          "%s: %s in-place loss[%lld] %.9g vs %.9g", s.describe().c_str(), tc.name(), (long long)n,
+                          a.loss[n], b.loss[n]);
         }
+    tc.finish();
 }
 
-TEST_CASE("v2_extreme_and_ignored") {
+// Near one-hot rows, masked logits, a row of one finite logit, all rows ignored, forward only, bad async targets.
+void tensor_core_extreme_and_ignored(int kernel) {
     require_cuda();
-    const tt::Variant kv2 = cuda_kernel(TASFT_CUDA_KERNEL_V2);
-    // Near one-hot rows, masked logits, a row of one finite logit, all rows ignored, forward only, bad async targets.
+    TensorCore tc(kernel);
+    tt::Outputs out;
     for (double scale : {1e2, 1e4}) {
         const tt::Case c = tt::make_case(tt::spec(70, 1001, 40).with_pad(2).with_scale(scale).with_neg_inf(0.3)
                                              .with_ignore(0.2).with_dtypes(TASFT_BFLOAT16, TASFT_BFLOAT16)
                                              .with_seed(1300 + (uint64_t)scale));
-        compare_v2(c, run_cuda(c, kv2, tt::RunOptions()), true, true);
+        if (tc.run(c, tt::RunOptions(), &out)) compare_v2(c, out, true, true);
     }
     {
         tt::Case c = tt::make_case(tt::spec(9, 700, 16).with_neg_inf(1.0).with_dtypes(TASFT_FLOAT32, TASFT_BFLOAT16)
@@ -374,27 +433,30 @@ TEST_CASE("v2_extreme_and_ignored") {
             for (int64_t v = 0; v < c.spec.vocab; ++v)
                 if (std::isfinite(c.logits.values[n * c.stride + v])) c.targets[n] = v;
         tt::refresh_expected(c);
-        const tt::Outputs o = run_cuda(c, kv2, tt::RunOptions());
-        compare_v2(c, o, true, true);
-        for (int64_t n = 0; n < c.spec.rows; ++n) {
-            CHECK(o.loss[n] == 0.0f, "one-hot row %lld: loss %g", (long long)n, o.loss[n]);
-            for (int64_t v = 0; v < c.spec.vocab; ++v)
-                CHECK(tt::read_value(o.grad.data(), c.spec.logits_dtype, (size_t)(n * c.stride + v)) == 0.0,
-                      "one-hot row %lld: grad[%lld] not 0", (long long)n, (long long)v);
+        if (tc.run(c, tt::RunOptions(), &out)) {
+            compare_v2(c, out, true, true);
+            for (int64_t n = 0; n < c.spec.rows; ++n) {
+                CHECK(out.loss[n] == 0.0f, "%s: one-hot row %lld: loss %g", tc.name(), (long long)n, out.loss[n]);
+                for (int64_t v = 0; v < c.spec.vocab; ++v)
+                    CHECK(tt::read_value(out.grad.data(), c.spec.logits_dtype, (size_t)(n * c.stride + v)) == 0.0,
+                          "%s: one-hot row %lld: grad[%lld] not 0", tc.name(), (long long)n, (long long)v);
+            }
         }
     }
     {
         const tt::CaseSpec s = tt::cases::all_ignored().with_dtypes(TASFT_FLOAT32, TASFT_BFLOAT16);
         const tt::Case c = tt::make_case(s);
-        const tt::Outputs o = run_cuda(c, kv2, tt::RunOptions());
-        for (int64_t n = 0; n < s.rows; ++n) CHECK(o.loss[n] == 0.0f, "ignored row %lld: loss %g", (long long)n, o.loss[n]);
-        compare_v2(c, o, true, true);
+        if (tc.run(c, tt::RunOptions(), &out)) {
+            for (int64_t n = 0; n < s.rows; ++n)
+                CHECK(out.loss[n] == 0.0f, "%s: ignored row %lld: loss %g", tc.name(), (long long)n, out.loss[n]);
+            compare_v2(c, out, true, true);
+        }
         tt::CaseSpec f = s;
         const tt::Case cf = tt::make_case(f.with_ignore(0.1).with_seed(1311));
         tt::RunOptions fo;
         fo.grad = tt::Grad::None;
         fo.expected = false;
-        compare_v2(cf, run_cuda(cf, kv2, fo), false, false);  // run_cuda also checks the logits are untouched
+        if (tc.run(cf, fo, &out)) compare_v2(cf, out, false, false);  // run_cuda also checks the logits are untouched
     }
     {
         const tt::Case c = tt::make_case(tt::spec(9, 1234, 40).with_pad(2).with_dtypes(TASFT_BFLOAT16, TASFT_BFLOAT16)
@@ -405,54 +467,22 @@ TEST_CASE("v2_extreme_and_ignored") {
         tt::RunOptions o;
         o.async = true;
         o.targets = &bad;
-        const tt::Outputs out = run_cuda(c, kv2, o);
-        for (int64_t n : {3, 7}) {
-            CHECK(std::isnan(out.loss[n]), "v2 bad target row %lld: loss %g", (long long)n, out.loss[n]);
-            for (int64_t v = 0; v < c.spec.vocab; ++v)
-                CHECK(std::isnan(tt::read_value(out.grad.data(), c.spec.logits_dtype, (size_t)(n * c.stride + v))),
-                      "v2 bad target row %lld: grad[%lld] not NaN", (long long)n, (long long)v);
-        }
+        if (tc.run(c, o, &out))
+            for (int64_t n : {3, 7}) {
+                CHECK(std::isnan(out.loss[n]), "%s bad target row %lld: loss %g", tc.name(), (long long)n, out.loss[n]);
+                for (int64_t v = 0; v < c.spec.vocab; ++v)
+                    CHECK(std::isnan(tt::read_value(out.grad.data(), c.spec.logits_dtype, (size_t)(n * c.stride + v))),
+                          "%s bad target row %lld: grad[%lld] not NaN", tc.name(), (long long)n, (long long)v);
+            }
     }
+    tc.finish();
 }
 
-TEST_CASE("v2_fallback_and_skip") {
+// Skipping on tensor cores: the loss error within the reported bound plus the bf16 allowance.
+void tensor_core_skip(int kernel) {
     require_cuda();
-    // An explicit v2 that cannot run the call (fp32 or fp16 embedding) is refused, naming why, and writes nothing.
-    // The entry points without a variant run the default, v1 unless the user's TASFT_CUDA_KERNEL asks for v2 (which
-    // then falls back to v1 for these embeddings): the very bits of the explicit v1.
-    const bool default_is_v1 = std::strcmp(tasft_cuda_kernel(), "v1") == 0;
-    for (int ed : {TASFT_FLOAT32, TASFT_FLOAT16, TASFT_BFLOAT16}) {
-        const tt::Case c = tt::make_case(tt::spec(13, 777, 20).with_dtypes(TASFT_FLOAT32, ed).with_seed(1400 + ed));
-        for (int variant = 0; variant < 4; ++variant) {
-            tt::RunOptions o;  // sync / async, exact / skipping
-            o.async = variant & 1;
-            o.threshold = variant & 2 ? 1e-4f : -1.0f;
-            const tt::Outputs pinned = run_cuda(c, cuda_kernel(TASFT_CUDA_KERNEL_V1), o);
-            if (ed != TASFT_BFLOAT16 || default_is_v1) {
-                const tt::Outputs plain = run_cuda(c, tt::Variant(), o);
-                CHECK(plain.loss == pinned.loss && plain.grad == pinned.grad && plain.bound == pinned.bound,
-                      "embedding %s, variant %d: the default entry point differs from v1", tt::dname(ed), variant);
-            }
-        }
-        if (ed == TASFT_BFLOAT16) continue;
-        DeviceBuffer logits(c.logits.bytes.data(), c.logits.bytes.size()), emb(c.embedding.bytes.data(), c.embedding.bytes.size());
-        DeviceBuffer tgt(c.targets.data(), c.targets.size() * sizeof(int64_t)), loss(13 * sizeof(float));
-        loss.fill_nan();
-        tasft_emd_args a = tt::shape_args(c);
-        a.logits = logits.get();
-        a.unit_embedding = emb.get();
-        a.targets = tgt.get<int64_t>();
-        a.loss_rows = loss.get<float>();
-        const tasft_emd_variant kv2 = {TASFT_CPU_ISA_DEFAULT, TASFT_CUDA_KERNEL_V2};
-        for (int async = 0; async < 2; ++async) {
-            const int st = async ? tasft_emd_cuda_variant_async(&a, nullptr, &kv2) : tasft_emd_cuda_variant(&a, nullptr, &kv2);
-            CHECK(st == TASFT_UNSUPPORTED && std::strstr(tasft_last_error(), "v2 needs a bfloat16 embedding"),
-                  "embedding %s: explicit v2 gave %d: %s", tt::dname(ed), st, tasft_last_error());
-        }
-        CUDA_OK(cudaDeviceSynchronize());
-        for (float x : loss.download<float>()) CHECK(std::isnan(x), "a refused v2 call wrote loss_rows");
-    }
-    // Skipping on tensor cores: the loss error within the reported bound plus v2's bf16 allowance.
+    TensorCore tc(kernel);
+    const tt::Backend b = tc.backend();
     uint64_t seed = 1410;
     for (int64_t rows : {40, 130})
         for (float thr : {1e-6f, 1e-4f, 1e-2f}) {
@@ -463,7 +493,122 @@ TEST_CASE("v2_fallback_and_skip") {
             tt::RunOptions o;
             o.threshold = thr;
             o.grad = tt::Grad::InPlace;
-            tt::check_skip(v2, c, o, true, kV2Tol);
+            try {
+                tt::check_skip(b, c, o, true, kV2Tol);
+            } catch (const TensorCore::Refused&) {
+            }
+        }
+    tc.finish();
+}
+
+// The version tasft_emd_cuda_kernel_choice names for the case under `o` (its dtypes, gradient mode, skipping), asked
+// with device buffers of the case's sizes; fails the test when the question fails.
+int chosen_kernel(const tt::Case& c, const tt::RunOptions& o, int requested) {
+    const size_t rows = (size_t)c.spec.rows;
+    DeviceBuffer logits(c.logits.bytes.size()), emb(c.embedding.bytes.size()), tgt(rows * sizeof(int64_t));
+    DeviceBuffer loss(rows * sizeof(float)), grad(o.grad == tt::Grad::NewBuffer ? c.logits.bytes.size() : 0);
+    DeviceBuffer expected(o.expected ? rows * (size_t)c.spec.dim * sizeof(float) : 0);
+    DeviceBuffer bound(rows * sizeof(float)), mass(rows * sizeof(float));
+    tasft_emd_args a = tt::shape_args(c);
+    a.logits = logits.get();
+    a.unit_embedding = emb.get();
+    a.targets = tgt.get<int64_t>();
+    a.loss_rows = loss.get<float>();
+    a.expected_embedding = o.expected ? expected.get<float>() : nullptr;
+    a.grad_logits = o.grad == tt::Grad::NewBuffer ? grad.get() : o.grad == tt::Grad::InPlace ? logits.get() : nullptr;
+    tasft_emd_skip sk{};
+    sk.threshold = o.threshold;
+    sk.loss_error_bound = bound.get<float>();
+    sk.skipped_mass = mass.get<float>();
+    const tasft_emd_variant v = {TASFT_CPU_ISA_DEFAULT, requested};
+    int kernel = -1;
+    const int st = tasft_emd_cuda_kernel_choice(&a, o.skip() ? &sk : nullptr, &v, &kernel);
+    CHECK(st == TASFT_OK && kernel >= TASFT_CUDA_KERNEL_V1 && kernel <= TASFT_CUDA_KERNEL_V3,
+          "%s: tasft_emd_cuda_kernel_choice(%d): %d, kernel %d: %s", c.spec.describe().c_str(), requested, st, kernel,
+          tasft_last_error());
+    return kernel;
+}
+
+TEST_CASE("v2_random_shapes") { tensor_core_random_shapes(TASFT_CUDA_KERNEL_V2); }
+TEST_CASE("v3_random_shapes") { tensor_core_random_shapes(TASFT_CUDA_KERNEL_V3); }
+TEST_CASE("v2_extreme_and_ignored") { tensor_core_extreme_and_ignored(TASFT_CUDA_KERNEL_V2); }
+TEST_CASE("v3_extreme_and_ignored") { tensor_core_extreme_and_ignored(TASFT_CUDA_KERNEL_V3); }
+TEST_CASE("v3_skip") { tensor_core_skip(TASFT_CUDA_KERNEL_V3); }
+
+TEST_CASE("v2_fallback_and_skip") {
+    require_cuda();
+    // An explicit v2 that cannot run the call (fp32 or fp16 embedding) is refused, naming why, and writes nothing.
+    for (int ed : {TASFT_FLOAT32, TASFT_FLOAT16}) {
+        const tt::Case c = tt::make_case(tt::spec(13, 777, 20).with_dtypes(TASFT_FLOAT32, ed).with_seed(1400 + ed));
+        DeviceBuffer logits(c.logits.bytes.data(), c.logits.bytes.size()), emb(c.embedding.bytes.data(), c.embedding.bytes.size());
+        DeviceBuffer tgt(c.targets.data(), c.targets.size() * sizeof(int64_t)), loss(13 * sizeof(float));
+        loss.fill_nan();
+        tasft_emd_args a = tt::shape_args(c);
+        a.logits = logits.get();
+        a.unit_embedding = emb.get();
+        a.targets = tgt.get<int64_t>();
+        a.loss_rows = loss.get<float>();
+        const tasft_emd_variant kv2 = {TASFT_CPU_ISA_DEFAULT, TASFT_CUDA_KERNEL_V2};
+        int kernel = -1;
+        for (int entry = 0; entry < 3; ++entry) {
+            const int st = entry == 0   ? tasft_emd_cuda_variant(&a, nullptr, &kv2)
+                           : entry == 1 ? tasft_emd_cuda_variant_async(&a, nullptr, &kv2)
+                                        : tasft_emd_cuda_kernel_choice(&a, nullptr, &kv2, &kernel);
+            CHECK(st == TASFT_UNSUPPORTED && std::strstr(tasft_last_error(), "v2 needs a bfloat16 embedding"),
+                  "embedding %s: explicit v2 (entry %d) gave %d: %s", tt::dname(ed), entry, st, tasft_last_error());
+        }
+        CUDA_OK(cudaDeviceSynchronize());
+        for (float x : loss.download<float>()) CHECK(std::isnan(x), "a refused v2 call wrote loss_rows");
+        CHECK(kernel == -1, "a refused choice wrote *kernel");
+    }
+    tensor_core_skip(TASFT_CUDA_KERNEL_V2);
+}
+
+TEST_CASE("auto_choice") {
+    require_cuda();
+    // AUTO (the entry points without a variant, and variant AUTO) runs what tasft_emd_cuda_kernel_choice names, by the
+    // rule of tasft/emd.h: never v2 for fp32 logits or a non-bf16 embedding; v2 for 16-bit logits with a bf16
+    // embedding unless v3 is validated and takes the call. The result is the named version's: v1's bits, or a
+    // tensor-core version within the bf16 bounds. (TASFT_CUDA_KERNEL, if the user set it, changes the choice; the
+    // choice and the run still agree.)
+    const bool env_free = std::strcmp(tasft_cuda_kernel(), "auto") == 0;
+    const tasft_emd_variant kauto = {TASFT_CPU_ISA_DEFAULT, TASFT_CUDA_KERNEL_AUTO};
+    uint64_t seed = 1700;
+    for (int ld : {TASFT_FLOAT32, TASFT_BFLOAT16, TASFT_FLOAT16})
+        for (int ed : {TASFT_FLOAT32, TASFT_BFLOAT16, TASFT_FLOAT16}) {
+            const tt::Case c = tt::make_case(tt::spec(70, 1001, 40).with_pad(3).with_dtypes(ld, ed).with_ignore(0.1)
+                                                 .with_neg_inf(0.02).with_seed(++seed));
+            for (int mode = 0; mode < 4; ++mode) {
+                tt::RunOptions o;  // sync / async, exact / skipping
+                o.async = mode & 1;
+                o.threshold = mode & 2 ? 1e-4f : -1.0f;
+                const int k = chosen_kernel(c, o, TASFT_CUDA_KERNEL_AUTO);
+                CHECK(k == chosen_kernel(c, o, TASFT_CUDA_KERNEL_AUTO), "the choice changed between two asks");
+                for (int explicit_k : {TASFT_CUDA_KERNEL_V1, TASFT_CUDA_KERNEL_V2}) {  // explicit: itself or refused
+                    if (explicit_k == TASFT_CUDA_KERNEL_V2 && ed != TASFT_BFLOAT16) continue;
+                    CHECK(chosen_kernel(c, o, explicit_k) == explicit_k, "explicit %d named another version", explicit_k);
+                }
+                if (env_free) {
+                    const bool v2_fits = ld != TASFT_FLOAT32 && ed == TASFT_BFLOAT16;
+                    CHECK(k == TASFT_CUDA_KERNEL_V3 || k == (v2_fits ? TASFT_CUDA_KERNEL_V2 : TASFT_CUDA_KERNEL_V1),
+                          "%s, mode %d: AUTO chose %d", c.spec.describe().c_str(), mode, k);
+                }
+                tt::Variant vauto;
+                vauto.kernel = kauto;  // is_default(): the entry points without a variant
+                const tt::Outputs plain = run_cuda(c, vauto, o);
+                if (k == TASFT_CUDA_KERNEL_V1) {
+                    const tt::Outputs pinned = run_cuda(c, cuda_kernel(TASFT_CUDA_KERNEL_V1), o);
+                    CHECK(plain.loss == pinned.loss && plain.grad == pinned.grad && plain.expected == pinned.expected &&
+                              plain.bound == pinned.bound && plain.mass == pinned.mass,
+                          "%s, mode %d: AUTO chose v1 but differs from the explicit v1", c.spec.describe().c_str(), mode);
+                } else if (o.skip()) {
+                    tt::check_skip_result(c, plain, plain.bound, plain.mass, o.threshold, true, kV2Tol);
+                } else {
+                    compare_v2(c, plain, true, true);
+                }
+                std::printf("  %s mode %d: AUTO runs %s\n", c.spec.describe().c_str(), mode,
+                            k == TASFT_CUDA_KERNEL_V3 ? "v3" : k == TASFT_CUDA_KERNEL_V2 ? "v2" : "v1");
+            }
         }
 }
 

@@ -207,36 +207,51 @@ int tasft_emd_cpu_skip(const tasft_emd_args* args, const tasft_emd_skip* skip);
 int tasft_emd_cuda_skip(const tasft_emd_args* args, const tasft_emd_skip* skip);
 int tasft_emd_cuda_skip_async(const tasft_emd_args* args, const tasft_emd_skip* skip);
 
-/* Which CUDA kernel tasft_emd_cuda* use by default (TASFT_CUDA_KERNEL_DEFAULT below): "v1" (one block per row, fp32
- * CUDA cores) unless the environment variable TASFT_CUDA_KERNEL=v2 asks for the tensor-core version (bf16 MMA tiles,
- * exp(z - lse) applied as the A operand is staged; needs a bf16 embedding and sm_80+, else v1 runs); "none" without
- * CUDA. v2 stays opt-in until it is faster (bench/RESULTS.md). The variable is read on every call; a
- * tasft_emd_variant picks a kernel per call instead. */
+/* What TASFT_CUDA_KERNEL_AUTO (below) means in general: "auto" (the rule below), or "v1", "v2", "v3" where the
+ * environment variable TASFT_CUDA_KERNEL names a version; "invalid" when the variable holds anything else (the calls
+ * that would read it then fail with TASFT_INVALID_ARGUMENT naming it); "none" without CUDA. The variable is read on
+ * every call. Which version one particular call runs: tasft_emd_cuda_kernel_choice. */
 const char* tasft_cuda_kernel(void);
 
 /* ---- explicit variants: which implementation of the same math one call runs ----
  *
- * The CPU kernel is compiled for three instruction sets and the CUDA kernel exists in two versions; all compute the
- * math at the top of this header (v2 within the bf16 error bounds of test_emd_cuda.cpp). A call without a variant
- * (every entry point above, or variant == NULL below) takes the defaults: the widest instruction set the CPU has and
- * CUDA kernel v1, or what the environment variables TASFT_CPU_ISA / TASFT_CUDA_KERNEL ask for (see tasft_cpu_isa and
- * tasft_cuda_kernel; they exist for users who cannot change the calling code). A variant names the implementation
- * instead, overriding the variables: tests cover every one, benchmarks time one, users pin one. An explicit choice is
- * either run or refused before anything is written: TASFT_UNSUPPORTED, with tasft_last_error() saying why, never a
- * silent substitute. */
+ * The CPU kernel is compiled for three instruction sets and the CUDA kernel exists in three versions; all compute the
+ * math at the top of this header (v2 and v3 within the bf16 error bounds of test_emd_cuda.cpp). A call without a
+ * variant (every entry point above, or variant == NULL below) takes the defaults: the widest instruction set the CPU
+ * has, narrowed by the environment variable TASFT_CPU_ISA (see tasft_cpu_isa), and the CUDA kernel AUTO picks. A
+ * variant names the implementation instead: tests cover every one, benchmarks time one, users pin one. An explicit
+ * choice (cpu_isa GENERIC / AVX2 / AVX512, cuda_kernel V1 / V2 / V3) ignores the environment variables and is either
+ * run or refused before anything is written: TASFT_UNSUPPORTED, with tasft_last_error() saying why, never a silent
+ * substitute.
+ *
+ * TASFT_CUDA_KERNEL_AUTO, the fastest version valid for the call's arguments on the current device:
+ *   v3  when v3 has been validated on GPUs (a property of the library build, until then never automatic) and it can
+ *       run the call (an sm_90 device and library code for it, its dtypes, alignment and options);
+ *   v2  else when the logits are bf16 or fp16, the embedding is bf16 and v2 can run the call (sm_80+, grid limits):
+ *       25x faster than v1 on an H200 at 1,024-8,192 rows, errors within the bf16 bounds (bench/RESULTS.md);
+ *   v1  else (fp32 logits keep v1's fp32 arithmetic: v2 rounds p and r to bf16 for its tensor-core GEMMs).
+ * The environment variable TASFT_CUDA_KERNEL=auto|v1|v2|v3 changes what AUTO means, for users who cannot change the
+ * calling code: vN runs version N wherever it can run the call (v3 even before it is validated) and the rule above
+ * everywhere else; auto (or unset, or empty) is the rule; any other value makes every AUTO call fail with
+ * TASFT_INVALID_ARGUMENT naming the variable. Explicit versions never read it. */
 typedef enum { TASFT_CPU_ISA_DEFAULT = 0, TASFT_CPU_ISA_GENERIC = 1, TASFT_CPU_ISA_AVX2 = 2,
                TASFT_CPU_ISA_AVX512 = 3 } tasft_cpu_isa_id;
-typedef enum { TASFT_CUDA_KERNEL_DEFAULT = 0, TASFT_CUDA_KERNEL_V1 = 1, TASFT_CUDA_KERNEL_V2 = 2 } tasft_cuda_kernel_id;
+typedef enum { TASFT_CUDA_KERNEL_AUTO = 0, TASFT_CUDA_KERNEL_V1 = 1, TASFT_CUDA_KERNEL_V2 = 2,
+               TASFT_CUDA_KERNEL_V3 = 3,
+               TASFT_CUDA_KERNEL_DEFAULT = TASFT_CUDA_KERNEL_AUTO /* the former name of AUTO */ } tasft_cuda_kernel_id;
 typedef struct {
     int cpu_isa;      /* tasft_cpu_isa_id, used by the _cpu entry points:
                            GENERIC  portable C++ (x86-64 baseline), runs on every CPU
                            AVX2     AVX2 + FMA + F16C (x86-64-v3)
                            AVX512   AVX-512 F, VL, BW, DQ (x86-64-v4)
                          TASFT_UNSUPPORTED when this CPU (or a build for another architecture) lacks it */
-    int cuda_kernel;  /* tasft_cuda_kernel_id, used by tasft_emd_cuda_variant*:
+    int cuda_kernel;  /* tasft_cuda_kernel_id, used by tasft_emd_cuda_variant* (and tasft_emd_cuda_kernel_choice):
+                           AUTO the rule above
                            V1  one block per row, fp32 (any dtypes, any device the library was built for)
-                           V2  tensor cores; TASFT_UNSUPPORTED unless the embedding is bf16, the device is sm_80+ and
-                               rows / vocab fit its grid (rows <= 4,194,240) */
+                           V2  tensor cores (bf16 WMMA); TASFT_UNSUPPORTED unless the embedding is bf16, the device
+                               is sm_80+ and rows / vocab fit its grid (rows <= 4,194,240)
+                           V3  wgmma + TMA on sm_90a (emd_cuda_v3.cu); TASFT_UNSUPPORTED where it cannot run the
+                               call, the message says why */
 } tasft_emd_variant;        /* both fields are checked by every _variant entry point (INVALID_ARGUMENT when out of
                                range), each used where it applies; zero-initialised = the defaults */
 
@@ -249,6 +264,15 @@ int tasft_emd_cpu_variant(const tasft_emd_args* args, const tasft_emd_skip* skip
 int tasft_emd_cuda_variant(const tasft_emd_args* args, const tasft_emd_skip* skip, const tasft_emd_variant* variant);
 int tasft_emd_cuda_variant_async(const tasft_emd_args* args, const tasft_emd_skip* skip,
                                  const tasft_emd_variant* variant);
+
+/* The CUDA kernel version (TASFT_CUDA_KERNEL_V1, _V2 or _V3) that tasft_emd_cuda_variant(args, skip, variant) runs on
+ * the calling thread's current device, in *kernel, without running it: for logs and benchmarks. The same checks and
+ * the same failures as that call before its launch (bad arguments, a bad TASFT_CUDA_KERNEL under AUTO, no device, an
+ * explicit version that cannot run the call: *kernel is then left alone), except that the targets are not read, and
+ * that rows = 0, where the call returns at once, still gets its answer (the device is needed then too). Device
+ * pointers are only checked for NULL and alignment, never dereferenced. TASFT_UNSUPPORTED without CUDA. */
+int tasft_emd_cuda_kernel_choice(const tasft_emd_args* args, const tasft_emd_skip* skip,
+                                 const tasft_emd_variant* variant, int* kernel);
 
 /* tasft_emd_vp_partial_cpu / tasft_emd_vp_backward_cpu on an explicit instruction set (variant->cpu_isa; NULL = the
  * default). The merge and the rescale are plain loops without variants; the _cuda forms have one kernel. */

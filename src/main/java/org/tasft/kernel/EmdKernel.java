@@ -6,6 +6,7 @@ import java.util.Locale;
 import java.util.Objects;
 
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
@@ -107,14 +108,27 @@ public final class EmdKernel {
         }
     }
 
-    /** The CUDA kernel version ({@code tasft_emd_variant.cuda_kernel}). */
+    /**
+     * The CUDA kernel version ({@code tasft_emd_variant.cuda_kernel}); every one computes the same math, v2 and v3
+     * within bf16 error bounds. An explicit version (V1, V2, V3) runs the call or makes it throw
+     * {@link UnsupportedOperationException} saying why, before anything is written; it never reads the environment.
+     */
     public enum CudaKernel {
-        /** v1, or v2 where the environment variable {@code TASFT_CUDA_KERNEL=v2} asks for it and it can run. */
-        DEFAULT(EmdNative.TASFT_CUDA_KERNEL_DEFAULT),
-        /** One block per row, fp32: any dtypes. */
+        /**
+         * The fastest version valid for the call on its device: v3 where it has been validated on GPUs and can run
+         * the call; else v2 for bfloat16 or float16 logits with a bfloat16 embedding where v2 can run the call (sm_80+);
+         * else v1 (float32 logits keep v1's float32 arithmetic). The environment variable
+         * {@code TASFT_CUDA_KERNEL=auto|v1|v2|v3} changes this for users who cannot change the calling code: vN runs
+         * where it can, the rule elsewhere; any other value makes AUTO calls throw {@link IllegalArgumentException}.
+         * {@link #parse} also takes "default", the former name.
+         */
+        AUTO(EmdNative.TASFT_CUDA_KERNEL_AUTO),
+        /** One block per row, fp32: any dtypes, any device the library was built for. */
         V1(EmdNative.TASFT_CUDA_KERNEL_V1),
-        /** Tensor cores (bf16 MMA): a bfloat16 embedding and an sm_80+ device, else the call fails. */
-        V2(EmdNative.TASFT_CUDA_KERNEL_V2);
+        /** Tensor cores (bf16 MMA): a bfloat16 embedding and an sm_80+ device, else the call throws. */
+        V2(EmdNative.TASFT_CUDA_KERNEL_V2),
+        /** wgmma + TMA on sm_90a (Hopper): where it cannot run the call, the call throws naming why. */
+        V3(EmdNative.TASFT_CUDA_KERNEL_V3);
 
         private final int code;
 
@@ -122,18 +136,39 @@ public final class EmdKernel {
             this.code = code;
         }
 
-        /** The name {@link #parse} takes: default, v1 or v2. */
+        /** Its {@code tasft_cuda_kernel_id}. */
+        int code() {
+            return code;
+        }
+
+        /** The name {@link #parse} takes: auto, v1, v2 or v3. */
         public String id() {
             return variantId(this);
         }
 
-        /** The kernel named {@code name} (any case); IllegalArgumentException naming the option if none. */
+        /** The version with this {@code tasft_cuda_kernel_id}. */
+        static CudaKernel ofCode(int code) {
+            for (CudaKernel k : values()) {
+                if (k.code == code) {
+                    return k;
+                }
+            }
+            throw new IllegalArgumentException("cudaKernel: unknown tasft_cuda_kernel_id " + code);
+        }
+
+        /**
+         * The version named {@code name} (any case): auto, v1, v2 or v3, and "default" for AUTO (its former name);
+         * IllegalArgumentException naming the option and the valid names if none.
+         */
         public static CudaKernel parse(String name) {
             CudaKernel kernel = byId(values(), name);
             if (kernel != null) {
                 return kernel;
             }
-            throw new IllegalArgumentException("cudaKernel: unknown CUDA kernel '" + name + "' (default, v1 or v2)");
+            if (name != null && name.strip().equalsIgnoreCase("default")) {
+                return AUTO;
+            }
+            throw new IllegalArgumentException("cudaKernel: unknown CUDA kernel '" + name + "' (auto, v1, v2 or v3)");
         }
     }
 
@@ -160,7 +195,7 @@ public final class EmdKernel {
     public record Options(long ignoreIndex, float gradScale, GradientMode gradient, boolean expectedEmbedding,
             boolean cudaAsync, CpuIsa cpuIsa, CudaKernel cudaKernel) {
         private static final Options DEFAULTS = new Options(DEFAULT_IGNORE_INDEX, 1.0f, GradientMode.NONE, false,
-                false, CpuIsa.DEFAULT, CudaKernel.DEFAULT);
+                false, CpuIsa.DEFAULT, CudaKernel.AUTO);
 
         public Options {
             if (!Float.isFinite(gradScale)) {
@@ -171,13 +206,13 @@ public final class EmdKernel {
                 throw new IllegalArgumentException("cpuIsa: must not be null (CpuIsa.DEFAULT is the default)");
             }
             if (cudaKernel == null) {
-                throw new IllegalArgumentException("cudaKernel: must not be null (CudaKernel.DEFAULT is the default)");
+                throw new IllegalArgumentException("cudaKernel: must not be null (CudaKernel.AUTO is the default)");
             }
         }
 
         /**
          * Ignore index -100, forward only, grad scale 1, no expected embedding, checked CUDA launch, the default
-         * instruction set and CUDA kernel.
+         * instruction set and the CUDA kernel {@link CudaKernel#AUTO} picks.
          */
         public static Options defaults() {
             return DEFAULTS;
@@ -223,22 +258,23 @@ public final class EmdKernel {
         }
 
         /**
-         * CUDA tensors: the kernel version, instead of the default (ignored for CPU tensors and by
-         * {@link VocabParallelEmd}, which has one CUDA kernel). {@link CudaKernel#V2} on a call it cannot run (an
-         * embedding that is not bfloat16, a device before sm_80) throws {@link UnsupportedOperationException}.
+         * CUDA tensors: the kernel version, instead of {@link CudaKernel#AUTO} (ignored for CPU tensors and by
+         * {@link VocabParallelEmd}, which has one CUDA kernel). An explicit version that cannot run the call (v2 on
+         * an embedding that is not bfloat16 or a device before sm_80; v3 where {@code v3_supports} refuses) throws
+         * {@link UnsupportedOperationException} naming why; {@link EmdKernel#cudaKernelFor} tells beforehand.
          */
         public Options cudaKernel(CudaKernel value) {
             return new Options(ignoreIndex, gradScale, gradient, expectedEmbedding, cudaAsync, cpuIsa, value);
         }
 
-        /** {@link #cudaKernel(CudaKernel)} by name: default, v1 or v2. */
+        /** {@link #cudaKernel(CudaKernel)} by name: auto, v1, v2 or v3 ("default" = auto). */
         public Options cudaKernel(String name) {
             return cudaKernel(CudaKernel.parse(name));
         }
 
         /** The options' variant as the C struct, or null for the defaults (the entry points without a variant). */
         EmdNative.EmdVariant nativeVariant() {
-            if (cpuIsa == CpuIsa.DEFAULT && cudaKernel == CudaKernel.DEFAULT) {
+            if (cpuIsa == CpuIsa.DEFAULT && cudaKernel == CudaKernel.AUTO) {
                 return null;
             }
             return new EmdNative.EmdVariant().cpu_isa(cpuIsa.code).cuda_kernel(cudaKernel.code);
@@ -273,45 +309,13 @@ public final class EmdKernel {
         Objects.requireNonNull(options, "options");
         Layout layout = validate(logits, unitEmbedding, targets, options);
         Device device = logits.device();
-        long rows = layout.rows;
-        long dim = layout.dim;
-
-        Tensor lossRows = torch.empty(new long[] {rows}, options(ScalarType.Float, device), new MemoryFormatOptional());
-        Tensor expected = options.expectedEmbedding()
-                ? torch.empty(new long[] {rows, dim}, options(ScalarType.Float, device), new MemoryFormatOptional())
-                : null;
-        // The C API gives logits and gradient one row stride, so a padded input gets a padded gradient buffer,
-        // compacted below.
-        boolean padded = layout.rowStride != layout.vocab;
-        Tensor grad = switch (options.gradient()) {
-            case NONE -> null;
-            case NEW_TENSOR -> padded
-                    ? torch.empty(new long[] {rows, layout.rowStride}, options(dtype(logits), device),
-                            new MemoryFormatOptional()).narrow(1, 0, layout.vocab)
-                    : torch.empty(new long[] {rows, layout.vocab}, options(dtype(logits), device),
-                            new MemoryFormatOptional());
-            case IN_PLACE -> logits;
-        };
-        if (rows == 0) {
-            return new Result(lossRows, grad, expected);
+        Outputs out = allocate(logits, layout, options);
+        Tensor grad = out.grad();
+        if (layout.rows == 0) {
+            return new Result(out.lossRows(), grad, out.expected());
         }
 
-        try (EmdNative.EmdArgs args = new EmdNative.EmdArgs()) {
-            args.logits(logits.const_data_ptr())
-                    .logits_dtype(layout.logitsDtype)
-                    .rows(rows)
-                    .vocab(layout.vocab)
-                    .logits_row_stride(layout.rowStride)
-                    .unit_embedding(unitEmbedding.const_data_ptr())
-                    .embedding_dtype(layout.embeddingDtype)
-                    .dim(dim)
-                    .targets(new LongPointer(targets.const_data_ptr()))
-                    .ignore_index(options.ignoreIndex())
-                    .grad_scale(options.gradScale())
-                    .loss_rows(new FloatPointer(lossRows.mutable_data_ptr()))
-                    .grad_logits(grad == null ? null : grad.mutable_data_ptr())
-                    .expected_embedding(expected == null ? null : new FloatPointer(expected.mutable_data_ptr()))
-                    .cuda_stream(null);
+        try (EmdNative.EmdArgs args = nativeArgs(logits, unitEmbedding, targets, layout, options, out)) {
             int status;
             EmdNative.EmdVariant variant = options.nativeVariant();
             try {
@@ -342,10 +346,84 @@ public final class EmdKernel {
         }
         if (options.gradient() == GradientMode.IN_PLACE) {
             bumpVersion(logits);
-        } else if (grad != null && padded) {
+        } else if (grad != null && out.padded()) {
             grad = grad.contiguous();
         }
-        return new Result(lossRows, grad, expected);
+        return new Result(out.lossRows(), grad, out.expected());
+    }
+
+    /**
+     * The CUDA kernel version {@link #compute} runs for these arguments (CUDA tensors) on their device, without
+     * running it ({@code tasft_emd_cuda_kernel_choice}): {@link CudaKernel#AUTO} resolved to V1, V2 or V3 by its
+     * rule (and {@code TASFT_CUDA_KERNEL}), or the options' explicit version. For logs and benchmarks. Throws what
+     * compute would before its launch: {@link IllegalArgumentException} for bad arguments or a bad
+     * {@code TASFT_CUDA_KERNEL} under AUTO, {@link UnsupportedOperationException} for an explicit version that cannot
+     * run the call (naming why) or CPU tensors. Allocates the call's outputs, as compute does, but writes nothing.
+     */
+    public static CudaKernel cudaKernelFor(Tensor logits, Tensor unitEmbedding, Tensor targets, Options options) {
+        Objects.requireNonNull(options, "options");
+        Layout layout = validate(logits, unitEmbedding, targets, options);
+        Device device = logits.device();
+        if (!device.is_cuda()) {
+            throw new UnsupportedOperationException("logits: the CUDA kernel version is a question about CUDA "
+                    + "tensors, these are on " + describe(device));
+        }
+        Outputs out = allocate(logits, layout, options);
+        try (EmdNative.EmdArgs args = nativeArgs(logits, unitEmbedding, targets, layout, options, out);
+             EmdNative.EmdVariant variant = new EmdNative.EmdVariant().cuda_kernel(options.cudaKernel().code());
+             IntPointer kernel = new IntPointer(1);
+             OptionalDeviceGuard guard = new OptionalDeviceGuard(device)) {
+            args.cuda_stream(CudaStreams.current(device));
+            check(EmdNative.tasft_emd_cuda_kernel_choice(args, null, variant, kernel), "tasft_emd_cuda_kernel_choice");
+            return CudaKernel.ofCode(kernel.get());
+        }
+    }
+
+    /** The buffers one call writes, on the inputs' device; padded: the gradient buffer has the logits' row stride. */
+    private record Outputs(Tensor lossRows, Tensor grad, Tensor expected, boolean padded) {
+    }
+
+    private static Outputs allocate(Tensor logits, Layout layout, Options options) {
+        Device device = logits.device();
+        long rows = layout.rows;
+        Tensor lossRows = torch.empty(new long[] {rows}, options(ScalarType.Float, device), new MemoryFormatOptional());
+        Tensor expected = options.expectedEmbedding()
+                ? torch.empty(new long[] {rows, layout.dim}, options(ScalarType.Float, device),
+                        new MemoryFormatOptional())
+                : null;
+        // The C API gives logits and gradient one row stride, so a padded input gets a padded gradient buffer,
+        // compacted by compute.
+        boolean padded = layout.rowStride != layout.vocab;
+        Tensor grad = switch (options.gradient()) {
+            case NONE -> null;
+            case NEW_TENSOR -> padded
+                    ? torch.empty(new long[] {rows, layout.rowStride}, options(dtype(logits), device),
+                            new MemoryFormatOptional()).narrow(1, 0, layout.vocab)
+                    : torch.empty(new long[] {rows, layout.vocab}, options(dtype(logits), device),
+                            new MemoryFormatOptional());
+            case IN_PLACE -> logits;
+        };
+        return new Outputs(lossRows, grad, expected, padded);
+    }
+
+    /** The C struct of one call (cuda_stream NULL; the caller sets it). */
+    private static EmdNative.EmdArgs nativeArgs(Tensor logits, Tensor unitEmbedding, Tensor targets, Layout layout,
+            Options options, Outputs out) {
+        return new EmdNative.EmdArgs().logits(logits.const_data_ptr())
+                .logits_dtype(layout.logitsDtype)
+                .rows(layout.rows)
+                .vocab(layout.vocab)
+                .logits_row_stride(layout.rowStride)
+                .unit_embedding(unitEmbedding.const_data_ptr())
+                .embedding_dtype(layout.embeddingDtype)
+                .dim(layout.dim)
+                .targets(new LongPointer(targets.const_data_ptr()))
+                .ignore_index(options.ignoreIndex())
+                .grad_scale(options.gradScale())
+                .loss_rows(new FloatPointer(out.lossRows().mutable_data_ptr()))
+                .grad_logits(out.grad() == null ? null : out.grad().mutable_data_ptr())
+                .expected_embedding(out.expected() == null ? null : new FloatPointer(out.expected().mutable_data_ptr()))
+                .cuda_stream(null);
     }
 
     /**
@@ -404,7 +482,11 @@ public final class EmdKernel {
         return EmdNative.tasft_cpu_isa();
     }
 
-    /** The CUDA kernel {@link CudaKernel#DEFAULT} runs: v1, v2 (TASFT_CUDA_KERNEL=v2), or none without CUDA. */
+    /**
+     * What {@link CudaKernel#AUTO} means in this process: "auto" (the rule), "v1", "v2" or "v3" where the
+     * environment variable {@code TASFT_CUDA_KERNEL} names one, "invalid" where it holds anything else (AUTO calls
+     * then throw), "none" without CUDA. Which version one call runs: {@link #cudaKernelFor}.
+     */
     public static String defaultCudaKernel() {
         return EmdNative.tasft_cuda_kernel();
     }

@@ -2,6 +2,7 @@ package org.tasft.kernel;
 
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
@@ -47,9 +48,12 @@ public final class EmdNative {
     public static final int TASFT_CPU_ISA_AVX512 = 3;
 
     // tasft_cuda_kernel_id
-    public static final int TASFT_CUDA_KERNEL_DEFAULT = 0;
+    public static final int TASFT_CUDA_KERNEL_AUTO = 0;
     public static final int TASFT_CUDA_KERNEL_V1 = 1;
     public static final int TASFT_CUDA_KERNEL_V2 = 2;
+    public static final int TASFT_CUDA_KERNEL_V3 = 3;
+    /** The former name of {@link #TASFT_CUDA_KERNEL_AUTO} (emd.h keeps it as an alias). */
+    public static final int TASFT_CUDA_KERNEL_DEFAULT = TASFT_CUDA_KERNEL_AUTO;
 
     // tasft_head_role
     public static final int TASFT_HEAD_IGNORE = 0;
@@ -382,6 +386,9 @@ public final class EmdNative {
 
     public static native int tasft_emd_cuda_variant_async(@Const EmdArgs args, @Const EmdSkip skip,
             @Const EmdVariant variant);
+
+    public static native int tasft_emd_cuda_kernel_choice(@Const EmdArgs args, @Const EmdSkip skip,
+            @Const EmdVariant variant, IntPointer kernel);
 
     public static native int tasft_emd_vp_partial_cpu_variant(@Const VpSliceArgs args, @Const EmdVariant variant);
 

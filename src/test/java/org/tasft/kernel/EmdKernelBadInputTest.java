@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.Arrays;
+import java.util.List;
 import java.util.function.Function;
 import java.util.stream.Stream;
 
@@ -152,22 +154,31 @@ class EmdKernelBadInputTest {
                     () -> Options.defaults().cpuIsa(bad));
             assertTrue(e.getMessage().startsWith("cpuIsa: unknown instruction set '" + bad + "'"), e.getMessage());
         }
-        for (String bad : new String[] {"v3", "V1 ", "tensor", null}) {
-            if (bad != null && bad.strip().equalsIgnoreCase("v1")) {
-                assertEquals(EmdKernel.CudaKernel.V1, Options.defaults().cudaKernel(bad).cudaKernel(), "trimmed");
-                continue;
-            }
+        for (String bad : new String[] {"v4", "v0", "tensor", "", "none", null}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> Options.defaults().cudaKernel(bad));
             assertTrue(e.getMessage().startsWith("cudaKernel: unknown CUDA kernel '" + bad + "'"), e.getMessage());
+            assertTrue(e.getMessage().endsWith("(auto, v1, v2 or v3)"), "the valid names: " + e.getMessage());
         }
+        // Every name, in any case and with blanks around it; "default" is AUTO's former name.
+        String[][] names = {{"auto", "AUTO"}, {"Auto", "AUTO"}, {"default", "AUTO"}, {" DEFAULT ", "AUTO"},
+            {"v1", "V1"}, {"V1 ", "V1"}, {"v2", "V2"}, {"v3", "V3"}, {"V3", "V3"}};
+        for (String[] n : names) {
+            assertEquals(EmdKernel.CudaKernel.valueOf(n[1]), Options.defaults().cudaKernel(n[0]).cudaKernel(), n[0]);
+        }
+        for (EmdKernel.CudaKernel k : EmdKernel.CudaKernel.values()) {
+            assertEquals(k, EmdKernel.CudaKernel.parse(k.id()), "id() parses back: " + k);
+            assertEquals(k, EmdKernel.CudaKernel.ofCode(k.code()), "its tasft_cuda_kernel_id maps back: " + k);
+        }
+        assertEquals(List.of("auto", "v1", "v2", "v3"),
+                Arrays.stream(EmdKernel.CudaKernel.values()).map(EmdKernel.CudaKernel::id).toList());
         assertTrue(assertThrows(IllegalArgumentException.class,
                 () -> Options.defaults().cpuIsa((EmdKernel.CpuIsa) null)).getMessage().startsWith("cpuIsa:"));
         assertTrue(assertThrows(IllegalArgumentException.class,
                 () -> Options.defaults().cudaKernel((EmdKernel.CudaKernel) null)).getMessage()
                 .startsWith("cudaKernel:"));
         assertEquals(EmdKernel.CpuIsa.AVX2, Options.defaults().cpuIsa("AVX2").cpuIsa(), "names in any case");
-        assertEquals(EmdKernel.CudaKernel.DEFAULT, Options.defaults().cudaKernel(), "the default");
+        assertEquals(EmdKernel.CudaKernel.AUTO, Options.defaults().cudaKernel(), "the default");
         // Options keep every other setting when a variant is chosen.
         Options o = Options.defaults().gradScale(0.5f).cpuIsa("generic").ignoreIndex(7).cudaKernel("v1");
         assertEquals(0.5f, o.gradScale());

@@ -304,10 +304,17 @@ class EmdKernelTest {
             }
         }
         assertTrue(ran >= 2, "DEFAULT and GENERIC always run");
-        // A CUDA kernel version does not apply to CPU tensors.
-        EmdKernel.Result v2 = EmdKernel.compute(c.logits(), c.unitEmbedding(), c.targets(),
-                withGradient(1f).cudaKernel(EmdKernel.CudaKernel.V2));
-        assertSameValues(v2.lossRows(), plain.lossRows(), "cudaKernel on a CPU tensor");
+        // A CUDA kernel version does not apply to CPU tensors: every one gives the CPU kernel's bits.
+        for (EmdKernel.CudaKernel k : EmdKernel.CudaKernel.values()) {
+            EmdKernel.Result r = EmdKernel.compute(c.logits(), c.unitEmbedding(), c.targets(),
+                    withGradient(1f).cudaKernel(k));
+            assertSameValues(r.lossRows(), plain.lossRows(), "cudaKernel " + k + " on a CPU tensor");
+            assertSameValues(r.gradLogits(), plain.gradLogits(), "cudaKernel " + k + " on a CPU tensor");
+        }
+        // Which CUDA version would run is a question about CUDA tensors only.
+        UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
+                () -> EmdKernel.cudaKernelFor(c.logits(), c.unitEmbedding(), c.targets(), withGradient(1f)));
+        assertTrue(e.getMessage().startsWith("logits:"), e.getMessage());
     }
 
     @Test
@@ -317,8 +324,13 @@ class EmdKernelTest {
         boolean cuda = EmdKernel.cudaAvailable();
         assertEquals(cuda, EmdNative.tasft_cuda_available() == 1);
         assertTrue(EmdKernel.CpuIsa.parse(EmdKernel.defaultCpuIsa()).available(), EmdKernel.defaultCpuIsa());
-        assertTrue(java.util.List.of("none", "v1", "v2").contains(EmdKernel.defaultCudaKernel()),
-                EmdKernel.defaultCudaKernel());
+        // What AUTO means here: "none" without CUDA, else what TASFT_CUDA_KERNEL (read, never set) makes of it.
+        String env = System.getenv("TASFT_CUDA_KERNEL");
+        String meaning = env == null || env.isEmpty() || env.equals("auto") ? "auto"
+                : java.util.List.of("v1", "v2", "v3").contains(env) ? env : "invalid";
+        String kernel = EmdKernel.defaultCudaKernel();
+        assertTrue(kernel.equals("none") || kernel.equals(meaning), kernel + " with TASFT_CUDA_KERNEL " + env);
+        assertEquals(kernel.equals("none"), EmdKernel.version().contains("cpu only"), EmdKernel.version());
     }
 
     @Test

@@ -222,7 +222,8 @@ class EmdNativeTest {
             assertEquals(0.75f, skip.threshold());
             assertEquals(bound.address(), skip.loss_error_bound().address());
             assertEquals(EmdNative.TASFT_CPU_ISA_DEFAULT, variant.cpu_isa(), "zero-initialised: the defaults");
-            assertEquals(EmdNative.TASFT_CUDA_KERNEL_DEFAULT, variant.cuda_kernel());
+            assertEquals(EmdNative.TASFT_CUDA_KERNEL_AUTO, variant.cuda_kernel());
+            assertEquals(EmdNative.TASFT_CUDA_KERNEL_AUTO, EmdNative.TASFT_CUDA_KERNEL_DEFAULT, "the former name");
 
             // Threshold 0.75 > p = 1/2: both entries skipped, u = 0 all the same; q = 1, bound 2 sqrt(1) 1 + 1 = 3.
             assertEquals(EmdNative.TASFT_OK, EmdNative.tasft_emd_cpu_skip(args, skip), EmdNative.tasft_last_error());
@@ -250,7 +251,7 @@ class EmdNativeTest {
             assertTrue(available >= 1 && EmdNative.tasft_cpu_isa_available(EmdNative.TASFT_CPU_ISA_GENERIC) == 1);
             assertTrue(List.of("generic", "avx2", "avx512").contains(EmdNative.tasft_cpu_isa()),
                     EmdNative.tasft_cpu_isa());
-            assertTrue(List.of("none", "v1", "v2").contains(EmdNative.tasft_cuda_kernel()),
+            assertTrue(List.of("none", "auto", "v1", "v2", "v3", "invalid").contains(EmdNative.tasft_cuda_kernel()),
                     EmdNative.tasft_cuda_kernel());
 
             // Out-of-range ids are argument errors naming the field.
@@ -260,6 +261,56 @@ class EmdNativeTest {
             variant.cpu_isa(EmdNative.TASFT_CPU_ISA_DEFAULT).cuda_kernel(5);
             assertEquals(EmdNative.TASFT_INVALID_ARGUMENT, EmdNative.tasft_emd_cpu_variant(args, null, variant));
             assertTrue(EmdNative.tasft_last_error().contains("cuda_kernel 5"), EmdNative.tasft_last_error());
+            assertTrue(EmdNative.tasft_last_error().contains("(0 auto, 1 v1, 2 v2, 3 v3)"), EmdNative.tasft_last_error());
+        }
+    }
+
+    /**
+     * The CUDA kernel versions through the binding, on any machine: every tasft_cuda_kernel_id is a valid variant
+     * (the CPU entry points ignore it), an id past V3 is an argument error before any device is looked at, and
+     * tasft_emd_cuda_kernel_choice answers with a status and a message (without CUDA: UNSUPPORTED).
+     */
+    @Test
+    void cudaKernelVariants() {
+        assertEquals(List.of(0, 1, 2, 3), List.of(EmdNative.TASFT_CUDA_KERNEL_AUTO, EmdNative.TASFT_CUDA_KERNEL_V1,
+                EmdNative.TASFT_CUDA_KERNEL_V2, EmdNative.TASFT_CUDA_KERNEL_V3));
+        boolean cudaBuilt = !EmdNative.tasft_cuda_kernel().equals("none");
+        try (FloatPointer logits = new FloatPointer(0f, 0f);
+             FloatPointer unit = new FloatPointer(1f, -1f);
+             LongPointer targets = new LongPointer(new long[] {1});
+             FloatPointer loss = new FloatPointer(1);
+             EmdNative.EmdArgs args = smallCase(logits, unit, targets, loss);
+             EmdNative.EmdVariant variant = new EmdNative.EmdVariant();
+             org.bytedeco.javacpp.IntPointer kernel = new org.bytedeco.javacpp.IntPointer(new int[] {-7})) {
+            for (int k = EmdNative.TASFT_CUDA_KERNEL_AUTO; k <= EmdNative.TASFT_CUDA_KERNEL_V3; k++) {
+                loss.put(0, -1f);
+                assertEquals(EmdNative.TASFT_OK, EmdNative.tasft_emd_cpu_variant(args, null, variant.cuda_kernel(k)),
+                        EmdNative.tasft_last_error());
+                assertEquals(1.0f, loss.get(0), 1e-6f);
+            }
+            for (int bad : new int[] {4, -1}) {
+                variant.cuda_kernel(bad);
+                int status = EmdNative.tasft_emd_cuda_kernel_choice(args, null, variant, kernel);
+                String message = EmdNative.tasft_last_error();
+                if (cudaBuilt) {
+                    assertEquals(EmdNative.TASFT_INVALID_ARGUMENT, status, message);
+                    assertTrue(message.startsWith("tasft_emd_cuda_kernel_choice: variant->cuda_kernel " + bad
+                            + " is not a tasft_cuda_kernel_id"), message);
+                } else {
+                    assertEquals(EmdNative.TASFT_UNSUPPORTED, status, message);
+                    assertTrue(message.contains("without CUDA"), message);
+                }
+                assertEquals(-7, kernel.get(), "a failed choice leaves *kernel alone");
+            }
+            if (EmdNative.tasft_cuda_available() == 0) {
+                // No device: explicit versions get as far as the device check, never further.
+                for (int k = EmdNative.TASFT_CUDA_KERNEL_V1; k <= EmdNative.TASFT_CUDA_KERNEL_V3; k++) {
+                    int status = EmdNative.tasft_emd_cuda_kernel_choice(args, null, variant.cuda_kernel(k), kernel);
+                    assertTrue(status == EmdNative.TASFT_CUDA_ERROR || status == EmdNative.TASFT_UNSUPPORTED,
+                            "v" + k + ": " + status);
+                    assertFalse(EmdNative.tasft_last_error().isEmpty());
+                }
+            }
         }
     }
 

@@ -30,8 +30,10 @@ import org.tasft.kernel.EmdNative;
  * allocated with the JavaCPP presets for CUDA ({@code org.bytedeco:cuda}), against the cuBLAS two-GEMM floor called
  * through the same presets: {@code P @ E} and {@code R @ E^T}, bf16 in and out, which no implementation of the math can
  * beat. bf16 logits and unit embedding, gradient in place; each invocation first restores the logits from a pristine
- * device copy (untimed). The kernel version is the process's {@code TASFT_CUDA_KERNEL} (bench/gpu/run.sh runs it with
- * v2; v1 takes hours at this shape). Needs no LibTorch: bench/gpu/prepare-jvm.sh packs only the jars this class uses.
+ * device copy (untimed). The kernel version is the parameter {@code kernel} (auto, v1, v2 or v3; default v2 and v3,
+ * each named per call through {@code tasft_emd_cuda_variant_async}; v1 takes hours at this shape): a version that
+ * cannot run here (v3 off sm_90) fails its trial with the library's reason, the others run. Needs no LibTorch:
+ * bench/gpu/prepare-jvm.sh packs only the jars this class uses.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
@@ -46,10 +48,14 @@ public class EmdCudaBenchmark {
     public int vocab;
     @org.openjdk.jmh.annotations.Param({"4096"})
     public int dim;
+    /** The CUDA kernel version: auto, v1, v2 or v3 ({@code tasft_emd_variant.cuda_kernel}). */
+    @org.openjdk.jmh.annotations.Param({"v2", "v3"})
+    public String kernel;
 
     private Pointer pristine, logits, emb, targets, loss, p, r, u, s;
     private cublasContext handle;
     private EmdNative.EmdArgs args;
+    private EmdNative.EmdVariant variant;
     private long logitsBytes;
 
     private static void check(int status, String what) {
@@ -124,6 +130,16 @@ public class EmdCudaBenchmark {
                 .unit_embedding(emb).embedding_dtype(EmdNative.TASFT_BFLOAT16).dim(dim)
                 .targets(new LongPointer(targets)).ignore_index(-100).grad_scale(1f)
                 .loss_rows(new FloatPointer(loss)).grad_logits(logits);
+        variant = new EmdNative.EmdVariant().cuda_kernel(kernelCode(kernel));
+        // Which version runs (auto resolved), or why this one cannot run here: before any timing.
+        try (org.bytedeco.javacpp.IntPointer chosen = new org.bytedeco.javacpp.IntPointer(1)) {
+            int st = EmdNative.tasft_emd_cuda_kernel_choice(args, null, variant, chosen);
+            if (st != EmdNative.TASFT_OK) {
+                throw new IllegalStateException("kernel " + kernel + " does not run here: "
+                        + EmdNative.tasft_last_error());
+            }
+            System.out.println("EmdCudaBenchmark: kernel " + kernel + " runs v" + chosen.get());
+        }
         // The floor's operands: P [rows, vocab], R [rows, dim], outputs U [rows, dim] and S [rows, vocab], all bf16.
         p = deviceAlloc(logitsBytes);
         check(cudart.cudaMemcpy(p, pristine, logitsBytes, cudart.cudaMemcpyDeviceToDevice), "cudaMemcpy P");
@@ -144,10 +160,21 @@ public class EmdCudaBenchmark {
         check(cudart.cudaDeviceSynchronize(), "restoring logits");
     }
 
+    private static int kernelCode(String name) {
+        return switch (name) {
+            case "auto" -> EmdNative.TASFT_CUDA_KERNEL_AUTO;
+            case "v1" -> EmdNative.TASFT_CUDA_KERNEL_V1;
+            case "v2" -> EmdNative.TASFT_CUDA_KERNEL_V2;
+            case "v3" -> EmdNative.TASFT_CUDA_KERNEL_V3;
+            default -> throw new IllegalArgumentException("kernel: unknown CUDA kernel '" + name
+                    + "' (auto, v1, v2 or v3)");
+        };
+    }
+
     /** Forward + backward of the fused kernel, gradient in place, through the JNI binding. */
     @Benchmark
     public int fused() {
-        int st = EmdNative.tasft_emd_cuda_async(args);
+        int st = EmdNative.tasft_emd_cuda_variant_async(args, null, variant);
         if (st != EmdNative.TASFT_OK) {
             throw new IllegalStateException(EmdNative.tasft_last_error());
         }

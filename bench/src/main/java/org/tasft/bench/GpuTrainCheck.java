@@ -95,7 +95,8 @@ public final class GpuTrainCheck {
         EmdKernel.Result rd = EmdKernel.compute(logits.to(there.torchDevice(), ScalarType.Float),
                 unit.to(there.torchDevice(), ScalarType.Float), targets.to(there.torchDevice(), ScalarType.Long), o);
         double kernelError = relative(rd.gradLogits().cpu(), rc.gradLogits());
-        boolean ok = logitsError < 1e-5 && worst < 1e-4 && kernelError < 1e-5
+        boolean versionsOk = device.startsWith("cuda") ? everyCudaKernel(logits, unit, targets, o, there) : true;
+        boolean ok = logitsError < 1e-5 && worst < 1e-4 && kernelError < 1e-5 && versionsOk
                 && Math.abs(la.total() - lb.total()) < 1e-5 * Math.abs(la.total());
         System.out.printf(Locale.ROOT, "correctness device=%s logits_rel_err=%.3g loss_cpu=%.8f loss_dev=%.8f "
                 + "grad_worst_rel_err=%.3g (%s) emd_kernel_grad_rel_err=%.3g emd_on=%s ok=%s%n", device, logitsError,
@@ -104,6 +105,38 @@ public final class GpuTrainCheck {
         if (!ok) {
             System.exit(1);
         }
+    }
+
+    /**
+     * Every CUDA kernel version, each named per call ({@link EmdKernel.CudaKernel}, AUTO included, reported with the
+     * version it resolves to), on bf16 logits and a bf16 embedding, against the CPU kernel on the same inputs; a
+     * version this device cannot run prints the library's reason. One line per version; false when a version that
+     * ran is off by more than 5e-2 (v2 and v3 are within bf16 bounds, far below that; a broken kernel is far above).
+     */
+    static boolean everyCudaKernel(Tensor logits, Tensor unit, Tensor targets, EmdKernel.Options o, Placement there) {
+        Tensor lb = logits.to(ScalarType.BFloat16);
+        Tensor ub = unit.to(ScalarType.BFloat16);
+        EmdKernel.Result cpu = EmdKernel.compute(lb, ub, targets, o);
+        Tensor ld = lb.to(there.torchDevice(), ScalarType.BFloat16);
+        Tensor ud = ub.to(there.torchDevice(), ScalarType.BFloat16);
+        Tensor td = targets.to(there.torchDevice(), ScalarType.Long);
+        boolean ok = true;
+        for (EmdKernel.CudaKernel k : EmdKernel.CudaKernel.values()) {
+            EmdKernel.Options withKernel = o.cudaKernel(k);
+            try {
+                EmdKernel.CudaKernel runs = EmdKernel.cudaKernelFor(ld, ud, td, withKernel);
+                EmdKernel.Result r = EmdKernel.compute(ld, ud, td, withKernel);
+                double lossError = relative(r.lossRows().cpu(), cpu.lossRows());
+                double gradError = relative(r.gradLogits().cpu(), cpu.gradLogits());
+                boolean good = lossError < 5e-2 && gradError < 5e-2;
+                ok &= good;
+                System.out.printf(Locale.ROOT, "cuda_kernel %s runs=%s bf16 loss_rel_err=%.3g grad_rel_err=%.3g ok=%s%n",
+                        k.id(), runs.id(), lossError, gradError, good);
+            } catch (UnsupportedOperationException e) {
+                System.out.printf(Locale.ROOT, "cuda_kernel %s unsupported here: %s%n", k.id(), e.getMessage());
+            }
+        }
+        return ok;
     }
 
     static void speed(Path configDir, String device, Precision precision, int batchSize, int seq, int harmful,
