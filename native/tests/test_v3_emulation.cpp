@@ -1,7 +1,7 @@
 // CPU emulation of the v3 CUDA kernel's arithmetic (issue 11, S0), held to the float64 oracle with the accuracy
 // contract of the bf16 tensor-core kernels (bf16_gemm_tolerance.h). No GPU: it runs in CI.
 //
-// It replays the four launches of emd_cuda_v3.cu row by row with the kernel's own element functions (emd_v3_math.h)
+// It replays (v3_emulation.h) the four launches of emd_cuda_v3.cu row by row with the kernel's own element functions (emd_v3_math.h)
 // and its rounding points: K0 the log2-domain statistics in 8-wide chunks, K1 U = sum_{v != y} bf16(p_v) e_v in fp32,
 // the per-256-dim-slice epilogue (r in fp32, R = bf16(r), partial ||r||^2 and R.u), K2 the slice sums in order, K3
 // S = R . e_v in fp32 and dz = 2 g p (S - ru) rounded to bf16. What it cannot show is the CUDA code's indexing and
@@ -11,95 +11,12 @@
 #include <vector>
 
 #include "bf16_gemm_tolerance.h"
-#include "emd_v3_math.h"
-#include "emd_v3_plan.h"
-#include "test_util.h"
+#include "v3_emulation.h"
 
 namespace {
 
-using namespace tasft;
-
-float bf16(float x) { return tt::from_bf16(tt::to_bf16(x)); }
-
-struct EmuOptions {
-    float grad_scale = 1.0f;
-    bool grad = true;
-    const std::vector<int64_t>* targets = nullptr;  // overrides the case's (bad-target rows)
-};
-
-tt::Outputs emulate_v3(const tt::Case& c, const EmuOptions& o = EmuOptions()) {
-    const auto& s = c.spec;
-    CHECK(s.logits_dtype == TASFT_BFLOAT16 && s.embedding_dtype == TASFT_BFLOAT16, "v3 takes bf16 only");
-    const int64_t N = s.rows, V = s.vocab, D = s.dim;
-    const std::vector<int64_t>& targets = o.targets ? *o.targets : c.targets;
-    const uint32_t slices = (uint32_t)((D + v3::kSliceDims - 1) / v3::kSliceDims);
-    tt::Outputs out;
-    out.loss.assign(N, 0.0f);
-    out.expected.assign(N * D, 0.0f);
-    out.grad = c.logits.bytes;  // in place: the padding keeps its sentinel unless something writes it
-    auto z = [&](int64_t n, int64_t v) { return (float)c.logits.values[n * c.stride + v]; };
-    auto e = [&](int64_t v, int64_t d) { return (float)c.embedding.values[v * D + d]; };
-    for (int64_t n = 0; n < N; ++n) {
-        const int64_t y = targets[n];
-        const bool ignored = y == c.ignore_index, bad = !ignored && (y < 0 || y >= V);
-        // K0: chunks of 8 (one 16-byte load), each reduced then merged, as a lane does.
-        float m = -INFINITY, sum = 0.0f;
-        for (int64_t v0 = 0; v0 < V; v0 += 8) {
-            float mx = -INFINITY, sx = 0.0f;
-            for (int64_t v = v0; v < std::min(V, v0 + 8); ++v) mx = fmaxf(mx, z(n, v) * v3::kLog2e);
-            if (mx != -INFINITY)
-                for (int64_t v = v0; v < std::min(V, v0 + 8); ++v) sx += exp2f(z(n, v) * v3::kLog2e - mx);
-            v3::lse2_merge(m, sum, mx, sx);
-        }
-        const float cc = v3::row_c(m, sum);
-        const bool live = !ignored && !bad;
-        const float p_y = live ? v3::prob(z(n, y), cc) : 0.0f;
-        // K1: U over the vocabulary in fp32 from bf16 products; epilogue per slice.
-        std::vector<float> U(D, 0.0f), R(D, 0.0f);
-        for (int64_t v = 0; v < V; ++v) {
-            const float a = bf16(v3::forward_a(z(n, v), cc, v, V, y, live));
-            if (a != 0.0f)
-                for (int64_t d = 0; d < D; ++d) U[d] += a * e(v, d);
-        }
-        float loss = 0.0f, ru = 0.0f;
-        for (uint32_t sl = 0; sl < slices; ++sl) {
-            float ss = 0.0f, su = 0.0f;
-            for (int64_t d = sl * v3::kSliceDims; d < std::min<int64_t>(D, (sl + 1) * v3::kSliceDims); ++d) {
-                float r = 0.0f, u = 0.0f;
-                if (live) {
-                    r = v3::residual(U[d], p_y, e(y, d));
-                    u = v3::expected(U[d], p_y, e(y, d));
-                }
-                R[d] = bf16(r);
-                ss += r * r;
-                su += R[d] * u;
-                out.expected[n * D + d] = u;
-            }
-            loss += ss;  // K2: the slices in order
-            ru += su;
-        }
-        if (ignored) loss = ru = 0.0f;
-        if (bad) loss = ru = NAN;
-        out.loss[n] = loss;
-        if (!o.grad) continue;
-        // K3
-        for (int64_t v = 0; v < V; ++v) {
-            float g;
-            if (ignored) {
-                g = 0.0f;
-            } else if (bad) {
-                g = NAN;
-            } else {
-                float S = 0.0f;
-                for (int64_t d = 0; d < D; ++d) S += R[d] * e(v, d);
-                g = v3::gradient(o.grad_scale, v3::prob(z(n, v), cc), S, ru);
-            }
-            const uint16_t h = tt::to_bf16(g);
-            std::memcpy(&out.grad[(n * c.stride + v) * 2], &h, 2);
-        }
-    }
-    return out;
-}
+using tt::EmuOptions;
+using tt::emulate_v3;
 
 tt::CaseSpec bf(tt::CaseSpec s) { return s.with_dtypes(TASFT_BFLOAT16, TASFT_BFLOAT16); }
 
