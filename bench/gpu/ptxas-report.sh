@@ -15,11 +15,15 @@ trap 'rm -rf "$tmp"' EXIT
 {
   echo "# ptxas -v for $arch, $("$nvcc" --version | tail -1)"
   echo "# regenerate: bench/gpu/ptxas-report.sh${1:+ $1}"
-  for src in native/src/emd_cuda.cu native/src/emd_cuda_v2.cu native/src/emd_vp_cuda.cu bench/gpu/emd_gpu_bench.cu; do
+  for src in native/src/emd_cuda.cu native/src/emd_cuda_v2.cu native/src/emd_cuda_v3.cu native/src/emd_vp_cuda.cu \
+             bench/gpu/emd_gpu_bench.cu bench/gpu/v3_gemm_bench.cu; do
+    [[ -f "$root/$src" ]] || continue
     echo
     echo "## $src"
-    "$nvcc" -O3 -std=c++17 --expt-relaxed-constexpr -arch="$arch" -I"$root/native/include" -I"$root/native/src" \
-        -I"$root/native/tests" -Xptxas -v -c "$root/$src" -o "$tmp/k.o" 2>&1 |
+    # -gencode, not -arch=sm_90a: nvcc 13.0's shorthand also runs a plain compute_90 pass.
+    "$nvcc" -O3 -std=c++17 --expt-relaxed-constexpr -gencode "arch=compute_${arch#sm_},code=$arch" \
+        -I"$root/native/include" -I"$root/native/src" -I"$root/native/tests" -DTASFT_VERSION_STRING='"x"' \
+        -DTASFT_CUDA_ARCHS="\"${arch#sm_}-real\"" -Xptxas -v -c "$root/$src" -o "$tmp/k.o" 2>&1 |
       grep -E "Compiling entry function|Used [0-9]+ registers|spill stores|bytes stack frame" |
       sed -E "s/^ptxas info *: //" |
       while IFS= read -r line; do
