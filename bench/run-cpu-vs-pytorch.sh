@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# tasft against PyTorch on this CPU, side by side (issue 17): training steps (SFT; emd tasft only) on the default
-# job's model size and a ~160M Llama, greedy generation at batch 1 and 8 in float32 and bfloat16; the same
-# safetensors weights for both, processes in the order A B B A, medians and ratios, peak resident sizes.
-# PyTorch is the distribution's (Debian: apt-get install -y python3-torch libopenblas0-pthread; without OpenBLAS
-# Debian's torch uses the reference BLAS, ~10x slower). Takes ~10 minutes on 2 cores.
+# tasft against PyTorch on this CPU, side by side (issue 17): training steps (SFT and emd, float32 and bfloat16) on
+# the default job's model size and a ~160M Llama, greedy generation at batch 1 and 8 in float32 and bfloat16; the
+# same safetensors weights for both, processes in the order A B B A, medians and ratios, peak resident sizes, the
+# first training loss of both sides, then the training steps' parts (forward alone vs loss + backward, clipping,
+# AdamW). Threads as ./tasft sets them (OMP_WAIT_POLICY=PASSIVE, one OpenBLAS thread per core) with LibTorch's and
+# OpenMP's threads given in every row. PyTorch is the distribution's (Debian: apt-get install -y python3-torch
+# libopenblas0-pthread; without OpenBLAS Debian's torch uses the reference BLAS, ~10x slower). Takes ~15 minutes on
+# 2 cores.
 # Usage: [MVN_FLAGS=...] bench/run-cpu-vs-pytorch.sh      prints a Markdown table (bench/RESULTS.md keeps one)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

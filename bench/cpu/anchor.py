@@ -2,8 +2,15 @@
 RMSNorm, rotary embedding, grouped-query attention with a causal mask, SiLU MLP), loaded from the same
 model.safetensors, timed the way CpuVsPytorchBenchmark times tasft. One measurement per process.
 
-  anchor.py train DIR THREADS REPS WARMUP BATCH SEQ sft
+  anchor.py train DIR THREADS REPS WARMUP BATCH SEQ METHOD [DTYPE]
   anchor.py generate DIR THREADS REPS WARMUP BATCH NEW DTYPE
+
+Training mirrors tasft's objectives on its benchmark batch: the last BATCH/8 sequences are harmful, the first
+quarter of each row is prompt (ignored); sft = mean cross-entropy over the safe sequences' targets; emd = that plus
+0.5 x L_EMD (reduction "sequence": minus the sum over harmful targets of ||E_p[ehat] - ehat_y||^2 over the number of
+harmful sequences, ehat = the unit-norm rows of the input embedding, a constant). bfloat16 training keeps float32
+master weights in AdamW, as tasft's JavaAdamW does. After the steps, REPS forward passes alone (the logits with
+autograd recording, no loss): "forward SECONDS".
 """
 import json, math, resource, struct, sys, time
 import torch
@@ -90,36 +97,74 @@ class Llama(torch.nn.Module):
         return torch.nn.functional.linear(self.norm(h, self.p("model.norm.weight")), self.p("lm_head.weight"))
 
 
+def objective(model, ids, labels, harmful, method, vocab):
+    """tasft's sft / emd loss (see the module text) on the logits of the whole batch."""
+    logits = model(ids).float()
+    z, y = logits[:, :-1], labels[:, 1:]
+    safe = ids.shape[0] - harmful
+    loss = torch.nn.functional.cross_entropy(z[:safe].reshape(-1, vocab), y[:safe].reshape(-1), ignore_index=-100)
+    if method == "emd":
+        ehat = torch.nn.functional.normalize(model.p("model.embed_tokens.weight").detach().float(), dim=-1)
+        zh, yh = z[safe:].reshape(-1, vocab), y[safe:].reshape(-1)
+        keep = yh != -100
+        r = torch.softmax(zh[keep], -1) @ ehat - ehat[yh[keep]]
+        loss = loss + 0.5 * -(r * r).sum() / harmful
+    elif method != "sft":
+        raise SystemExit(f"anchor: no method {method}")
+    return loss
+
+
+def train(model, cfg, reps, warmup, batch, length, method, dtype):
+    vocab = cfg["vocab_size"]
+    g = torch.Generator().manual_seed(5)
+    ids = torch.randint(3, vocab, (batch, length), generator=g)
+    labels = ids.clone()
+    labels[:, : length // 4] = -100
+    harmful = max(1, batch // 8)
+    params = list(model.parameters())
+    # reduced precision: AdamW on float32 master copies, the parameters overwritten with the rounded result
+    masters = [p.detach().float().clone().requires_grad_(True) for p in params] if dtype != torch.float32 else params
+    opt = torch.optim.AdamW(masters, lr=1e-4, weight_decay=0.0)
+    for i in range(warmup + reps):
+        t0 = time.perf_counter()
+        model.zero_grad(set_to_none=False)
+        t1 = time.perf_counter()
+        loss = objective(model, ids, labels, harmful, method, vocab)
+        loss.backward()
+        if i == 0:
+            print(f"loss {loss.item():.5f}")  # tasft's first loss, on the same batch
+        t2 = time.perf_counter()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        t3 = time.perf_counter()
+        if masters is not params:
+            for m, p in zip(masters, params):
+                m.grad = p.grad.float()
+        opt.step()
+        if masters is not params:
+            with torch.no_grad():
+                for m, p in zip(masters, params):
+                    p.copy_(m)
+        t4 = time.perf_counter()
+        if i >= warmup:
+            print(f"rep {t4 - t0:.6f}")
+            print(f"phases zero {t1 - t0:.6f} forward+backward {t2 - t1:.6f} clip {t3 - t2:.6f} adamw {t4 - t3:.6f}")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        model(ids)
+        print(f"forward {time.perf_counter() - t0:.6f}")
+
+
 def main():
     mode, d, threads, reps, warmup, batch, length, extra = sys.argv[1:9]
     threads, reps, warmup, batch, length = map(int, (threads, reps, warmup, batch, length))
     torch.set_num_threads(threads)
     cfg = json.load(open(f"{d}/config.json"))
-    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[extra] if mode == "generate" else torch.float32
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[
+        extra if mode == "generate" else (sys.argv[9] if len(sys.argv) > 9 else "float32")]
     model = Llama(cfg, load_safetensors(f"{d}/model.safetensors"), dtype)
     vocab = cfg["vocab_size"]
     if mode == "train":
-        g = torch.Generator().manual_seed(5)
-        ids = torch.randint(3, vocab, (batch, length), generator=g)
-        labels = ids.clone()
-        labels[:, : length // 4] = -100
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0)
-        for i in range(warmup + reps):
-            t0 = time.perf_counter()
-            opt.zero_grad(set_to_none=False)
-            t1 = time.perf_counter()
-            logits = model(ids)
-            loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, vocab).float(),
-                                                     labels[:, 1:].reshape(-1), ignore_index=-100)
-            loss.backward()
-            t2 = time.perf_counter()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            t3 = time.perf_counter()
-            opt.step()
-            t4 = time.perf_counter()
-            if i >= warmup:
-                print(f"rep {t4 - t0:.6f}")
-                print(f"phases zero {t1 - t0:.6f} forward+backward {t2 - t1:.6f} clip {t3 - t2:.6f} adamw {t4 - t3:.6f}")
+        train(model, cfg, reps, warmup, batch, length, extra, dtype)
     else:
         prompts = torch.tensor([[3 + (i * 7919 + j * 104729) % (vocab - 3) for j in range(16)] for i in range(batch)])
         with torch.no_grad():
