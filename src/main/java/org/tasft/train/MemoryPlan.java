@@ -180,8 +180,10 @@ public record MemoryPlan(ModelConfig config, int batch, int sequence, Precision 
             return nh * (3 + fusedHeadThreads) + tokens() * config.hiddenSize() * 4
                     + (double) config.vocabSize() * config.hiddenSize() * 4;
         }
-        double nv = tokens() * config.vocabSize() * e();
-        return nv * (LOGITS_COPIES + (emdInPlace ? 0 : EMD_GRADIENT_COPIES));
+        double elements = tokens() * config.vocabSize();
+        double nv = elements * e();
+        // In bf16/fp16 the loss's log-softmax is float32 (StepForward.logSoftmax): 4 - e more bytes per element.
+        return nv * (LOGITS_COPIES + (emdInPlace ? 0 : EMD_GRADIENT_COPIES)) + elements * (4 - e());
     }
 
     /**

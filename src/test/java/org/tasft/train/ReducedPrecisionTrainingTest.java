@@ -9,7 +9,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
@@ -18,6 +21,7 @@ import org.tasft.checkpoint.ModelFolderWriter;
 import org.tasft.data.Batch;
 import org.tasft.loss.EmdLoss.Reduction;
 import org.tasft.model.CausalLm;
+import org.tasft.model.HostTensors;
 import org.tasft.model.Models;
 import org.tasft.model.Placement;
 import org.tasft.model.Precision;
@@ -65,6 +69,27 @@ class ReducedPrecisionTrainingTest {
         Batch batch = TrainTesting.batch(3, MIXED);
         assertEquals(ScalarType.BFloat16, m.forward(batch.inputIds()).scalar_type().intern(),
                 "the logits are not widened to float32");
+    }
+
+    @Test
+    void theLossOfBfloat16LogitsIsSummedInFloat32() {
+        // 64 rows over a vocabulary of 3000: in bf16 the log-probabilities (about -8) and their sum would be off by
+        // percents; the loss must be float32's on the same bf16 values, and the gradient must reach the logits in bf16.
+        long rows = 64, vocab = 3000;
+        Tensor logits = torch.arange(new Scalar(rows * vocab)).mul(new Scalar(0.37)).sin().mul(new Scalar(6))
+                .view(rows, vocab).to(ScalarType.BFloat16).requires_grad_(true);
+        long[] t = new long[(int) rows];
+        for (int i = 0; i < rows; i++) {
+            t[i] = i == 5 ? Batch.IGNORE_INDEX : (37L * i) % vocab;
+        }
+        Tensor targets = HostTensors.longs(t, 1, rows, new Device("cpu")).view(rows);
+        Tensor loss = StepForward.nllSum(new StepForward.Rows(logits, targets, rows - 1, 1));
+        Tensor want = torch.nll_loss(torch.log_softmax(logits.detach().to(ScalarType.Float), 1), targets,
+                new TensorOptional(), 2, Batch.IGNORE_INDEX);
+        assertEquals(ScalarType.Float, loss.scalar_type().intern());
+        assertEquals(want.item_double(), loss.item_double(), 1e-5 * Math.abs(want.item_double()));
+        loss.backward();
+        assertEquals(ScalarType.BFloat16, logits.grad().scalar_type().intern());
     }
 
     @Test
