@@ -58,9 +58,7 @@ __device__ __forceinline__ void store_tile(const GemmParams& g, const float (&ac
 __global__ void __launch_bounds__(kThreads, 1)
     v3_gemm_k3(const __grid_constant__ CUtensorMap tm_a, const __grid_constant__ CUtensorMap tm_b, GemmParams g) {
 #if defined(TASFT_V3_DEVICE)
-    extern __shared__ __align__(1024) uint8_t smem_raw[];
-    const Smem sm = smem_map(smem_raw);
-    init_barriers(sm);
+    const Smem sm = setup_block();
     const uint32_t wg = threadIdx.x / 128;
     if (wg == 0) {
         produce_k3(sm, &tm_a, &tm_b, g.row_tiles, g.col_tiles, g.ksteps);
@@ -83,9 +81,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 __global__ void __launch_bounds__(kThreads, 1)
     v3_gemm_k1(const __grid_constant__ CUtensorMap tm_a, const __grid_constant__ CUtensorMap tm_b, GemmParams g) {
 #if defined(TASFT_V3_DEVICE)
-    extern __shared__ __align__(1024) uint8_t smem_raw[];
-    const Smem sm = smem_map(smem_raw);
-    init_barriers(sm);
+    const Smem sm = setup_block();
     const uint32_t wg = threadIdx.x / 128;
     if (wg == 0) {
         produce_k1(sm, &tm_a, &tm_b, g.row_tiles, g.col_tiles, g.ksteps);

@@ -125,9 +125,7 @@ __global__ void __launch_bounds__(256) v3_finalize(Params p) {
 __global__ void __launch_bounds__(kThreads, 1)
     v3_forward(const __grid_constant__ CUtensorMap tm_z, const __grid_constant__ CUtensorMap tm_e, Params p) {
 #if defined(TASFT_V3_DEVICE)
-    extern __shared__ __align__(1024) uint8_t smem_raw[];
-    const Smem sm = smem_map(smem_raw);
-    init_barriers(sm);
+    const Smem sm = setup_block();
     const uint32_t wg = threadIdx.x / 128, tiles = sm90::tile_count(p.row_tiles, p.dim_tiles);
 
     if (wg == 0) {
@@ -227,9 +225,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 __global__ void __launch_bounds__(kThreads, 1)
     v3_backward(const __grid_constant__ CUtensorMap tm_r, const __grid_constant__ CUtensorMap tm_e, Params p) {
 #if defined(TASFT_V3_DEVICE)
-    extern __shared__ __align__(1024) uint8_t smem_raw[];
-    const Smem sm = smem_map(smem_raw);
-    init_barriers(sm);
+    const Smem sm = setup_block();
     const uint32_t wg = threadIdx.x / 128, tiles = sm90::tile_count(p.row_tiles, p.vocab_tiles);
 
     if (wg == 0) {

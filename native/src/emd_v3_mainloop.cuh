@@ -132,6 +132,14 @@ __device__ __forceinline__ void init_barriers(const Smem& sm) {
     __syncthreads();
 }
 
+// The start of every v3 kernel (all threads): the dynamic shared memory mapped and the barriers initialised.
+__device__ __forceinline__ Smem setup_block() {
+    extern __shared__ __align__(1024) uint8_t smem_raw[];
+    const Smem sm = smem_map(smem_raw);
+    init_barriers(sm);
+    return sm;
+}
+
 __device__ __forceinline__ void release_stage(const Smem& sm, uint32_t stage) {
     __syncwarp();
     if ((threadIdx.x & 31) == 0) ptx::mbarrier_arrive(&sm.empty[stage]);
@@ -147,10 +155,12 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
 __device__ __forceinline__ void producer_registers() { asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n"); }
 __device__ __forceinline__ void consumer_registers() { asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n"); }
 
-// K1 producer (warpgroup 0; thread 0 works, the others leave): per tile of kBM rows x kBN columns, ksteps stages of
-// A [kBM x 64] (coordinates {64 k, row0}) and 4 boxes of B [64 K-rows x 64 columns] ({col0 + 64 j, 64 k}).
-__device__ __forceinline__ void produce_k1(const Smem& sm, const CUtensorMap* tm_a, const CUtensorMap* tm_b,
-                                           uint32_t row_tiles, uint32_t col_tiles, uint32_t ksteps) {
+// The producer warpgroup (warpgroup 0; thread 0 works, the others leave) walks the block's tiles: per tile of
+// kBM rows x kBN columns, ksteps stages, each refilled once the consumers have released it; load(stage bytes, row0,
+// col0, k, full barrier) issues the stage's TMA loads (kStageBytes in all).
+template <typename Load>
+__device__ __forceinline__ void produce(const Smem& sm, uint32_t row_tiles, uint32_t col_tiles, uint32_t ksteps,
+                                        Load&& load) {
     producer_registers();
     if (threadIdx.x != 0) return;
     const uint32_t tiles = sm90::tile_count(row_tiles, col_tiles);
@@ -162,35 +172,29 @@ __device__ __forceinline__ void produce_k1(const Smem& sm, const CUtensorMap* tm
             const uint32_t stage = it % kStages;
             wait_parity(&sm.empty[stage], ((it / kStages) & 1) ^ 1);
             expect_bytes(&sm.full[stage], kStageBytes);
-            uint8_t* a = sm.stages + stage * kStageBytes;
-            tma_load(a, tm_a, (int32_t)(k * kBK), row0, &sm.full[stage]);
-#pragma unroll
-            for (uint32_t j = 0; j < kK1Boxes; ++j)
-                tma_load(a + kTileABytes + j * kK1BoxBytes, tm_b, col0 + (int32_t)(j * 64), (int32_t)(k * kBK),
-                         &sm.full[stage]);
+            load(sm.stages + stage * kStageBytes, row0, col0, (int32_t)(k * kBK), &sm.full[stage]);
         }
     }
 }
 
-// K3 producer: A [kBM x 64] ({64 k, row0}) and B [kBN x 64] ({64 k, col0}), both K-major.
+// K1's loads: A [kBM x 64] at {64 k, row0}, and 4 boxes of B [64 K-rows x 64 columns] at {col0 + 64 j, 64 k}.
+__device__ __forceinline__ void produce_k1(const Smem& sm, const CUtensorMap* tm_a, const CUtensorMap* tm_b,
+                                           uint32_t row_tiles, uint32_t col_tiles, uint32_t ksteps) {
+    produce(sm, row_tiles, col_tiles, ksteps, [&](uint8_t* a, int32_t row0, int32_t col0, int32_t k0, uint64_t* bar) {
+        tma_load(a, tm_a, k0, row0, bar);
+#pragma unroll
+        for (uint32_t j = 0; j < kK1Boxes; ++j)
+            tma_load(a + kTileABytes + j * kK1BoxBytes, tm_b, col0 + (int32_t)(j * 64), k0, bar);
+    });
+}
+
+// K3's loads: A [kBM x 64] at {64 k, row0} and B [kBN x 64] at {64 k, col0}, both K-major.
 __device__ __forceinline__ void produce_k3(const Smem& sm, const CUtensorMap* tm_a, const CUtensorMap* tm_b,
                                            uint32_t row_tiles, uint32_t col_tiles, uint32_t ksteps) {
-    producer_registers();
-    if (threadIdx.x != 0) return;
-    const uint32_t tiles = sm90::tile_count(row_tiles, col_tiles);
-    uint32_t it = 0;
-    for (uint32_t t = blockIdx.x; t < tiles; t += gridDim.x) {
-        const sm90::Tile tile = sm90::tile_at(t, row_tiles, col_tiles, kGroupRows);
-        const int32_t row0 = (int32_t)(tile.row_tile * kBM), col0 = (int32_t)(tile.col_tile * kBN);
-        for (uint32_t k = 0; k < ksteps; ++k, ++it) {
-            const uint32_t stage = it % kStages;
-            wait_parity(&sm.empty[stage], ((it / kStages) & 1) ^ 1);
-            expect_bytes(&sm.full[stage], kStageBytes);
-            uint8_t* a = sm.stages + stage * kStageBytes;
-            tma_load(a, tm_a, (int32_t)(k * kBK), row0, &sm.full[stage]);
-            tma_load(a + kTileABytes, tm_b, (int32_t)(k * kBK), col0, &sm.full[stage]);
-        }
-    }
+    produce(sm, row_tiles, col_tiles, ksteps, [&](uint8_t* a, int32_t row0, int32_t col0, int32_t k0, uint64_t* bar) {
+        tma_load(a, tm_a, k0, row0, bar);
+        tma_load(a + kTileABytes, tm_b, k0, col0, bar);
+    });
 }
 
 // K1 consumer main loop of one tile: acc = sum_k A_k B_k with A made by make_a(a_base, k, a[4][4]) from the stage's
