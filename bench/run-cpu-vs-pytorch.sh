@@ -7,7 +7,8 @@
 # OpenMP's threads given in every row. PyTorch is the distribution's (Debian: apt-get install -y python3-torch
 # libopenblas0-pthread; without OpenBLAS Debian's torch uses the reference BLAS, ~10x slower). Takes ~15 minutes on
 # 2 cores.
-# Usage: [MVN_FLAGS=...] bench/run-cpu-vs-pytorch.sh      prints a Markdown table (bench/RESULTS.md keeps one)
+# Usage: [MVN_FLAGS=...] [BENCH_ONLY=text] bench/run-cpu-vs-pytorch.sh   prints a Markdown table (bench/RESULTS.md
+#        keeps one); BENCH_ONLY runs only the cases whose label contains the text (e.g. greedy, 160M, bfloat16)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"

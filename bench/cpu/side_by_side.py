@@ -41,7 +41,10 @@ def same(a, b):
 
 
 def case(label, args, tokens, threads, blas_threads):
-    """Processes A B B A (A = tasft, B = PyTorch) with LibTorch's / OpenMP's and OpenBLAS's threads set."""
+    """Processes A B B A (A = tasft, B = PyTorch) with LibTorch's / OpenMP's and OpenBLAS's threads set. BENCH_ONLY=text
+    runs only the cases whose label contains it (e.g. BENCH_ONLY=greedy)."""
+    if os.environ.get("BENCH_ONLY", "") not in label:
+        return
     env = {"OPENBLAS_NUM_THREADS": str(blas_threads), "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
     load = os.getloadavg()[0]  # other work on the machine (the rows' ratios are interleaved against it)
     sides = {"A": [], "B": []}

@@ -1,7 +1,6 @@
 package org.tasft.model;
 
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 
 /**
  * GPT-2's {@code Conv1D}: a linear layer whose weight is stored [in, out] (the transpose of {@code nn.Linear}), kept in
@@ -15,12 +14,6 @@ final class Conv1d extends DenseLayer {
 
     @Override
     Tensor product(Tensor x) {
-        long[] shape = new long[(int) x.dim()];
-        for (int i = 0; i < shape.length - 1; i++) {
-            shape[i] = x.size(i);
-        }
-        shape[shape.length - 1] = weight.size(1); // out: the weight is [in, out]
-        Tensor flat = x.reshape(-1, x.size(-1));
-        return torch.addmm(bias, flat, weight).view(shape);
+        return DenseProduct.transposedLinear(x, weight, bias);
     }
 }

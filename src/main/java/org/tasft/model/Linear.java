@@ -1,8 +1,6 @@
 package org.tasft.model;
 
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptional;
-import org.bytedeco.pytorch.global.torch;
 
 /**
  * {@code nn.Linear}: weight [out, in] and an optional bias [out], registered as {@code weight} / {@code bias} so the
@@ -17,6 +15,6 @@ final class Linear extends DenseLayer {
 
     @Override
     Tensor product(Tensor x) {
-        return bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
+        return DenseProduct.linear(x, weight, bias);
     }
 }

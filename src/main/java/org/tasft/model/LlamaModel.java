@@ -73,7 +73,7 @@ public final class LlamaModel implements CausalLm {
     @Override
     public Tensor forward(Tensor inputIds, Tensor attentionMask, KvCache cache) {
         // in the weights' dtype: a bf16 model's [tokens, vocab] logits are never widened here
-        return torch.linear(trunk(inputIds, attentionMask, cache), lmHead);
+        return DenseProduct.linear(trunk(inputIds, attentionMask, cache), lmHead, null);
     }
 
     @Override

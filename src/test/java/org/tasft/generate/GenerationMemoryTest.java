@@ -53,8 +53,10 @@ class GenerationMemoryTest {
     /**
      * Bound on the growth of the process's native memory (resident size less the Java heap's committed size, which
      * grows with the garbage of the logits' arrays and of earlier tests) over three more calls after a warm-up call.
+     * Alone this test measures 10-19 MB; after the other tests of the module in the same JVM, once 63 MB (allocator
+     * state they leave behind). 128 MB keeps that margin and still fails the leak it guards against by 4x or more.
      */
-    static final long BOUND_BYTES = 48L << 20;
+    static final long BOUND_BYTES = 128L << 20;
 
     @Test
     void generatingAgainDoesNotGrowNativeMemory() throws InterruptedException {
