@@ -65,14 +65,13 @@ __global__ void __launch_bounds__(kThreads, 1)
         return;
     }
     consumer_registers();
-    const uint32_t cw = wg - 1, t = threadIdx.x % 128, tiles = sm90::tile_count(g.row_tiles, g.col_tiles);
+    const uint32_t cw = wg - 1, t = threadIdx.x % 128;
     float acc[128];
     uint32_t it = 0;
-    for (uint32_t tt = blockIdx.x; tt < tiles; tt += gridDim.x) {
-        const sm90::Tile tile = sm90::tile_at(tt, g.row_tiles, g.col_tiles, kGroupRows);
+    for_each_tile(g.row_tiles, g.col_tiles, [&](const sm90::Tile& tile) {
         mainloop_k3(sm, acc, it, g.ksteps, cw);
         store_tile(g, acc, tile.row_tile * kBM + cw * kWgRows, tile.col_tile * kBN, t);
-    }
+    });
 #else
     __trap();
 #endif
@@ -88,7 +87,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         return;
     }
     consumer_registers();
-    const uint32_t cw = wg - 1, t = threadIdx.x % 128, tiles = sm90::tile_count(g.row_tiles, g.col_tiles);
+    const uint32_t cw = wg - 1, t = threadIdx.x % 128;
     // A's fragments straight from the TMA tile (the loss kernel makes p = exp(z - lse) here instead).
     auto make_a = [&](uint32_t a_base, uint32_t, uint32_t (&a)[4][4]) {
 #pragma unroll
@@ -102,11 +101,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     };
     float acc[128];
     uint32_t it = 0;
-    for (uint32_t tt = blockIdx.x; tt < tiles; tt += gridDim.x) {
-        const sm90::Tile tile = sm90::tile_at(tt, g.row_tiles, g.col_tiles, kGroupRows);
+    for_each_tile(g.row_tiles, g.col_tiles, [&](const sm90::Tile& tile) {
         mainloop_k1(sm, acc, it, g.ksteps, make_a);
         store_tile(g, acc, tile.row_tile * kBM + cw * kWgRows, tile.col_tile * kBN, t);
-    }
+    });
 #else
     __trap();
 #endif
@@ -184,8 +182,7 @@ bool run_case(const std::string& op, const Shape& s, int iters, int warmup, int 
     double ms = NAN, ms_ref = NAN, max_diff = NAN, max_ref = NAN;
     if (ok) {
         GemmParams g{C, s.M, s.N, s.K, (s.M + kBM - 1) / kBM, (s.N + kBN - 1) / kBN, (s.K + kBK - 1) / kBK};
-        const uint32_t tiles = g.row_tiles * g.col_tiles;
-        const unsigned grid = std::min<uint32_t>(tiles, (uint32_t)sms);
+        const unsigned grid = sm90::persistent_grid(g.row_tiles * g.col_tiles, (uint32_t)sms);
         auto launch = [&] {
             if (k1) v3_gemm_k1<<<grid, kThreads, kSmemBytes, g_stream>>>(ta, tb, g);
             else v3_gemm_k3<<<grid, kThreads, kSmemBytes, g_stream>>>(ta, tb, g);

@@ -126,7 +126,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     v3_forward(const __grid_constant__ CUtensorMap tm_z, const __grid_constant__ CUtensorMap tm_e, Params p) {
 #if defined(TASFT_V3_DEVICE)
     const Smem sm = setup_block();
-    const uint32_t wg = threadIdx.x / 128, tiles = sm90::tile_count(p.row_tiles, p.dim_tiles);
+    const uint32_t wg = threadIdx.x / 128;
 
     if (wg == 0) {
         produce_k1(sm, &tm_z, &tm_e, p.row_tiles, p.dim_tiles, p.vocab_ksteps);
@@ -136,8 +136,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     const uint32_t cw = wg - 1, t = threadIdx.x % 128, lane = t % 32;
     float acc[128];
     uint32_t it = 0;
-    for (uint32_t tt = blockIdx.x; tt < tiles; tt += gridDim.x) {
-        const sm90::Tile tile = sm90::tile_at(tt, p.row_tiles, p.dim_tiles, kGroupRows);
+    for_each_tile(p.row_tiles, p.dim_tiles, [&](const sm90::Tile& tile) {
         const int64_t row0 = (int64_t)tile.row_tile * kBM + cw * kWgRows;
         const int64_t d0 = (int64_t)tile.col_tile * kBN;
         // This thread's two rows (fragment rows f and f + 8) and what makes their P'.
@@ -215,7 +214,7 @@ __global__ void __launch_bounds__(kThreads, 1)
                 p.partial[(row * p.slices + slice) * 2 + 1] = su;
             }
         }
-    }
+    });
 #else
     __trap();  // not sm_90a code: v3_supports refuses such devices, so this never runs
 #endif
@@ -226,7 +225,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     v3_backward(const __grid_constant__ CUtensorMap tm_r, const __grid_constant__ CUtensorMap tm_e, Params p) {
 #if defined(TASFT_V3_DEVICE)
     const Smem sm = setup_block();
-    const uint32_t wg = threadIdx.x / 128, tiles = sm90::tile_count(p.row_tiles, p.vocab_tiles);
+    const uint32_t wg = threadIdx.x / 128;
 
     if (wg == 0) {
         produce_k3(sm, &tm_r, &tm_e, p.row_tiles, p.vocab_tiles, p.dim_ksteps);
@@ -236,8 +235,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     const uint32_t cw = wg - 1, t = threadIdx.x % 128;
     float acc[128];
     uint32_t it = 0;
-    for (uint32_t tt = blockIdx.x; tt < tiles; tt += gridDim.x) {
-        const sm90::Tile tile = sm90::tile_at(tt, p.row_tiles, p.vocab_tiles, kGroupRows);
+    for_each_tile(p.row_tiles, p.vocab_tiles, [&](const sm90::Tile& tile) {
         const int64_t row0 = (int64_t)tile.row_tile * kBM + cw * kWgRows;
         const int64_t v0 = (int64_t)tile.col_tile * kBN;
         mainloop_k3(sm, acc, it, p.dim_ksteps, cw);
@@ -273,7 +271,7 @@ __global__ void __launch_bounds__(kThreads, 1)
                 else g[v] = __float2bfloat16_rn(g0);
             }
         }
-    }
+    });
 #else
     __trap();
 #endif
@@ -385,16 +383,12 @@ int launch_v3(const tasft_emd_args* a, const SkipOut& sk, cudaStream_t stream, c
         if (err != cudaSuccess) st = cuda_fail(err, fn, "cudaFuncSetAttribute (shared memory)");
     }
     if (!st) {
+        const uint32_t fwd_grid = sm90::persistent_grid(p.row_tiles * p.dim_tiles, (uint32_t)sms);
+        const uint32_t bwd_grid = sm90::persistent_grid(p.row_tiles * p.vocab_tiles, (uint32_t)sms);
         v3_row_stats<<<(unsigned)((N + 7) / 8), 256, 0, stream>>>(p);
-        const uint32_t fwd_tiles = p.row_tiles * p.dim_tiles;
-        v3_forward<<<(unsigned)(fwd_tiles < (uint32_t)sms ? fwd_tiles : (uint32_t)sms), kThreads, kSmemBytes, stream>>>(
-            tm_z, tm_e_fwd, p);
+        v3_forward<<<fwd_grid, kThreads, kSmemBytes, stream>>>(tm_z, tm_e_fwd, p);
         v3_finalize<<<(unsigned)((N + 255) / 256), 256, 0, stream>>>(p);
-        if (p.grad) {
-            const uint32_t bwd_tiles = p.row_tiles * p.vocab_tiles;
-            v3_backward<<<(unsigned)(bwd_tiles < (uint32_t)sms ? bwd_tiles : (uint32_t)sms), kThreads, kSmemBytes,
-                          stream>>>(tm_r, tm_e_bwd, p);
-        }
+        if (p.grad) v3_backward<<<bwd_grid, kThreads, kSmemBytes, stream>>>(tm_r, tm_e_bwd, p);
         err = cudaGetLastError();
         if (err != cudaSuccess) st = cuda_fail(err, fn, "launching the v3 kernels");
     }

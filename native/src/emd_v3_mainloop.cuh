@@ -155,6 +155,14 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
 __device__ __forceinline__ void producer_registers() { asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n"); }
 __device__ __forceinline__ void consumer_registers() { asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n"); }
 
+// The block's tiles of a persistent grid, in the order producer and consumers both walk them: tiles b, b + gridDim.x,
+// ... of sm90::tile_at's order (test_sm90_layout checks that the blocks cover every tile once).
+template <typename Fn>
+__device__ __forceinline__ void for_each_tile(uint32_t row_tiles, uint32_t col_tiles, Fn&& fn) {
+    const uint32_t tiles = sm90::tile_count(row_tiles, col_tiles);
+    for (uint32_t t = blockIdx.x; t < tiles; t += gridDim.x) fn(sm90::tile_at(t, row_tiles, col_tiles, kGroupRows));
+}
+
 // The producer warpgroup (warpgroup 0; thread 0 works, the others leave) walks the block's tiles: per tile of
 // kBM rows x kBN columns, ksteps stages, each refilled once the consumers have released it; load(stage bytes, row0,
 // col0, k, full barrier) issues the stage's TMA loads (kStageBytes in all).
@@ -163,10 +171,8 @@ __device__ __forceinline__ void produce(const Smem& sm, uint32_t row_tiles, uint
                                         Load&& load) {
     producer_registers();
     if (threadIdx.x != 0) return;
-    const uint32_t tiles = sm90::tile_count(row_tiles, col_tiles);
     uint32_t it = 0;
-    for (uint32_t t = blockIdx.x; t < tiles; t += gridDim.x) {
-        const sm90::Tile tile = sm90::tile_at(t, row_tiles, col_tiles, kGroupRows);
+    for_each_tile(row_tiles, col_tiles, [&](const sm90::Tile& tile) {
         const int32_t row0 = (int32_t)(tile.row_tile * kBM), col0 = (int32_t)(tile.col_tile * kBN);
         for (uint32_t k = 0; k < ksteps; ++k, ++it) {
             const uint32_t stage = it % kStages;
@@ -174,7 +180,7 @@ __device__ __forceinline__ void produce(const Smem& sm, uint32_t row_tiles, uint
             expect_bytes(&sm.full[stage], kStageBytes);
             load(sm.stages + stage * kStageBytes, row0, col0, (int32_t)(k * kBK), &sm.full[stage]);
         }
-    }
+    });
 }
 
 // K1's loads: A [kBM x 64] at {64 k, row0}, and 4 boxes of B [64 K-rows x 64 columns] at {col0 + 64 j, 64 k}.

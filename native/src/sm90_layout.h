@@ -104,6 +104,8 @@ TASFT_HD constexpr Tile tile_at(uint32_t linear, uint32_t row_tiles, uint32_t co
     return {first_row + in_group % rows_here, in_group / rows_here};
 }
 TASFT_HD constexpr uint32_t tile_count(uint32_t row_tiles, uint32_t col_tiles) { return row_tiles * col_tiles; }
+// Blocks of a persistent grid: one per SM, no more than there are tiles.
+TASFT_HD constexpr uint32_t persistent_grid(uint32_t tiles, uint32_t sms) { return tiles < sms ? tiles : sms; }
 // How many tiles block b of `ctas` takes.
 TASFT_HD constexpr uint32_t tiles_of_block(uint32_t b, uint32_t ctas, uint32_t tiles) {
     return b < tiles ? (tiles - b + ctas - 1) / ctas : 0;
