@@ -73,41 +73,61 @@ tt::Variant cuda_kernel(int kernel) {
     return v;
 }
 
+// A case's buffers on the device and the arguments of a call over them, for the options `o`: the inputs copied (the
+// case's targets or o.targets; in-place mode overwrites the logits), every output filled with 0xFF bytes (NaN in
+// every dtype) so that padding must stay NaN and every other element must be written.
+struct DeviceCall {
+    DeviceBuffer logits, emb, tgt, loss, expected, grad, bound, mass;
+    tasft_emd_args args;
+    tasft_emd_skip skip_args{};
+
+    DeviceCall(const tt::Case& c, const tt::RunOptions& o)
+        : logits(c.logits.bytes.data(), c.logits.bytes.size()),
+          emb(c.embedding.bytes.data(), c.embedding.bytes.size()),
+          tgt(targets(c, o).data(), targets(c, o).size() * sizeof(int64_t)),
+          loss((size_t)c.spec.rows * sizeof(float)),
+          expected(o.expected ? (size_t)c.spec.rows * (size_t)c.spec.dim * sizeof(float) : 0),
+          grad(o.grad == tt::Grad::NewBuffer ? c.logits.bytes.size() : 0),
+          bound(o.skip() ? (size_t)c.spec.rows * sizeof(float) : 0),
+          mass(o.skip() ? (size_t)c.spec.rows * sizeof(float) : 0),
+          args(tt::shape_args(c)) {
+        for (DeviceBuffer* b : {&loss, &expected, &grad, &bound, &mass}) b->fill_nan();
+        // The copies and memsets above ran on the legacy default stream, which a non-blocking stream does not wait for.
+        CUDA_OK(cudaDeviceSynchronize());
+        args.logits = logits.get();
+        args.unit_embedding = emb.get();
+        args.targets = tgt.get<int64_t>();
+        args.loss_rows = loss.get<float>();
+        args.expected_embedding = o.expected ? expected.get<float>() : nullptr;
+        args.grad_logits = o.grad == tt::Grad::NewBuffer ? grad.get()
+                           : o.grad == tt::Grad::InPlace ? logits.get() : nullptr;
+        args.grad_scale = o.grad_scale;
+        args.cuda_stream = o.stream;
+        skip_args.threshold = o.threshold;
+        skip_args.loss_error_bound = bound.get<float>();
+        skip_args.skipped_mass = mass.get<float>();
+    }
+    // The skipping arguments when the options ask for the skipping mode, else NULL.
+    const tasft_emd_skip* skip(const tt::RunOptions& o) const { return o.skip() ? &skip_args : nullptr; }
+
+private:
+    static const std::vector<int64_t>& targets(const tt::Case& c, const tt::RunOptions& o) {
+        return o.targets ? *o.targets : c.targets;
+    }
+};
+
 // Copies the case to the device, runs tasft_emd_cuda(_skip)(_async) (the default variant) or
 // tasft_emd_cuda_variant(_async), waits for it and copies every output back. With `refused` given, a call answered
 // TASFT_UNSUPPORTED (an explicit version that cannot run it) is no failure: the outputs and the logits must then be
 // untouched, *refused gets the message, and the result is empty.
 std::optional<tt::Outputs> try_run_cuda(const tt::Case& c, const tt::Variant& v, const tt::RunOptions& o,
                                         std::string* refused) {
-    const std::vector<int64_t>& targets = o.targets ? *o.targets : c.targets;
-    const size_t rows = (size_t)c.spec.rows;
+    DeviceCall call(c, o);
+    DeviceBuffer &logits = call.logits, &loss = call.loss, &expected = call.expected, &grad = call.grad;
+    DeviceBuffer &bound = call.bound, &mass = call.mass;
+    const tasft_emd_args& a = call.args;
+    const tasft_emd_skip* skip = call.skip(o);
     cudaStream_t stream = static_cast<cudaStream_t>(o.stream);
-    DeviceBuffer logits(c.logits.bytes.data(), c.logits.bytes.size());  // in-place mode overwrites it
-    DeviceBuffer emb(c.embedding.bytes.data(), c.embedding.bytes.size());
-    DeviceBuffer tgt(targets.data(), targets.size() * sizeof(int64_t));
-    DeviceBuffer loss(rows * sizeof(float));
-    DeviceBuffer expected(o.expected ? rows * (size_t)c.spec.dim * sizeof(float) : 0);
-    DeviceBuffer grad(o.grad == tt::Grad::NewBuffer ? c.logits.bytes.size() : 0);
-    DeviceBuffer bound(o.skip() ? rows * sizeof(float) : 0), mass(o.skip() ? rows * sizeof(float) : 0);
-    // Padding columns must still hold NaN afterwards, every other element must be written.
-    for (DeviceBuffer* b : {&loss, &expected, &grad, &bound, &mass}) b->fill_nan();
-    // The copies and memsets above ran on the legacy default stream, which a non-blocking stream does not wait for.
-    CUDA_OK(cudaDeviceSynchronize());
-
-    tasft_emd_args a = tt::shape_args(c);
-    a.logits = logits.get();
-    a.unit_embedding = emb.get();
-    a.targets = tgt.get<int64_t>();
-    a.loss_rows = loss.get<float>();
-    a.expected_embedding = o.expected ? expected.get<float>() : nullptr;
-    a.grad_logits = o.grad == tt::Grad::NewBuffer ? grad.get() : o.grad == tt::Grad::InPlace ? logits.get() : nullptr;
-    a.grad_scale = o.grad_scale;
-    a.cuda_stream = stream;
-    tasft_emd_skip sk{};
-    sk.threshold = o.threshold;
-    sk.loss_error_bound = bound.get<float>();
-    sk.skipped_mass = mass.get<float>();
-    const tasft_emd_skip* skip = o.skip() ? &sk : nullptr;
     int st;
     if (!v.is_default())
         st = o.async ? tasft_emd_cuda_variant_async(&a, skip, &v.kernel) : tasft_emd_cuda_variant(&a, skip, &v.kernel);

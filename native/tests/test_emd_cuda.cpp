@@ -477,25 +477,10 @@ void tensor_core_skip(int kernel) {
 // The version tasft_emd_cuda_kernel_choice names for the case under `o` (its dtypes, gradient mode, skipping), asked
 // with device buffers of the case's sizes; fails the test when the question fails.
 int chosen_kernel(const tt::Case& c, const tt::RunOptions& o, int requested) {
-    const size_t rows = (size_t)c.spec.rows;
-    DeviceBuffer logits(c.logits.bytes.size()), emb(c.embedding.bytes.size()), tgt(rows * sizeof(int64_t));
-    DeviceBuffer loss(rows * sizeof(float)), grad(o.grad == tt::Grad::NewBuffer ? c.logits.bytes.size() : 0);
-    DeviceBuffer expected(o.expected ? rows * (size_t)c.spec.dim * sizeof(float) : 0);
-    DeviceBuffer bound(rows * sizeof(float)), mass(rows * sizeof(float));
-    tasft_emd_args a = tt::shape_args(c);
-    a.logits = logits.get();
-    a.unit_embedding = emb.get();
-    a.targets = tgt.get<int64_t>();
-    a.loss_rows = loss.get<float>();
-    a.expected_embedding = o.expected ? expected.get<float>() : nullptr;
-    a.grad_logits = o.grad == tt::Grad::NewBuffer ? grad.get() : o.grad == tt::Grad::InPlace ? logits.get() : nullptr;
-    tasft_emd_skip sk{};
-    sk.threshold = o.threshold;
-    sk.loss_error_bound = bound.get<float>();
-    sk.skipped_mass = mass.get<float>();
+    const DeviceCall call(c, o);
     const tasft_emd_variant v = {TASFT_CPU_ISA_DEFAULT, requested};
     int kernel = -1;
-    const int st = tasft_emd_cuda_kernel_choice(&a, o.skip() ? &sk : nullptr, &v, &kernel);
+    const int st = tasft_emd_cuda_kernel_choice(&call.args, call.skip(o), &v, &kernel);
     CHECK(st == TASFT_OK && kernel >= TASFT_CUDA_KERNEL_V1 && kernel <= TASFT_CUDA_KERNEL_V3,
           "%s: tasft_emd_cuda_kernel_choice(%d): %d, kernel %d: %s", c.spec.describe().c_str(), requested, st, kernel,
           tasft_last_error());
